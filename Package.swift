@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+// Resin: ResNet-family ONNX models to fast, dependable CPU inference.
+import PackageDescription
+
+let package = Package(
+    name: "Resin",
+    products: [
+        .library(name: "Resin", targets: ["Resin"]),
+        .executable(name: "resin", targets: ["ResinCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, each wrapped by exactly one Swift module.
+        .systemLibrary(
+            name: "CProtobufC", pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+        // C code that protoc-c generates from our own schema of the ONNX wire format
+        // (tools/regenerate-proto.sh).
+        .target(
+            name: "CONNXProto", dependencies: ["CProtobufC"],
+            exclude: ["onnx-wire.proto"]),
+
+        // The pipeline: IR <- ONNX, Optimizer, Format, Runtime <- Resin <- resin.
+        .target(name: "ResinIR"),
+        .target(name: "ResinONNX", dependencies: ["ResinIR", "CONNXProto", "CProtobufC"]),
+        .target(name: "ResinOptimizer", dependencies: ["ResinIR"]),
+        .target(name: "ResinFormat", dependencies: ["ResinIR", "CZlib"]),
+        .target(name: "ResinRuntime", dependencies: ["ResinIR", "COpenBLAS"]),
+        .target(
+            name: "Resin",
+            dependencies: ["ResinIR", "ResinONNX", "ResinOptimizer", "ResinFormat", "ResinRuntime"]),
+        .executableTarget(
+            name: "ResinCLI",
+            dependencies: ["Resin", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        .target(name: "TestSupport", dependencies: ["Resin"], path: "Tests/TestSupport"),
+        .testTarget(name: "ResinIRTests", dependencies: ["ResinIR", "TestSupport"]),
+        .testTarget(name: "ResinONNXTests", dependencies: ["ResinONNX", "TestSupport"]),
+        .testTarget(name: "ResinCLITests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,66 @@
+import ResinIR
+import ResinONNX
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The file formats Resin reads.
+public enum ModelFormat: String, Sendable {
+    case onnx
+    case resin
+}
+
+/// A model read from a file, with where it came from and how long reading took.
+public struct LoadedModel: Sendable {
+    public var model: Model
+    public var format: ModelFormat
+    public var path: String
+    /// Time from opening the file to a verified IR, in milliseconds.
+    public var loadMilliseconds: Double
+}
+
+/// Why a model file could not be loaded, for formats not handled by a more specific error.
+public struct LoadError: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// Opens model files, recognising the format from the content rather than the extension.
+public enum ModelLoader {
+    /// The first bytes of a native `.resin` file.
+    public static let nativeMagic: [UInt8] = Array("RESIN\u{0}".utf8)
+
+    /// The format of the file at `path`, from its first bytes.
+    public static func format(ofFileAt path: String) throws -> ModelFormat {
+        // Reading nothing still opens the file, so a missing or unreadable file fails here with its reason.
+        _ = try readFile(atPath: path, offset: 0, length: 0)
+        let prefix = (try? readFile(atPath: path, offset: 0, length: nativeMagic.count)) ?? []
+        return prefix == nativeMagic ? .resin : .onnx
+    }
+
+    /// Loads a model file in either format.
+    public static func load(path: String) throws -> LoadedModel {
+        let start = monotonicMilliseconds()
+        switch try format(ofFileAt: path) {
+        case .onnx:
+            let model = try ONNXImporter.importModel(atPath: path)
+            return LoadedModel(model: model, format: .onnx, path: path,
+                               loadMilliseconds: monotonicMilliseconds() - start)
+        case .resin:
+            throw LoadError(path: path, reason: "native .resin files are not supported by this build yet")
+        }
+    }
+}
+
+/// A monotonic clock reading in milliseconds.
+public func monotonicMilliseconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) * 1e3 + Double(time.tv_nsec) / 1e6
+}

@@ -1,0 +1,164 @@
+import ResinIR
+
+/// One graph input or output as `inspect` reports it.
+public struct ValueSummary: Sendable {
+    public var name: String
+    public var dataType: DataType?
+    /// The declared dimensions; nil when the file gives no shape.
+    public var dimensions: [Dimension]?
+}
+
+/// What `resin inspect` reports about a model.
+public struct ModelSummary: Sendable {
+    public var format: ModelFormat
+    public var irVersion: Int64?
+    public var opsetVersion: Int?
+    public var producer: String?
+    public var inputs: [ValueSummary]
+    public var outputs: [ValueSummary]
+    public var nodeCount: Int
+    /// Operator histogram, most frequent first.
+    public var operators: [(name: String, count: Int)]
+    public var unsupported: [GraphError.UnsupportedUse]
+    public var parameters: Int
+    public var parameterBytes: Int
+    /// Multiply-accumulates of convolutions and matrix products for one image; nil when shapes are unknown.
+    public var macsPerImage: Int?
+    public var importMilliseconds: Double
+
+    /// Summarises a loaded model; shapes are inferred with symbolic batch dimensions bound to 1.
+    public init(_ loaded: LoadedModel) throws {
+        let model = loaded.model
+        let graph = model.graph
+        format = loaded.format
+        irVersion = model.irVersion
+        opsetVersion = model.defaultOpsetVersion
+        let producerParts = [model.producerName, model.producerVersion].compactMap { $0 }.filter { !$0.isEmpty }
+        producer = producerParts.isEmpty ? nil : producerParts.joined(separator: " ")
+        func summary(_ info: ValueInfo) -> ValueSummary {
+            ValueSummary(name: info.name, dataType: info.type?.elementType, dimensions: info.type?.dimensions)
+        }
+        inputs = graph.runtimeInputs.map(summary)
+        outputs = graph.outputs.map(summary)
+        nodeCount = graph.nodes.count
+        var counts: [String: Int] = [:]
+        var order: [String] = []
+        for node in graph.nodes {
+            let name = (node.domain ?? "").isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain!).\(node.opType)"
+            if counts[name] == nil { order.append(name) }
+            counts[name, default: 0] += 1
+        }
+        operators = order.map { ($0, counts[$0]!) }.sorted { $0.count > $1.count || ($0.count == $1.count && $0.name < $1.name) }
+        unsupported = graph.unsupportedOperators
+
+        // One image: bind every symbolic leading (batch) dimension of the inputs to 1.
+        var bindings: [String: Int] = [:]
+        for input in inputs {
+            if case .symbolic(let name)? = input.dimensions?.first { bindings[name] = 1 }
+        }
+        let facts = try graph.inferFacts(bindings: bindings)
+        let cost = graph.cost(facts: facts)
+        parameters = cost.parameters
+        parameterBytes = cost.parameterBytes
+        var batch = 1
+        if let first = inputs.first?.dimensions?.first, case .fixed(let value) = first, value > 1 { batch = value }
+        macsPerImage = cost.multiplyAccumulates / batch
+        importMilliseconds = loaded.loadMilliseconds
+    }
+
+    /// The `--json` object of INTERFACE.md.
+    public var json: JSONValue {
+        func shape(_ dimensions: [Dimension]?) -> JSONValue {
+            guard let dimensions else { return .null }
+            return .array(dimensions.map { dimension in
+                switch dimension {
+                case .fixed(let value): .int(value)
+                case .symbolic(let name): .string(name)
+                case .unknown: .null
+                }
+            })
+        }
+        func values(_ list: [ValueSummary]) -> JSONValue {
+            .array(list.map { value in
+                .object([
+                    ("name", .string(value.name)), ("shape", shape(value.dimensions)),
+                    ("dataType", value.dataType.map { .string($0.description) } ?? .null),
+                ])
+            })
+        }
+        return .object([
+            ("format", .string(format.rawValue)),
+            ("irVersion", irVersion.map { .int(Int($0)) } ?? .null),
+            ("opsetVersion", opsetVersion.map { .int($0) } ?? .null),
+            ("producer", producer.map { .string($0) } ?? .null),
+            ("inputs", values(inputs)),
+            ("outputs", values(outputs)),
+            ("nodeCount", .int(nodeCount)),
+            ("operators", .object(operators.map { ($0.name, .int($0.count)) })),
+            ("unsupportedOperators", .array(unsupported.map { .string($0.domain.isEmpty ? $0.opType : "\($0.domain).\($0.opType)") })),
+            ("parameters", .int(parameters)),
+            ("parameterBytes", .int(parameterBytes)),
+            ("macsPerImage", macsPerImage.map { .int($0) } ?? .null),
+            ("importMs", .double((importMilliseconds * 1000).rounded() / 1000)),
+        ])
+    }
+
+    /// The human-readable report.
+    public var text: String {
+        var lines: [String] = []
+        lines.append("format:      \(format.rawValue)" + (irVersion.map { ", IR version \($0)" } ?? ""))
+        lines.append("opset:       \(opsetVersion.map(String.init) ?? "none")")
+        lines.append("producer:    \(producer ?? "unknown")")
+        func describe(_ value: ValueSummary) -> String {
+            let type = value.dataType?.description ?? "?"
+            let dims = value.dimensions.map(ResinIR.describe) ?? "[unknown shape]"
+            return "  \(value.name)  \(type) \(dims)"
+        }
+        lines.append("inputs:")
+        lines += inputs.map(describe)
+        lines.append("outputs:")
+        lines += outputs.map(describe)
+        lines.append("nodes:       \(nodeCount)")
+        lines.append("operators:   " + operators.map { "\($0.name) \($0.count)" }.joined(separator: ", "))
+        if !unsupported.isEmpty {
+            lines.append("unsupported: " + GraphError.unsupportedOperators(unsupported).description)
+        }
+        lines.append("parameters:  \(grouped(parameters)) (\(bytes(parameterBytes)))")
+        lines.append("MACs/image:  " + (macsPerImage.map { "\(grouped($0)) (\($0 >= 1_000_000_000 ? String(format1: Double($0) / 1e9) + " G" : String(format1: Double($0) / 1e6) + " M"))" } ?? "unknown"))
+        lines.append("import:      \(String(format1: importMilliseconds)) ms")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// 25557032 as "25,557,032".
+func grouped(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var result = ""
+    for (index, character) in digits.enumerated() {
+        if index > 0, (digits.count - index) % 3 == 0 { result += "," }
+        result.append(character)
+    }
+    return (value < 0 ? "-" : "") + result
+}
+
+/// A byte count in the largest fitting binary unit: "97.5 MiB".
+public func bytes(_ count: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(count)
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(count) B" : "\(String(format1: value)) \(units[unit])"
+}
+
+extension String {
+    /// A number with one decimal, without Foundation's formatter.
+    init(format1 value: Double) {
+        let scaled = (value * 10).rounded()
+        let whole = Int(scaled / 10)
+        let tenth = Int(abs(scaled).truncatingRemainder(dividingBy: 10))
+        self = (value < 0 && whole == 0 ? "-" : "") + "\(whole).\(tenth)"
+    }
+}

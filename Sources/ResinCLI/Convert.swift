@@ -1,0 +1,51 @@
+import ArgumentParser
+import Resin
+
+/// `resin convert <input> <output>`: ONNX to ONNX (a faithful round trip), later to and from `.resin`.
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a model between ONNX and Resin's native format.",
+        discussion: """
+            .onnx to .onnx without --optimize is a faithful round trip: the same nodes, names, attributes, \
+            initializer bytes, opsets and metadata. The output is written atomically.
+            """)
+
+    @Argument(help: "The model to read (.onnx or .resin, recognised by content).")
+    var input: String
+
+    @Argument(help: "The file to write (.onnx or .resin, chosen by extension).")
+    var output: String
+
+    @Flag(inversion: .prefixedNo, help: "Optimize the graph (default: on for .resin outputs, off for .onnx).")
+    var optimize: Bool?
+
+    @Flag(help: "Store weights as IEEE half floats (.resin outputs).")
+    var fp16 = false
+
+    @Flag(help: "Deflate weight blobs with zlib (.resin outputs).")
+    var compress = false
+
+    @Flag(help: "Print each optimizer pass and its rewrites.")
+    var verbose = false
+
+    func validate() throws {
+        if !output.hasSuffix(".resin"), fp16 || compress {
+            throw ValidationError("--fp16 and --compress apply to .resin outputs only")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors(about: input) {
+            let loaded = try ModelLoader.load(path: input)
+            if output.hasSuffix(".resin") {
+                throw LoadError(path: output, reason: "writing native .resin files is not supported by this build yet")
+            }
+            if optimize == true {
+                throw LoadError(path: input, reason: "--optimize is not supported by this build yet")
+            }
+            try reportingErrors(about: output) {
+                try ONNXExporter.write(loaded.model, toPath: output)
+            }
+        }
+    }
+}

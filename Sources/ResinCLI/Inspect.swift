@@ -1,0 +1,51 @@
+import ArgumentParser
+import Resin
+
+/// `resin inspect <model>`: what the model holds and what it costs.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a model's inputs, outputs, operators, parameters and MACs.")
+
+    @Argument(help: "The model (.onnx or .resin).")
+    var model: String
+
+    @Flag(help: "Show the graph as optimized.")
+    var optimize = false
+
+    @Option(help: "The batch size for the memory plan.")
+    var batch = 1
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "Write the graph in Graphviz DOT to this file.")
+    var dot: String?
+
+    @Flag(help: "Print each optimizer pass and its rewrites.")
+    var verbose = false
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+
+    func run() throws {
+        try reportingErrors(about: model) {
+            let loaded = try ModelLoader.load(path: model)
+            if optimize {
+                throw LoadError(path: model, reason: "--optimize is not supported by this build yet")
+            }
+            let summary = try ModelSummary(loaded)
+            if let dot {
+                let graph = loaded.model.graph
+                let facts = (try? graph.inferFacts()) ?? [:]
+                let text = graph.dot(facts: facts)
+                try reportingErrors(about: dot) {
+                    try writeFileAtomically(atPath: dot) { append in
+                        try Array(text.utf8).withUnsafeBytes { try append($0) }
+                    }
+                }
+            }
+            print(json ? summary.json.rendered() : summary.text)
+        }
+    }
+}

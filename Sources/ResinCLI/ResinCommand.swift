@@ -1,0 +1,51 @@
+import ArgumentParser
+import Resin
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `resin` command line of INTERFACE.md.
+@main
+struct ResinCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resin",
+        abstract: "Convert, inspect and run ResNet-family ONNX models on the CPU.",
+        subcommands: [Convert.self, Inspect.self])
+}
+
+/// Exit codes of INTERFACE.md beyond ArgumentParser's own (64 for usage errors).
+enum Exit {
+    /// Bad input: unreadable, malformed or unsupported model, shape mismatch, I/O failure.
+    static let badInput = ExitCode(2)
+}
+
+/// Runs a command body, turning any failure into one message on stderr and exit code 2.
+func reportingErrors<Result>(about path: String, _ body: () throws -> Result) throws -> Result {
+    do {
+        return try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        printError(message(for: error, path: path))
+        throw Exit.badInput
+    }
+}
+
+/// The one-line message for an error, always naming the file.
+func message(for error: Error, path: String) -> String {
+    switch error {
+    case let error as ImportError: return error.description
+    case let error as FileError: return error.description
+    case let error as LoadError: return error.description
+    default:
+        let text = String(describing: error)
+        return text.hasPrefix(path) ? text : "\(path): \(text)"
+    }
+}
+
+/// Writes "error: ..." to standard error.
+func printError(_ text: String) {
+    let line = Array("error: \(text)\n".utf8)
+    line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}

@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file-system failure, naming the path and the system's reason.
+public struct FileError: Error, Equatable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+    public var description: String { "\(path): \(reason)" }
+
+    static func system(_ path: String, _ action: String) -> FileError {
+        FileError(path: path, reason: "\(action): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// Reads a whole regular file.
+public func readFile(atPath path: String) throws -> [UInt8] {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw FileError.system(path, "cannot open") }
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else { throw FileError.system(path, "cannot stat") }
+    guard (status.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, reason: "is not a regular file") }
+    let size = Int(status.st_size)
+    var bytes = [UInt8](repeating: 0, count: size)
+    var done = 0
+    try bytes.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) throws in
+        while done < size {
+            let count = read(descriptor, buffer.baseAddress! + done, size - done)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FileError.system(path, "cannot read")
+            }
+            if count == 0 { break }
+            done += count
+        }
+    }
+    if done < size { bytes.removeLast(size - done) }
+    return bytes
+}
+
+/// Reads `length` bytes at `offset` of a file, checking that they exist.
+public func readFile(atPath path: String, offset: Int, length: Int) throws -> [UInt8] {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw FileError.system(path, "cannot open") }
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else { throw FileError.system(path, "cannot stat") }
+    guard (status.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, reason: "is not a regular file") }
+    let size = Int(status.st_size)
+    guard offset >= 0, length >= 0, offset <= size, length <= size - offset else {
+        throw FileError(path: path, reason: "has \(size) bytes, but \(length) bytes at offset \(offset) were asked for")
+    }
+    var bytes = [UInt8](repeating: 0, count: length)
+    var done = 0
+    try bytes.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) throws in
+        while done < length {
+            let count = pread(descriptor, buffer.baseAddress! + done, length - done, off_t(offset + done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FileError.system(path, "cannot read")
+            }
+            if count == 0 { throw FileError(path: path, reason: "ended early at byte \(offset + done)") }
+            done += count
+        }
+    }
+    return bytes
+}
+
+/// Writes a file atomically: the bytes go to a temporary file in the same folder, which is flushed and
+/// then renamed over `path`. On any failure the temporary file is removed and `path` is untouched.
+public func writeFileAtomically(
+    atPath path: String, _ write: (_ append: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws -> Void
+) throws {
+    let slash = path.lastIndex(of: "/")
+    let folder = slash.map { String(path[..<$0]) } ?? "."
+    let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    let pattern = "\(folder.isEmpty ? "/" : folder)/.\(base).resin-tmp-XXXXXX"
+    var template = Array(pattern.utf8CString)
+    let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard descriptor >= 0 else { throw FileError.system(path, "cannot create a temporary file beside it") }
+    let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    var finished = false
+    defer {
+        if !finished { unlink(temporary) }
+    }
+    do {
+        defer { if !finished { close(descriptor) } }
+        try write { (bytes: UnsafeRawBufferPointer) throws(FileError) in
+            var done = 0
+            while done < bytes.count {
+                let count = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw FileError.system(path, "cannot write")
+                }
+                done += count
+            }
+        }
+        // Keep the permissions a new file would get from the umask rather than mkstemp's 0600.
+        let mask = umask(0)
+        umask(mask)
+        fchmod(descriptor, 0o666 & ~mask)
+        guard fsync(descriptor) == 0 else { throw FileError.system(path, "cannot flush") }
+        finished = true
+        close(descriptor)
+    }
+    guard rename(temporary, path) == 0 else {
+        let error = FileError.system(path, "cannot replace")
+        unlink(temporary)
+        throw error
+    }
+}
+
+/// The canonical absolute path of an existing file, with symbolic links resolved.
+public func canonicalPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
