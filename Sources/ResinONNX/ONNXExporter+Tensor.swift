@@ -26,6 +26,10 @@ extension ProtoBuilder {
         }
         let bytes = tensor.storage.bytes
         switch tensor.encoding {
+        case .external(let entries) where keepsExternalReferences:
+            proto.pointee.has_data_location = 1
+            proto.pointee.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL
+            (proto.pointee.n_external_data, proto.pointee.external_data) = pairs(entries)
         case .raw, .external:
             // The bytes are referenced, not copied: the model outlives the encode.
             proto.pointee.has_raw_data = 1

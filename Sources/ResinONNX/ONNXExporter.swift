@@ -7,10 +7,11 @@ import ResinIR
 /// A graph imported and exported unchanged keeps its nodes, names, attributes, initializer bytes and
 /// encodings, value infos, opset imports and metadata. Externally stored tensors are written inline.
 public enum ONNXExporter {
-    /// The model encoded as ONNX protobuf bytes.
-    public static func encode(_ model: Model) -> [UInt8] {
+    /// The model encoded as ONNX protobuf bytes. Externally stored tensors are written inline unless
+    /// `keepingExternalReferences` is set, when only their references are written (the caller provides the data files).
+    public static func encode(_ model: Model, keepingExternalReferences: Bool = false) -> [UInt8] {
         let arena = CArena()
-        let builder = ProtoBuilder(arena: arena)
+        let builder = ProtoBuilder(arena: arena, keepsExternalReferences: keepingExternalReferences)
         let proto = builder.model(model)
         let size = onnx__model_proto__get_packed_size(proto)
         var bytes = [UInt8](repeating: 0, count: size)
@@ -31,6 +32,8 @@ public enum ONNXExporter {
 /// Builds protobuf-c messages from IR values inside one arena.
 struct ProtoBuilder {
     let arena: CArena
+    /// Write external tensors as references instead of inline bytes.
+    var keepsExternalReferences = false
 
     func model(_ model: Model) -> UnsafeMutablePointer<Onnx__ModelProto> {
         let proto: UnsafeMutablePointer<Onnx__ModelProto> = arena.message(onnx__model_proto__init)
