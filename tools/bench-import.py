@@ -69,6 +69,20 @@ def parse_json(text):
         raise
 
 
+def external_size(path):
+    """Bytes of the external data files the model refers to."""
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+    m = onnx.load(path, load_external_data=False)
+    base = os.path.dirname(os.path.abspath(path))
+    files = set()
+    for t in _get_all_tensors(m):
+        if uses_external_data(t):
+            loc = next((e.value for e in t.external_data if e.key == "location"), None)
+            if loc:
+                files.add(os.path.normpath(os.path.join(base, loc)))
+    return sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+
+
 def time_onnx_load(path):
     gc.collect()
     t0 = time.perf_counter()
@@ -120,11 +134,11 @@ def main():
         wall.append(w)
 
     size = os.path.getsize(path)
-    ext = sum(os.path.getsize(os.path.join(os.path.dirname(os.path.abspath(path)), f))
-              for f in os.listdir(os.path.dirname(os.path.abspath(path)))
-              if f.endswith((".bin", ".data")))
+    ext = external_size(path)
     med = statistics.median
-    print(f"model  {path}  ({size / 2**20:.1f} MiB" + (f" + {ext / 2**20:.1f} MiB external data" if ext else "")
+    def fmt(n):
+        return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.1f} KiB"
+    print(f"model  {path}  ({fmt(size)}" + (f" + {fmt(ext)} external data" if ext else "")
           + f"), {args.repeat} runs after 1 warm-up")
     rows = [
         ("onnx.load (in-process)", py),

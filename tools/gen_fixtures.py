@@ -670,7 +670,7 @@ FIXTURES = {
         spec=Spec(block="basic", layers=(1, 1, 1), height=32, width=32, seed=115, **SMALL),
         family="resnet basic", external=True,
         quirks=["all initializers in external file weights.bin (all_tensors_to_one_file, "
-                "size_threshold 0); Constant-free graph"]),
+                "size_threshold 0): the model file holds no tensor data"]),
     "quirk-dropout-identity": dict(
         spec=Spec(block="basic", layers=(1, 1, 1), height=32, width=32, seed=116, extras=True,
                   output_name="probs", **SMALL),
@@ -679,7 +679,7 @@ FIXTURES = {
                 "Identity after MaxPool and after Flatten", "Dropout-13 with ratio input, inference",
                 "Softmax(axis=1) at the end; output named `probs`"]),
     "tf-style-nhwc": dict(
-        builder=lambda: build_tf_style(seed=117), inputs=("input_1", (1, 32, 32, 3)),
+        builder=build_tf_style, seed=117,
         family="Keras ResNet v1 bottleneck via tf2onnx",
         quirks=["NHWC input `input_1` [1,32,32,3] + Transpose(perm 0,3,1,2)",
                 "explicit Pad (pads as int64 initializer input, mode constant) before VALID conv/maxpool",
@@ -687,7 +687,7 @@ FIXTURES = {
                 "head: Transpose to NHWC, ReduceMean(axes [1,2], keepdims 0), MatMul + Add, Softmax",
                 "tensor names with `/` and `:0`", "output `predictions`", "ir_version 7"]),
     "caffe2-style": dict(
-        builder=lambda: build_caffe2_style(seed=118), inputs=("gpu_0/data_0", (1, 3, 32, 32)),
+        builder=build_caffe2_style, seed=118,
         family="small bottleneck ResNet as Caffe2 exported",
         quirks=["ir_version 3, opset 7", "initializers listed in graph.input BEFORE the data input",
                 "empty node names", "BatchNormalization-7 with spatial=1", "MaxPool pads [0,0,1,1] (asymmetric)",
@@ -826,8 +826,8 @@ def gen_fixture(name, out_root):
         model, _ = build_resnet(spec)
         seed = spec.seed
     else:
-        model, _ = entry["builder"]()
-        seed = 117 if name.startswith("tf") else 118
+        seed = entry["seed"]
+        model, _ = entry["builder"](seed=seed)
     batch = entry.get("batch", 1)
     external = entry.get("external", False)
     meta = describe(model, name, entry["family"], entry["quirks"], batch, external, spec)

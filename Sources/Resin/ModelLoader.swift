@@ -50,6 +50,12 @@ public enum ModelLoader {
         switch try format(ofFileAt: path) {
         case .onnx:
             let model = try ONNXImporter.importModel(atPath: path)
+            // Shapes must fit the operators before anything uses the model.
+            do {
+                _ = try model.graph.inferFacts()
+            } catch {
+                throw LoadError(path: path, reason: "\(error)")
+            }
             return LoadedModel(model: model, format: .onnx, path: path,
                                loadMilliseconds: monotonicMilliseconds() - start)
         case .resin:

@@ -82,10 +82,29 @@ extension Graph {
             }
         }
         guard order.count == nodes.count else {
-            let stuck = (0..<nodes.count).filter { pending[$0] > 0 }.map { nodes[$0].displayName }
-            throw .cycle(nodes: stuck)
+            throw .cycle(nodes: cycle(among: Set((0..<nodes.count).filter { pending[$0] > 0 }), producers: producers))
         }
         return order
+    }
+
+    /// The nodes of one cycle among nodes that never became ready: walking from any of them to a stuck
+    /// producer of its inputs must come back to a node already seen.
+    private func cycle(among stuck: Set<Int>, producers: [String: Producer]) -> [String] {
+        guard var current = stuck.min() else { return [] }
+        var path: [Int] = []
+        var seen: [Int: Int] = [:]
+        while seen[current] == nil {
+            seen[current] = path.count
+            path.append(current)
+            let next = nodes[current].inputs.lazy.compactMap { input -> Int? in
+                if case .node(let index, _)? = producers[input], stuck.contains(index) { return index }
+                return nil
+            }.first
+            guard let next else { break }
+            current = next
+        }
+        let loop = seen[current].map { Array(path[$0...]) } ?? path
+        return loop.reversed().map { nodes[$0].displayName }
     }
 
     /// Checks that the graph is well formed: every name resolves exactly once, no cycles, every output

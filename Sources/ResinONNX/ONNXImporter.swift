@@ -64,6 +64,9 @@ struct ProtoConverter {
     }
 
     mutating func model(_ proto: Onnx__ModelProto) throws -> Model {
+        guard proto.has_ir_version != 0 else {
+            throw GraphError.invalidModel(reason: "the model has no ir_version")
+        }
         guard let graphProto = proto.graph else {
             throw GraphError.invalidModel(reason: "the model has no graph (ModelProto.graph is missing)")
         }
@@ -76,7 +79,7 @@ struct ProtoConverter {
             opsets[domain] = Int(clamping: entry.version ?? 1)
         }
         if opsets[""] == nil {
-            if proto.has_ir_version != 0, proto.ir_version < 3, imports.isEmpty {
+            if proto.ir_version < 3, imports.isEmpty {
                 opsets[""] = 1  // IR versions 1 and 2 predate opset_import and mean opset 1.
             } else {
                 throw GraphError.invalidModel(
@@ -127,7 +130,12 @@ struct ProtoConverter {
         guard !opType.isEmpty else {
             throw GraphError.invalidModel(reason: "node '\(display)' has no op_type")
         }
-        let attributes = try buffer(proto.attribute, proto.n_attribute).map { try attribute($0!.pointee) }
+        let attributes: [Attribute]
+        do {
+            attributes = try buffer(proto.attribute, proto.n_attribute).map { try attribute($0!.pointee) }
+        } catch let problem as AttributeProblem {
+            throw problem.at(node: display, opType: opType)
+        }
         let domain = string(proto.domain)
         let key = (domain ?? "") == "ai.onnx" ? "" : (domain ?? "")
         let op: Operator
@@ -156,6 +164,13 @@ struct ProtoConverter {
         let declared: UInt32? = proto.has_type != 0 ? proto.type.rawValue : nil
         // Files from IR version 1 may leave `type` out; then the one field that is set says it.
         let type = declared ?? inferredType(proto)
+        // A declared type whose field is empty while another field holds the value is a mislabelled attribute.
+        if let declared, declared != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED.rawValue,
+           case let found = inferredType(proto), found != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED.rawValue,
+           found != declared, !holdsValue(proto, of: declared) {
+            throw AttributeProblem.wrongType(
+                attribute: name, expected: "a value of its declared type \(typeName(declared))", found: "a \(typeName(found)) value")
+        }
         let value: AttributeValue
         switch type {
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT.rawValue: value = .float(proto.f)
@@ -187,14 +202,42 @@ struct ProtoConverter {
             value = .types(try buffer(proto.type_protos, proto.n_type_protos).map { try typeDescription($0!.pointee) })
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED.rawValue: value = .undefined
         default:
-            throw GraphError.invalidModel(reason: "attribute '\(name)' has the unknown type \(type)")
+            throw AttributeProblem.invalid(attribute: name, reason: "has the unknown type \(type)")
         }
         return Attribute(name: name, value: value, docString: string(proto.doc_string),
                          referenceName: string(proto.ref_attr_name))
     }
 
-    private func missingAttributeValue(_ name: String, _ type: String) -> GraphError {
-        .invalidModel(reason: "attribute '\(name)' is declared \(type) but holds no value")
+    private func missingAttributeValue(_ name: String, _ type: String) -> AttributeProblem {
+        .invalid(attribute: name, reason: "is declared \(type) but holds no value")
+    }
+
+    /// Whether the field that a type uses is set.
+    private func holdsValue(_ proto: Onnx__AttributeProto, of type: UInt32) -> Bool {
+        switch type {
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT.rawValue: proto.has_f != 0
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT.rawValue: proto.has_i != 0
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING.rawValue: proto.has_s != 0
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR.rawValue: proto.t != nil
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH.rawValue: proto.g != nil
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR.rawValue: proto.sparse_tensor != nil
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO.rawValue: proto.tp != nil
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS.rawValue: proto.n_floats > 0
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS.rawValue: proto.n_ints > 0
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS.rawValue: proto.n_strings > 0
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS.rawValue: proto.n_tensors > 0
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS.rawValue: proto.n_graphs > 0
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS.rawValue: proto.n_sparse_tensors > 0
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS.rawValue: proto.n_type_protos > 0
+        default: false
+        }
+    }
+
+    /// The ONNX name of an attribute type number.
+    private func typeName(_ type: UInt32) -> String {
+        let names = ["UNDEFINED", "FLOAT", "INT", "STRING", "TENSOR", "GRAPH", "FLOATS", "INTS", "STRINGS",
+                     "TENSORS", "GRAPHS", "SPARSE_TENSOR", "SPARSE_TENSORS", "TYPE_PROTO", "TYPE_PROTOS"]
+        return Int(type) < names.count ? names[Int(type)] : "type \(type)"
     }
 
     private func inferredType(_ proto: Onnx__AttributeProto) -> UInt32 {
@@ -208,6 +251,10 @@ struct ProtoConverter {
         if proto.n_strings > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS.rawValue }
         if proto.n_tensors > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS.rawValue }
         if proto.n_graphs > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS.rawValue }
+        if proto.sparse_tensor != nil { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR.rawValue }
+        if proto.tp != nil { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO.rawValue }
+        if proto.n_sparse_tensors > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS.rawValue }
+        if proto.n_type_protos > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS.rawValue }
         return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED.rawValue
     }
 }

@@ -1,63 +1,74 @@
-/// Walks protobuf wire format to explain why bytes failed to decode: the byte offset, the field and what
-/// was expected versus found. protobuf-c only says "no"; users deserve to know where.
-struct WireScanner {
-    /// Field names of the messages the scan descends into, for messages.
-    private static let modelFields: [UInt64: String] = [
-        1: "ir_version", 2: "producer_name", 3: "producer_version", 4: "domain", 5: "model_version",
-        6: "doc_string", 7: "graph", 8: "opset_import", 14: "metadata_props", 20: "training_info",
-        25: "functions", 26: "configuration",
-    ]
-    private static let graphFields: [UInt64: String] = [
-        1: "node", 2: "name", 5: "initializer", 10: "doc_string", 11: "input", 12: "output",
-        13: "value_info", 14: "quantization_annotation", 15: "sparse_initializer", 16: "metadata_props",
-    ]
+import CONNXProto
+import CProtobufC
+
+/// Walks the protobuf wire format before protobuf-c decodes it, for two reasons: protobuf-c only says
+/// "no" when bytes are malformed, and users deserve the byte offset, the field and what was expected versus
+/// found; and protobuf-c recurses without a limit, so a file nesting messages a hundred thousand deep would
+/// overflow the stack. The scan follows the generated descriptors, so it knows which fields are messages.
+enum WireScanner {
+    /// The deepest message nesting accepted. Real models nest a few levels per subgraph (a Loop body
+    /// inside an If branch is about ten); a hundred leaves room and keeps the decoder's stack small.
+    static let maximumDepth = 100
 
     /// A description of the first wire-format problem in `bytes`, or nil when the framing is sound.
     static func diagnose(_ bytes: UnsafeRawBufferPointer) -> String? {
         if bytes.isEmpty { return "the file is empty" }
-        return scan(bytes, range: 0..<bytes.count, message: "ModelProto", fields: modelFields, depth: 0)
+        return withUnsafePointer(to: onnx__model_proto__descriptor) { descriptor in
+            scan(bytes, range: 0..<bytes.count, descriptor: descriptor, path: "ModelProto", depth: 0)
+        }
     }
 
     private static func scan(
-        _ bytes: UnsafeRawBufferPointer, range: Range<Int>, message: String, fields: [UInt64: String], depth: Int
+        _ bytes: UnsafeRawBufferPointer, range: Range<Int>, descriptor: UnsafePointer<ProtobufCMessageDescriptor>,
+        path: String, depth: Int
     ) -> String? {
+        guard depth <= maximumDepth else {
+            let parts = path.split(separator: ".")
+            let shown = parts.count > 8 ? (parts.prefix(4) + ["..."] + parts.suffix(2)).joined(separator: ".") : path
+            return "byte \(range.lowerBound): messages nest deeper than \(maximumDepth) levels (at \(shown))"
+        }
         var offset = range.lowerBound
         while offset < range.upperBound {
             let fieldStart = offset
             guard let key = varint(bytes, &offset, limit: range.upperBound) else {
-                return "byte \(fieldStart): a field key of \(message) runs past the end of its data"
+                return "byte \(fieldStart): a field key of \(path) runs past the end of its data"
             }
             let number = key >> 3
             let wireType = key & 7
-            let name = fields[number].map { "field \(number) (\($0))" } ?? "field \(number)"
-            guard number > 0 else { return "byte \(fieldStart): \(message) has the invalid field number 0" }
+            guard number > 0, number <= UInt64(UInt32.max >> 3) else {
+                return "byte \(fieldStart): \(path) has the invalid field number \(number)"
+            }
+            let field = protobuf_c_message_descriptor_get_field(descriptor, UInt32(number))
+            let name = field.flatMap { $0.pointee.name.map { String(cString: $0) } }
+            let label = name.map { "\(path).\($0)" } ?? "\(path) field \(number)"
             switch wireType {
             case 0:
                 guard varint(bytes, &offset, limit: range.upperBound) != nil else {
-                    return "byte \(fieldStart): \(message) \(name) has a varint that runs past the end of its data"
+                    return "byte \(fieldStart): \(label) has a varint that runs past the end of its data"
                 }
             case 1, 5:
                 let size = wireType == 1 ? 8 : 4
                 guard range.upperBound - offset >= size else {
-                    return "byte \(fieldStart): \(message) \(name) needs \(size) bytes, only \(range.upperBound - offset) remain"
+                    return "byte \(fieldStart): \(label) needs \(size) bytes, only \(range.upperBound - offset) remain (truncated file?)"
                 }
                 offset += size
             case 2:
                 guard let length = varint(bytes, &offset, limit: range.upperBound) else {
-                    return "byte \(fieldStart): \(message) \(name) has a length that runs past the end of its data"
+                    return "byte \(fieldStart): \(label) has a length that runs past the end of its data"
                 }
                 let available = range.upperBound - offset
                 guard length <= UInt64(available) else {
-                    return "byte \(fieldStart): \(message) \(name) declares \(length) bytes, only \(available) remain (truncated file?)"
+                    return "byte \(fieldStart): \(label) declares \(length) bytes, only \(available) remain (truncated file?)"
                 }
                 let body = offset..<(offset + Int(length))
-                if depth == 0, number == 7,
-                   let problem = scan(bytes, range: body, message: "GraphProto", fields: graphFields, depth: 1) {
+                if let field, field.pointee.type == PROTOBUF_C_TYPE_MESSAGE,
+                   let child = field.pointee.descriptor?.assumingMemoryBound(to: ProtobufCMessageDescriptor.self),
+                   let problem = scan(bytes, range: body, descriptor: child, path: label, depth: depth + 1) {
                     return problem
                 }
                 offset = body.upperBound
             default:
-                return "byte \(fieldStart): \(message) \(name) has the invalid wire type \(wireType)"
+                return "byte \(fieldStart): \(label) has the invalid wire type \(wireType)"
             }
         }
         return nil

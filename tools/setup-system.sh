@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Resin builds against, when they are missing: protobuf-c, OpenBLAS, zlib
+# (found through pkg-config), and python3-venv for the tools' pinned environment.
+set -euo pipefail
+missing=()
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+if command -v pkg-config >/dev/null; then
+  pkg-config --exists libprotobuf-c || missing+=(libprotobuf-c-dev)
+  pkg-config --exists openblas || missing+=(libopenblas-dev)
+  pkg-config --exists zlib || missing+=(zlib1g-dev)
+else
+  missing+=(libprotobuf-c-dev libopenblas-dev zlib1g-dev)
+fi
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
