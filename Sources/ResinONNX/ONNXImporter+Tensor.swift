@@ -7,7 +7,9 @@ import Glibc
 #endif
 
 extension ProtoConverter {
-    func tensor(_ proto: Onnx__TensorProto) throws -> Tensor {
+    /// Converts a decoded tensor. `raw_data` is not copied: the storage borrows it from the decode arena.
+    func tensor(_ message: UnsafeMutablePointer<Onnx__TensorProto>) throws -> Tensor {
+        let proto = message.pointee
         let name = string(proto.name)
         let label = name ?? "<unnamed>"
         func invalid(_ reason: String) -> GraphError { .invalidTensor(name: label, reason: reason) }
@@ -58,7 +60,9 @@ extension ProtoConverter {
             guard proto.raw_data.len == byteCount else {
                 throw invalid("raw_data has \(proto.raw_data.len) bytes, but dims \(dims) of \(dataType) need \(byteCount)")
             }
-            storage = TensorStorage(copying: UnsafeRawBufferPointer(start: proto.raw_data.data, count: proto.raw_data.len))
+            if let data = proto.raw_data.data, byteCount > 0 {
+                storage = TensorStorage(borrowing: UnsafeRawBufferPointer(start: data, count: byteCount), owner: arena)
+            }
         } else if typedCount > 0 || count > 0 {
             storage = try typedData(proto, dataType: dataType, count: count, byteCount: byteCount, invalid: invalid)
             encoding = .typed
@@ -192,7 +196,7 @@ extension ProtoConverter {
         guard let values = proto.values, let indices = proto.indices else {
             throw GraphError.invalidModel(reason: "a sparse tensor lacks its values or indices")
         }
-        return SparseTensor(values: try tensor(values.pointee), indices: try tensor(indices.pointee),
+        return SparseTensor(values: try tensor(values), indices: try tensor(indices),
                             shape: Array(buffer(proto.dims, proto.n_dims)))
     }
 

@@ -10,22 +10,14 @@ import ResinIR
 public enum ONNXImporter {
     /// Imports the model at `path`; external data is resolved relative to its folder.
     public static func importModel(atPath path: String) throws(ImportError) -> Model {
-        let bytes: [UInt8]
+        let file: MappedFile
         do {
-            bytes = try readFile(atPath: path)
+            file = try MappedFile(path: path)
         } catch {
             throw ImportError(file: path, problem: .unreadable(error as? FileError ?? FileError(path: path, reason: "\(error)")))
         }
         let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        do {
-            return try bytes.withUnsafeBytes { buffer in
-                try importModel(bytes: buffer, file: path, folder: folder.isEmpty ? "/" : folder)
-            }
-        } catch let error as ImportError {
-            throw error
-        } catch {
-            throw ImportError(file: path, problem: .graph(.invalidModel(reason: "\(error)")))
-        }
+        return try importModel(bytes: file.bytes, file: path, folder: folder.isEmpty ? "/" : folder)
     }
 
     /// Imports a model from its encoded bytes; `file` names it in messages and `folder` anchors external data.
@@ -34,12 +26,15 @@ public enum ONNXImporter {
     ) throws(ImportError) -> Model {
         func fail(_ problem: ImportError.Problem) -> ImportError { ImportError(file: file, problem: problem) }
         if let problem = WireScanner.diagnose(bytes) { throw fail(.notProtobuf(detail: problem)) }
-        guard let proto = onnx__model_proto__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+        let arena = DecodeArena(expectedBytes: bytes.count)
+        var allocator = arena.allocator
+        // The arena owns every decoded block, so the message is never freed piecemeal.
+        guard let proto = onnx__model_proto__unpack(&allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            if arena.exhausted { throw fail(.notProtobuf(detail: "out of memory while decoding")) }
             throw fail(.notProtobuf(detail: "protobuf decoding failed (a field has the wrong wire type or a malformed value)"))
         }
-        defer { onnx__model_proto__free_unpacked(proto, nil) }
         do {
-            var converter = ProtoConverter(file: file, folder: folder)
+            var converter = ProtoConverter(file: file, folder: folder, arena: arena)
             return try converter.model(proto.pointee)
         } catch let error as ImportError.Problem {
             throw fail(error)
@@ -55,12 +50,15 @@ public enum ONNXImporter {
 struct ProtoConverter {
     let file: String
     let folder: String?
+    /// The memory the message was decoded into; tensors borrow their bytes from it.
+    let arena: DecodeArena
     /// Operator set versions by domain ("" for the default domain).
     var opsets: [String: Int] = [:]
 
-    init(file: String, folder: String?) {
+    init(file: String, folder: String?, arena: DecodeArena) {
         self.file = file
         self.folder = folder
+        self.arena = arena
     }
 
     mutating func model(_ proto: Onnx__ModelProto) throws -> Model {
@@ -106,7 +104,7 @@ struct ProtoConverter {
 
     func graph(_ proto: Onnx__GraphProto) throws -> Graph {
         var graph = Graph(name: string(proto.name), docString: string(proto.doc_string))
-        graph.initializers = try buffer(proto.initializer, proto.n_initializer).map { try tensor($0!.pointee) }
+        graph.initializers = try buffer(proto.initializer, proto.n_initializer).map { try tensor($0!) }
         graph.sparseInitializers = try buffer(proto.sparse_initializer, proto.n_sparse_initializer).map {
             try sparseTensor($0!.pointee)
         }
@@ -178,7 +176,7 @@ struct ProtoConverter {
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING.rawValue: value = .string(bytes(proto.s))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR.rawValue:
             guard let t = proto.t else { throw missingAttributeValue(name, "TENSOR") }
-            value = .tensor(try tensor(t.pointee))
+            value = .tensor(try tensor(t))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH.rawValue:
             guard let g = proto.g else { throw missingAttributeValue(name, "GRAPH") }
             value = .graph(try graph(g.pointee))
@@ -193,7 +191,7 @@ struct ProtoConverter {
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS.rawValue:
             value = .strings(buffer(proto.strings, proto.n_strings).map(bytes))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS.rawValue:
-            value = .tensors(try buffer(proto.tensors, proto.n_tensors).map { try tensor($0!.pointee) })
+            value = .tensors(try buffer(proto.tensors, proto.n_tensors).map { try tensor($0!) })
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS.rawValue:
             value = .graphs(try buffer(proto.graphs, proto.n_graphs).map { try graph($0!.pointee) })
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS.rawValue:

@@ -28,20 +28,23 @@ public func readFile(atPath path: String) throws -> [UInt8] {
     guard fstat(descriptor, &status) == 0 else { throw FileError.system(path, "cannot stat") }
     guard (status.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, reason: "is not a regular file") }
     let size = Int(status.st_size)
-    var bytes = [UInt8](repeating: 0, count: size)
-    var done = 0
-    try bytes.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) throws in
+    var failure: FileError?
+    // Uninitialised capacity: zero-filling a 100 MB buffer first would cost as much as reading it.
+    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+        var done = 0
         while done < size {
             let count = read(descriptor, buffer.baseAddress! + done, size - done)
             if count < 0 {
                 if errno == EINTR { continue }
-                throw FileError.system(path, "cannot read")
+                failure = FileError.system(path, "cannot read")
+                break
             }
             if count == 0 { break }
             done += count
         }
+        initialized = done
     }
-    if done < size { bytes.removeLast(size - done) }
+    if let failure { throw failure }
     return bytes
 }
 
