@@ -44,6 +44,8 @@ public struct Tensor: Sendable {
     public var docString: String?
     public var segment: TensorSegment?
     public var metadata: [StringPair]
+    /// Whether the file states `data_location: DEFAULT` explicitly (kept so a round trip is field-exact).
+    public var statesDefaultLocation = false
 
     public init(
         name: String?, dataType: DataType, shape: [Int], storage: TensorStorage,
@@ -109,7 +111,8 @@ extension Tensor: Equatable {
         lhs.name == rhs.name && lhs.dataType == rhs.dataType && lhs.shape == rhs.shape
             && lhs.strings == rhs.strings && lhs.encoding == rhs.encoding
             && lhs.docString == rhs.docString && lhs.segment == rhs.segment
-            && lhs.metadata == rhs.metadata && lhs.storage.hasSameBytes(as: rhs.storage)
+            && lhs.metadata == rhs.metadata && lhs.statesDefaultLocation == rhs.statesDefaultLocation
+            && lhs.storage.hasSameBytes(as: rhs.storage)
     }
 }
 

@@ -18,6 +18,10 @@ extension ProtoBuilder {
             proto.pointee.segment = entry
         }
         (proto.pointee.n_metadata_props, proto.pointee.metadata_props) = pairs(tensor.metadata)
+        if tensor.statesDefaultLocation {
+            proto.pointee.has_data_location = 1
+            proto.pointee.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT
+        }
 
         if tensor.dataType == .string {
             proto.pointee.n_string_data = tensor.strings.count

@@ -63,14 +63,19 @@ extension ProtoConverter {
             if let data = proto.raw_data.data, byteCount > 0 {
                 storage = TensorStorage(borrowing: UnsafeRawBufferPointer(start: data, count: byteCount), owner: arena)
             }
-        } else if typedCount > 0 || count > 0 {
-            storage = try typedData(proto, dataType: dataType, count: count, byteCount: byteCount, invalid: invalid)
+        } else {
+            // No raw_data: the typed field carries the elements (and for an empty tensor, nothing does).
+            if typedCount > 0 || count > 0 {
+                storage = try typedData(proto, dataType: dataType, count: count, byteCount: byteCount, invalid: invalid)
+            }
             encoding = .typed
         }
-        return Tensor(
+        var tensor = Tensor(
             name: name, dataType: dataType, shape: shape, storage: storage, strings: strings, encoding: encoding,
             docString: string(proto.doc_string), segment: segment,
             metadata: pairs(proto.metadata_props, proto.n_metadata_props))
+        tensor.statesDefaultLocation = proto.has_data_location != 0 && !isExternal
+        return tensor
     }
 
     /// Converts the typed repeated field that fits `dataType` to little-endian element bytes.
