@@ -44,6 +44,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Resin"], path: "Tests/TestSupport"),
         .testTarget(name: "ResinIRTests", dependencies: ["ResinIR", "TestSupport"]),
         .testTarget(name: "ResinONNXTests", dependencies: ["ResinONNX", "TestSupport"]),
+        .testTarget(name: "ResinRuntimeTests", dependencies: ["ResinRuntime", "TestSupport"]),
         .testTarget(name: "ResinCLITests", dependencies: ["TestSupport", "ResinCLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -596,6 +596,281 @@ def build_caffe2_style(seed, base=8, hw=(32, 32), num_classes=10):
 
 
 # --------------------------------------------------------------------------------------------
+# A protobuf edge-case model: valid (checker + ORT) but using the corners of onnx.proto that a
+# faithful ONNX -> ONNX round trip has to carry over unchanged.
+
+
+def _meta(msg, pairs):
+    for k, v in pairs:
+        e = msg.metadata_props.add()
+        e.key = k
+        e.value = v
+    return msg
+
+
+def _vi(name, elem, dims, denotations=None, type_denotation=None, doc=None):
+    """A ValueInfoProto; dims entries: int (dim_value), str (dim_param) or None (neither)."""
+    vi = onnx.ValueInfoProto()
+    vi.name = name
+    tt = vi.type.tensor_type
+    tt.elem_type = elem
+    shape = tt.shape
+    shape.SetInParent()
+    for k, d in enumerate(dims):
+        dim = shape.dim.add()
+        if isinstance(d, str):
+            dim.dim_param = d
+        elif d is not None:
+            dim.dim_value = d
+        if denotations and denotations[k] is not None:
+            dim.denotation = denotations[k]
+    if type_denotation is not None:
+        vi.type.denotation = type_denotation
+    if doc is not None:
+        vi.doc_string = doc
+    return vi
+
+
+def build_proto_edge_cases(seed, c=8, hw=(8, 8), num_classes=4):
+    """A tiny residual block (Conv+BN+Relu, Conv+BN, Add, Relu) followed by nodes chosen for the
+    protobuf features they use, not for what they compute: explicit-but-default fields,
+    zero-element tensors, every tensor data field, many attribute types (incl. a GRAPH attribute
+    of an `If`, ref_attr_name in a model-local function), omitted optional inputs and outputs,
+    a sparse initializer, an extra operator set domain (ai.onnx.ml), metadata and doc strings
+    on every level, value_info with dim_param / dim_value / unknown dims and denotations."""
+    g = Graph()
+    w = Weights(seed)
+    H, W = hw
+
+    def add(t):
+        g.inits.append(t)
+        g.init_names.add(t.name)
+        return t.name
+
+    def node(op, inputs, outputs, name, attrs=(), domain=None, doc=None, meta=()):
+        n = helper.make_node(op, inputs, outputs, name=name or None, domain=domain)
+        if name == "":
+            n.name = ""   # explicitly present, empty
+        n.attribute.extend(attrs)
+        if doc is not None:
+            n.doc_string = doc
+        _meta(n, meta)
+        g.nodes.append(n)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    A = helper.make_attribute
+
+    # ---- initializers: raw_data with data_location explicitly DEFAULT, doc_string, metadata
+    t = numpy_helper.from_array(w.conv(c, 3, 3, np.sqrt(0.5) * BN_GAIN_COMPENSATION), "conv1.weight")
+    t.data_location = TensorProto.DEFAULT
+    t.doc_string = "stem conv weight, raw_data, data_location explicitly DEFAULT"
+    _meta(t, [("layout", "OIHW")])
+    add(t)
+    # BN parameters in float_data (typed fields)
+    for pname in ("bn1", "bn2"):
+        for s, a in zip((".weight", ".bias", ".running_mean", ".running_var"), w.bn(c)):
+            add(helper.make_tensor(pname + s, TensorProto.FLOAT, a.shape, a.tolist()))
+    add(numpy_helper.from_array(w.conv(c, c, 3, BN_GAIN_COMPENSATION / np.sqrt(2.0)), "conv2.weight"))
+    # int64 in int64_data (negative values included)
+    add(helper.make_tensor("pad.pads", TensorProto.INT64, [4], [1, 1, 1, 1]))
+    add(helper.make_tensor("pad.axes", TensorProto.INT64, [2], [-2, -1]))
+    fc_w, fc_b = w.linear(num_classes, c)
+    add(numpy_helper.from_array(fc_w, "fc.weight"))
+    add(numpy_helper.from_array(fc_b, "fc.bias"))
+    # float16 in int32_data (make_tensor stores the bit patterns), used through Cast
+    h = (w.rng.random(num_classes, dtype=F32) * F32(0.5) + F32(0.75)).astype(np.float16)
+    add(helper.make_tensor("fp16.scale", TensorProto.FLOAT16, [num_classes],
+                           h.astype(F32).tolist()))
+    # int8 in int32_data, used through DequantizeLinear (scale float_data, zero point int8 scalar)
+    add(helper.make_tensor("q.values", TensorProto.INT8, [num_classes], [-128, -1, 0, 127]))
+    add(helper.make_tensor("q.scale", TensorProto.FLOAT, [], [0.0078125]))
+    add(helper.make_tensor("q.zero_point", TensorProto.INT8, [], [-3]))
+    # strings in string_data
+    add(helper.make_tensor("labels.init", TensorProto.STRING, [2], [b"bird", b"fish"]))
+    # zero-element tensors: one with no data field at all, one with raw_data present but empty
+    t = TensorProto()
+    t.name = "empty.nodata"
+    t.data_type = TensorProto.FLOAT
+    t.dims.append(0)
+    add(t)
+    t = TensorProto()
+    t.name = "empty.raw"
+    t.data_type = TensorProto.FLOAT
+    t.dims.append(0)
+    t.raw_data = b""
+    add(t)
+    # unused initializers: extreme int64, double_data, uint64_data, scalar with -0.0 / NaN bits
+    add(helper.make_tensor("unused.int64", TensorProto.INT64, [3], [-(2 ** 63), 2 ** 63 - 1, 2 ** 53 + 1]))
+    add(helper.make_tensor("unused.double", TensorProto.DOUBLE, [2], [-0.0, 1e300]))
+    add(helper.make_tensor("unused.uint64", TensorProto.UINT64, [2], [0, 2 ** 64 - 1]))
+    t = helper.make_tensor("unused.float", TensorProto.FLOAT, [3], [-0.0, float("inf"), float("nan")])
+    t.segment.begin, t.segment.end = 0, 3
+    add(t)
+
+    # sparse initializer (unused, see below): dense [3, 3], 2-D [nnz, rank] indices
+    sp = helper.make_sparse_tensor(
+        helper.make_tensor("sparse.unused", TensorProto.FLOAT, [3], [1.5, -2.0, 0.75]),
+        helper.make_tensor("sparse.unused_indices", TensorProto.INT64, [3, 2], [0, 1, 1, 0, 2, 2]),
+        [3, 3])
+
+    # ---- residual block
+    x = node("Conv", ["input", "conv1.weight"], ["/conv1/Conv_output_0"], "/conv1/Conv",
+             attrs=[A("strides", [1, 1]), A("pads", [1, 1, 1, 1]), A("kernel_shape", [3, 3]),
+                    A("group", 1), A("dilations", [1, 1]),
+                    A("auto_pad", "NOTSET", doc_string="attribute doc string")],
+             doc="stem convolution", meta=[("source", "conv1")])
+    x = node("BatchNormalization", [x, "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var"],
+             ["/bn1/BatchNormalization_output_0"], "/bn1/BatchNormalization",
+             attrs=[A("epsilon", 1e-5), A("momentum", 0.9)])
+    r1 = node("Relu", [x], ["/relu/Relu_output_0"], "", doc="")          # name and doc "" present
+    y = node("Conv", [r1, "conv2.weight"], ["/conv2/Conv_output_0"], "/conv2/Conv",
+             attrs=[A("dilations", [1, 1]), A("group", 1), A("kernel_shape", [3, 3]),
+                    A("pads", [1, 1, 1, 1]), A("strides", [1, 1])])
+    y = node("BatchNormalization", [y, "bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var"],
+             ["/bn2/BatchNormalization_output_0"], None, attrs=[A("epsilon", 1e-5)])  # name unset
+    x = node("Add", [y, r1], ["/Add_output_0"], "/Add", domain="")       # domain "" present
+    x = node("Relu", [x], ["/relu_1/Relu_output_0"], "/relu_1/Relu")
+
+    # ---- omitted optional inputs: Clip(x, "", max), Pad(x, pads, "", axes)
+    cmax = node("Constant", [], ["/clip/max"], "/clip/Constant",
+                attrs=[A("value", numpy_helper.from_array(np.array(6.0, dtype=F32), ""))])
+    x = node("Clip", [x, "", cmax], ["/clip/Clip_output_0"], "/clip/Clip")
+    x = node("Pad", [x, "pad.pads", "", "pad.axes"], ["/pad/Pad_output_0"], "/pad/Pad",
+             attrs=[A("mode", "constant")])
+    # omitted optional trailing output (Dropout mask)
+    x = node("Dropout", [x], ["/dropout/Dropout_output_0", ""], "/dropout/Dropout")[0]
+
+    # ---- If with GRAPH attributes; the condition from a bool Constant
+    cond = node("Constant", [], ["/if/cond"], "/if/Constant",
+                attrs=[A("value", helper.make_tensor("", TensorProto.BOOL, [], [True]))])
+    pad_shape = [1, c, H + 2, W + 2]
+    then_g = helper.make_graph(
+        [helper.make_node("Mul", [x, "then.scale"], ["then_out"], name="/if/then/Mul")],
+        "then_branch", [], [value_info("then_out", pad_shape)],
+        initializer=[helper.make_tensor("then.scale", TensorProto.FLOAT, [], [0.5])],
+        doc_string="then branch: scales by an initializer of the subgraph")
+    else_g = helper.make_graph(
+        [helper.make_node("Identity", [x], ["else_out"], name="/if/else/Identity")],
+        "else_branch", [], [value_info("else_out", pad_shape)])
+    else_g.doc_string = ""
+    x = node("If", [cond], ["/if/If_output_0"], "/if/If",
+             attrs=[A("then_branch", then_g), A("else_branch", else_g)])
+
+    # ---- model-local function call (domain resin.test), attribute passed by ref_attr_name
+    # The call also passes the attribute types no standard op has (TENSORS, GRAPHS,
+    # SPARSE_TENSORS, TYPE_PROTOS) to attributes the function declares but does not use.
+    x = node("ScaledAdd", [x, x], ["/scaled_add/ScaledAdd_output_0"], "/scaled_add/ScaledAdd",
+             attrs=[A("alpha", 0.5),
+                    A("tensors", [helper.make_tensor("t0", TensorProto.FLOAT, [2], [1.0, -0.0]),
+                                  helper.make_tensor("t1", TensorProto.INT64, [], [-7])]),
+                    A("graphs", [helper.make_graph([], "empty_graph", [], [])]),
+                    A("sparse_tensors", [helper.make_sparse_tensor(
+                        helper.make_tensor("", TensorProto.FLOAT, [1], [3.0]),
+                        helper.make_tensor("", TensorProto.INT64, [1], [2]), [4])]),
+                    A("types", [helper.make_tensor_type_proto(TensorProto.FLOAT16, ["n", 2])])],
+             domain="resin.test", meta=[("kind", "function call")])
+    g.nodes[-1].overload = "v1"
+
+    # ---- head
+    x = node("GlobalAveragePool", [x], ["/avgpool/GlobalAveragePool_output_0"], "/avgpool/GlobalAveragePool")
+    x = node("Flatten", [x], ["/Flatten_output_0"], "/Flatten", attrs=[A("axis", 1)])
+    x = node("Gemm", [x, "fc.weight", "fc.bias"], ["/fc/Gemm_output_0"], "/fc/Gemm",
+             attrs=[A("alpha", 1.0), A("beta", 1.0), A("transB", 1)])
+    # SPARSE_TENSOR attribute (a graph's sparse_initializer is typed sparse_tensor by shape
+    # inference, so no standard op may consume it: the sparse initializer above stays unused)
+    sb = node("Constant", [], ["/sparse/Constant_output_0"], "/sparse/Constant",
+              attrs=[A("sparse_value", helper.make_sparse_tensor(
+                  helper.make_tensor("", TensorProto.FLOAT, [2], [0.25, -0.5]),
+                  helper.make_tensor("", TensorProto.INT64, [2], [1, 3]), [num_classes]))])
+    x = node("Add", [x, sb], ["/sparse/Add_output_0"], "/sparse/Add")
+    s = node("Cast", ["fp16.scale"], ["/fp16/Cast_output_0"], "/fp16/Cast", attrs=[A("to", TensorProto.FLOAT)])
+    x = node("Mul", [x, s], ["/fp16/Mul_output_0"], "/fp16/Mul")
+    q = node("DequantizeLinear", ["q.values", "q.scale", "q.zero_point"], ["/q/DequantizeLinear_output_0"],
+             "/q/DequantizeLinear")
+    x = node("Add", [x, q], ["/q/Add_output_0"], "/q/Add")
+    # strings: Constant value_strings (STRINGS) ++ string initializer -> ai.onnx.ml LabelEncoder
+    cs = node("Constant", [], ["/labels/Constant_output_0"], "/labels/Constant",
+              attrs=[A("value_strings", [b"cat", b"dog"])])
+    cs = node("Concat", [cs, "labels.init"], ["/labels/Concat_output_0"], "/labels/Concat",
+              attrs=[A("axis", 0)])
+    le = node("LabelEncoder", [cs], ["/labels/LabelEncoder_output_0"], "/labels/LabelEncoder",
+              attrs=[A("keys_strings", [b"bird", b"cat", b"dog", b"fish"]),
+                     A("values_floats", [0.125, -0.25, 0.375, -0.5]),
+                     A("default_float", -0.0)], domain="ai.onnx.ml")
+    le = node("Concat", [le, "empty.nodata", "empty.raw"], ["/empty/Concat_output_0"], "/empty/Concat",
+              attrs=[A("axis", 0)])
+    x = node("Add", [x, le], ["/labels/Add_output_0"], "/labels/Add")
+    # TYPE_PROTO attribute: an empty optional; Where(has_element = false, ...) selects x
+    opt = node("Optional", [], ["/opt/Optional_output_0"], "/opt/Optional",
+               attrs=[A("type", helper.make_tensor_type_proto(TensorProto.FLOAT, None))])
+    has = node("OptionalHasElement", [opt], ["/opt/OptionalHasElement_output_0"], "/opt/OptionalHasElement")
+    node("Where", [has, le, x], ["logits"], "/opt/Where")
+
+    # ---- the function
+    fn = helper.make_function(
+        "resin.test", "ScaledAdd", ["A", "B"], ["C"],
+        [helper.make_node("Constant", [], ["alpha_t"], name="alpha_const"),
+         helper.make_node("Mul", ["B", "alpha_t"], ["B_scaled"]),
+         helper.make_node("Add", ["A", "B_scaled"], ["C"])],
+        [helper.make_opsetid("", 21)], attributes=["tensors", "graphs", "sparse_tensors", "types"],
+        attribute_protos=[A("alpha", 1.0),
+                          A("unused_ints", [], attr_type=onnx.AttributeProto.INTS)],
+        doc_string="C = A + alpha * B")
+    fn.overload = "v1"
+    ref = fn.node[0].attribute.add()
+    ref.name = "value_float"
+    ref.ref_attr_name = "alpha"
+    ref.type = onnx.AttributeProto.FLOAT
+    fn.value_info.append(value_info("B_scaled", pad_shape))
+    _meta(fn, [("origin", "hand written")])
+
+    # ---- graph and model
+    inputs = [_meta(_vi("input", TensorProto.FLOAT, [1, 3, H, W],
+                        ["DATA_BATCH", "DATA_CHANNEL", "DATA_FEATURE", "DATA_FEATURE"], "IMAGE",
+                        doc="NCHW image"), [("color", "RGB")])]
+    outputs = [_vi("logits", TensorProto.FLOAT, ["batch", num_classes], ["DATA_BATCH", None])]
+    vis = [_vi("/relu/Relu_output_0", TensorProto.FLOAT, [1, "channels", None, W],
+               [None, "DATA_CHANNEL", None, None], "TENSOR"),
+           _meta(_vi("/if/If_output_0", TensorProto.FLOAT, [None, c, None, None]), [("note", "unknown dims")]),
+           _vi("/labels/Concat_output_0", TensorProto.STRING, [4])]
+    graph = helper.make_graph(g.nodes, "proto_edge_cases", inputs, outputs, initializer=g.inits,
+                              value_info=vis, sparse_initializer=[sp])
+    graph.doc_string = ""
+    _meta(graph, [("graph.key", "graph value"), ("empty", "")])
+    qa = graph.quantization_annotation.add()
+    qa.tensor_name = "q.values"
+    e = qa.quant_parameter_tensor_names.add()
+    e.key, e.value = "SCALE_TENSOR", "q.scale"
+    e = qa.quant_parameter_tensor_names.add()
+    e.key, e.value = "ZERO_POINT_TENSOR", "q.zero_point"
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 3),
+                              helper.make_opsetid("resin.test", 1)],
+        producer_name="resin-fixtures", producer_version="0.0.1", domain="org.resin.fixtures",
+        model_version=7, doc_string="protobuf edge cases for the ONNX round trip",
+        functions=[fn])
+    model.ir_version = 11    # 10: metadata_props on graph/node/value_info/function, overload; 11: configuration
+    cfg = model.configuration.add()
+    cfg.name = "two_cpus"
+    cfg.num_devices = 2
+    cfg.device.extend(["cpu:0", "cpu:1"])
+    dc = g.nodes[0].device_configurations.add()
+    dc.configuration_id = "two_cpus"
+    dc.pipeline_stage = 0
+    ss = dc.sharding_spec.add()
+    ss.tensor_name = "conv1.weight"
+    ss.device.extend([0, 1])
+    sd = ss.sharded_dim.add()
+    sd.axis = 0
+    sd.simple_sharding.add(dim_value=c, num_shards=2)
+    ti = model.training_info.add()
+    ti.initialization.CopyFrom(helper.make_graph([], "training_init", [], []))
+    ti.algorithm.CopyFrom(helper.make_graph([], "training_step", [], []))
+    _meta(model, [("author", "tools/gen_fixtures.py"), ("empty_value", "")])
+    return model, {}
+
+
+# --------------------------------------------------------------------------------------------
 # Fixture and full-model catalogues
 
 SMALL = dict(base_width=8, num_classes=10)
@@ -695,6 +970,30 @@ FIXTURES = {
                 "global pooling as AveragePool with kernel = feature map", "Reshape [0,-1]",
                 "Gemm-7", "Softmax-1 (axis=1 coerces to 2-D) on a [N,2,5] view, reshaped back to [N,10]",
                 "output `gpu_0/softmax_1`"]),
+    "quirk-proto-edge-cases": dict(
+        builder=build_proto_edge_cases, seed=119,
+        family="tiny residual block + nodes exercising onnx.proto corners (round-trip fidelity)",
+        quirks=["ir_version 11, opset 21 + ai.onnx.ml 3 (LabelEncoder) + resin.test 1 (model-local "
+                "function ScaledAdd with overload `v1`, attribute default, ref_attr_name)",
+                "producer, domain, model_version, doc_string, model/graph/node/value_info/tensor/"
+                "function metadata_props (incl. an empty value)",
+                "doc_string explicitly \"\" on the graph, the else branch and a node; node name explicitly "
+                "\"\" and unset; node domain explicitly \"\"",
+                "initializers: raw_data with data_location explicitly DEFAULT, float_data, int64_data, "
+                "float16 and int8 in int32_data, string_data, double_data, uint64_data, segment, "
+                "-0.0/inf/NaN, int64 extremes; zero-element [0] without any data field and with empty "
+                "raw_data present; unused initializers; an unused sparse_initializer (2-D indices)",
+                "attributes of every type: FLOAT, INT, STRING (with doc_string), TENSOR, GRAPH (If), "
+                "SPARSE_TENSOR (Constant sparse_value), TYPE_PROTO (Optional), FLOATS, INTS, STRINGS, "
+                "TENSORS, GRAPHS, SPARSE_TENSORS, TYPE_PROTOS (on the function call), empty INTS; "
+                "attributes in non-sorted order; default_float -0.0",
+                "omitted optional inputs Clip(x, \"\", max) and Pad(x, pads, \"\", axes); omitted "
+                "trailing Dropout mask output \"\"",
+                "If on a Constant condition; then branch with its own initializer",
+                "value_info with dim_value / dim_param / unknown dims, dim and type denotations; "
+                "output [batch, 4] with dim_param",
+                "quantization_annotation, training_info (empty graphs), configuration and node "
+                "device_configurations (sharding spec)"]),
 }
 
 FULL = {

@@ -17,7 +17,10 @@ public enum ONNXImporter {
             throw ImportError(file: path, problem: .unreadable(error as? FileError ?? FileError(path: path, reason: "\(error)")))
         }
         let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        return try importModel(bytes: file.bytes, file: path, folder: folder.isEmpty ? "/" : folder)
+        // The mapping must outlive the decode: tensors are copied out of it only during unpack.
+        return try withExtendedLifetime(file) { () throws(ImportError) -> Model in
+            try importModel(bytes: file.bytes, file: path, folder: folder.isEmpty ? "/" : folder)
+        }
     }
 
     /// Imports a model from its encoded bytes; `file` names it in messages and `folder` anchors external data.

@@ -19,11 +19,49 @@ public struct ConstantAttributes: Equatable, Sendable {
         } else if let strings = try reader.strings("value_strings") {
             value = Tensor(name: nil, dataType: .string, shape: [strings.count], storage: .empty,
                            strings: strings.map { Array($0.utf8) })
-        } else if reader.has("sparse_value") {
-            throw .invalid(attribute: "sparse_value", reason: "is not supported: Resin needs a dense constant")
+        } else if case .sparseTensor(let sparse)? = reader.value("sparse_value") {
+            value = try sparse.densified()
         } else {
             throw .invalid(attribute: "value", reason: "is required (or one of value_float, value_floats, value_int, value_ints, value_string, value_strings)")
         }
+    }
+}
+
+extension SparseTensor {
+    /// The dense tensor: zeros with `values` placed at `indices`, which are either linear positions
+    /// ([NNZ]) or coordinates ([NNZ, rank]) as the ONNX format allows.
+    func densified() throws(AttributeProblem) -> Tensor {
+        func invalid(_ reason: String) -> AttributeProblem { .invalid(attribute: "sparse_value", reason: reason) }
+        let shape = self.shape.map { Int($0) }
+        guard shape.allSatisfy({ $0 >= 0 && $0 <= Dimension.maximum }), let count = elementCount(of: shape),
+              values.dataType != .string, values.dataType.bitWidth >= 8,
+              let byteCount = values.dataType.byteCount(elements: count), byteCount <= 1 << 31 else {
+            throw invalid("has an unsupported shape \(shape) or type \(values.dataType)")
+        }
+        let elementSize = values.dataType.bitWidth / 8
+        let nonZero = values.elementCount
+        guard let positions = indices.integerValues else { throw invalid("has indices that are not integers") }
+        var linear: [Int] = []
+        if indices.rank == 1, positions.count == nonZero {
+            linear = positions
+        } else if indices.rank == 2, indices.shape[0] == nonZero, indices.shape[1] == shape.count {
+            for entry in 0..<nonZero {
+                var index = 0
+                for axis in 0..<shape.count { index = index * shape[axis] + positions[entry * shape.count + axis] }
+                linear.append(index)
+            }
+        } else {
+            throw invalid("has indices of shape \(indices.shape) for \(nonZero) values")
+        }
+        guard linear.allSatisfy({ $0 >= 0 && $0 < count }) else { throw invalid("has an index outside shape \(shape)") }
+        let storage = TensorStorage(byteCount: byteCount) { out in
+            out.initializeMemory(as: UInt8.self, repeating: 0)
+            for (entry, index) in linear.enumerated() {
+                out.baseAddress!.advanced(by: index * elementSize).copyMemory(
+                    from: values.storage.bytes.baseAddress!.advanced(by: entry * elementSize), byteCount: elementSize)
+            }
+        }
+        return Tensor(name: values.name, dataType: values.dataType, shape: shape, storage: storage)
     }
 }
 
