@@ -44,7 +44,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Resin"], path: "Tests/TestSupport"),
         .testTarget(name: "ResinIRTests", dependencies: ["ResinIR", "TestSupport"]),
         .testTarget(name: "ResinONNXTests", dependencies: ["ResinONNX", "TestSupport"]),
-        .testTarget(name: "ResinRuntimeTests", dependencies: ["ResinRuntime", "TestSupport"]),
+        // Counts a thread's heap allocations by interposing malloc in the test executable.
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .testTarget(name: "ResinRuntimeTests", dependencies: ["ResinRuntime", "Resin", "TestSupport", "CAllocationCounter"]),
         .testTarget(name: "ResinCLITests", dependencies: ["TestSupport", "ResinCLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import ResinIR
+import ResinRuntime
 
 /// One graph input or output as `inspect` reports it.
 public struct ValueSummary: Sendable {
@@ -25,6 +26,24 @@ public struct ModelSummary: Sendable {
     /// Multiply-accumulates of convolutions and matrix products for one image; nil when shapes are unknown.
     public var macsPerImage: Int?
     public var importMilliseconds: Double
+    /// The static memory plan for `memoryPlanBatch`, when the model can run.
+    public var memoryPlan: MemoryPlan?
+    public var memoryPlanBatch = 1
+    public var workspaceBytes = 0
+    /// Why no memory plan could be made, when none could.
+    public var memoryPlanProblem: String?
+
+    /// Adds the memory plan of a session for `batch`.
+    public mutating func planMemory(_ model: Model, batch: Int) {
+        memoryPlanBatch = batch
+        do {
+            let session = try Session(model: model, options: SessionOptions(batch: batch, threads: 1))
+            memoryPlan = session.memoryPlan
+            workspaceBytes = session.workspaceBytes
+        } catch {
+            memoryPlanProblem = "\(error)"
+        }
+    }
 
     /// Summarises a loaded model; shapes are inferred with symbolic batch dimensions bound to 1.
     public init(_ loaded: LoadedModel) throws {
@@ -95,12 +114,28 @@ public struct ModelSummary: Sendable {
             ("outputs", values(outputs)),
             ("nodeCount", .int(nodeCount)),
             ("operators", .object(operators.map { ($0.name, .int($0.count)) })),
-            ("unsupportedOperators", .array(unsupported.map { .string($0.domain.isEmpty ? $0.opType : "\($0.domain).\($0.opType)") })),
+            ("unsupportedOperators", .array(unsupported.map { use -> JSONValue in
+                let name: String = use.domain.isEmpty ? use.opType : use.domain + "." + use.opType
+                return .string(name)
+            })),
             ("parameters", .int(parameters)),
             ("parameterBytes", .int(parameterBytes)),
             ("macsPerImage", macsPerImage.map { .int($0) } ?? .null),
+            ("memoryPlan", memoryPlan.map { plan in
+                .object([
+                    ("batch", .int(memoryPlanBatch)), ("arenaBytes", .int(plan.arenaBytes)),
+                    ("lowerBoundBytes", .int(plan.lowerBoundBytes)), ("noReuseBytes", .int(plan.noReuseBytes)),
+                    ("workspaceBytes", .int(workspaceBytes)),
+                ])
+            } ?? .null),
             ("importMs", .double((importMilliseconds * 1000).rounded() / 1000)),
         ])
+    }
+
+    /// "4,089,184,256 (4.1 G)".
+    static func describeMACs(_ macs: Int) -> String {
+        let scaled = macs >= 1_000_000_000 ? String(format1: Double(macs) / 1e9) + " G" : String(format1: Double(macs) / 1e6) + " M"
+        return "\(grouped(macs)) (\(scaled))"
     }
 
     /// The human-readable report.
@@ -124,7 +159,13 @@ public struct ModelSummary: Sendable {
             lines.append("unsupported: " + GraphError.unsupportedOperators(unsupported).description)
         }
         lines.append("parameters:  \(grouped(parameters)) (\(bytes(parameterBytes)))")
-        lines.append("MACs/image:  " + (macsPerImage.map { "\(grouped($0)) (\($0 >= 1_000_000_000 ? String(format1: Double($0) / 1e9) + " G" : String(format1: Double($0) / 1e6) + " M"))" } ?? "unknown"))
+        lines.append("MACs/image:  " + (macsPerImage.map(Self.describeMACs) ?? "unknown"))
+        if let plan = memoryPlan {
+            let ratio = plan.lowerBoundBytes > 0 ? Double(plan.arenaBytes) / Double(plan.lowerBoundBytes) : 1
+            lines.append("memory plan: batch \(memoryPlanBatch): arena \(bytes(plan.arenaBytes)) (\(String(format1: ratio * 100))% of the lower bound \(bytes(plan.lowerBoundBytes))), no reuse \(bytes(plan.noReuseBytes)), workspace \(bytes(workspaceBytes))")
+        } else if let memoryPlanProblem {
+            lines.append("memory plan: none (\(memoryPlanProblem))")
+        }
         lines.append("import:      \(String(format1: importMilliseconds)) ms")
         return lines.joined(separator: "\n")
     }

@@ -34,7 +34,8 @@ struct Inspect: ParsableCommand {
             if optimize {
                 throw LoadError(path: model, reason: "--optimize is not supported by this build yet")
             }
-            let summary = try ModelSummary(loaded)
+            var summary = try ModelSummary(loaded)
+            summary.planMemory(loaded.model, batch: batch)
             if let dot {
                 let graph = loaded.model.graph
                 let facts = (try? graph.inferFacts()) ?? [:]

@@ -11,7 +11,7 @@ struct ResinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resin",
         abstract: "Convert, inspect and run ResNet-family ONNX models on the CPU.",
-        subcommands: [Convert.self, Inspect.self])
+        subcommands: [Convert.self, Run.self, Verify.self, Inspect.self, Bench.self])
 }
 
 /// Exit codes of INTERFACE.md beyond ArgumentParser's own (64 for usage errors).
@@ -38,6 +38,7 @@ func message(for error: Error, path: String) -> String {
     case let error as ImportError: return error.description
     case let error as FileError: return error.description
     case let error as LoadError: return error.description
+    case let error as BindingError: return error.description
     default:
         let text = String(describing: error)
         return text.hasPrefix(path) ? text : "\(path): \(text)"

@@ -18,7 +18,7 @@ enum WireScanner {
         }
     }
 
-    private static func scan(
+    static func scan(
         _ bytes: UnsafeRawBufferPointer, range: Range<Int>, descriptor: UnsafePointer<ProtobufCMessageDescriptor>,
         path: String, depth: Int
     ) -> String? {

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import Resin
+
+/// `resin bench <model>`: load time, first run, and latency over many runs.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure load time, first-run time and per-run latency on seeded random inputs.")
+
+    @Argument(help: "The model (.onnx or .resin).")
+    var model: String
+
+    @Option(help: "Warm-up runs before timing.")
+    var warmup = 3
+
+    @Option(help: "Timed runs.")
+    var iterations = 20
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        try runtime.validate()
+        guard warmup >= 0, iterations >= 1 else { throw ValidationError("--warmup must be >= 0 and --iterations >= 1") }
+    }
+
+    func run() throws {
+        try reportingErrors(about: model) {
+            let start = monotonicMilliseconds()
+            let loaded = try ModelLoader.load(path: model)
+            let session = try Session(model: loaded.model, options: SessionOptions(batch: runtime.batch ?? 1, threads: runtime.threads))
+            let loadMs = monotonicMilliseconds() - start
+            var random = SeededGenerator(seed: 2024)
+            for index in session.inputs.indices {
+                fillRandom(session.inputBuffer(at: index), type: session.inputs[index].dataType, using: &random)
+            }
+            let firstStart = monotonicMilliseconds()
+            try session.run()
+            let firstRunMs = monotonicMilliseconds() - firstStart
+            for _ in 0..<warmup { try session.run() }
+            var latencies: [Double] = []
+            latencies.reserveCapacity(iterations)
+            for _ in 0..<iterations {
+                let begin = monotonicMilliseconds()
+                try session.run()
+                latencies.append(monotonicMilliseconds() - begin)
+            }
+            latencies.sort()
+            let median = percentile(latencies, 0.5)
+            let p90 = percentile(latencies, 0.9)
+            let batch = session.inputs.first?.shape.first ?? 1
+            let imagesPerSecond = Double(batch) / (median / 1000)
+            let peak = peakResidentBytes()
+            if json {
+                let object: JSONValue = .object([
+                    ("loadMs", .double(rounded(loadMs))), ("firstRunMs", .double(rounded(firstRunMs))),
+                    ("latencyMs", .object([("min", .double(rounded(latencies[0]))), ("median", .double(rounded(median))),
+                                           ("p90", .double(rounded(p90)))])),
+                    ("imagesPerSecond", .double(rounded(imagesPerSecond))), ("batch", .int(batch)),
+                    ("threads", .int(runtime.threads)), ("arenaBytes", .int(session.memoryPlan.arenaBytes)),
+                    ("peakResidentBytes", .int(peak)), ("iterations", .int(iterations)), ("warmup", .int(warmup)),
+                ])
+                print(object.rendered())
+            } else {
+                print("model:        \(model)")
+                print("batch:        \(batch), threads \(runtime.threads)")
+                print("load:         \(String(format: "%.1f", loadMs)) ms (open to ready-to-run)")
+                print("first run:    \(String(format: "%.1f", firstRunMs)) ms")
+                print("latency:      min \(String(format: "%.2f", latencies[0])) ms, median \(String(format: "%.2f", median)) ms, p90 \(String(format: "%.2f", p90)) ms over \(iterations) runs")
+                print("throughput:   \(String(format: "%.1f", imagesPerSecond)) images/s")
+                print("arena:        \(bytes(session.memoryPlan.arenaBytes))")
+                print("peak RSS:     \(bytes(peak))")
+            }
+        }
+    }
+}
+
+func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+
+func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    let position = fraction * Double(sorted.count - 1)
+    let lower = Int(position)
+    let upper = min(lower + 1, sorted.count - 1)
+    return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
+}
+
+/// The process's peak resident set size (VmHWM), in bytes.
+func peakResidentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return digits * 1024
+    }
+    return 0
+}
+
+/// A seeded generator so benchmark inputs are the same every run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+/// Fills an input buffer with uniform [0, 1) floats (or small integers for integer inputs).
+func fillRandom(_ buffer: UnsafeMutableRawBufferPointer, type: DataType, using random: inout SeededGenerator) {
+    switch type {
+    case .float:
+        let floats = buffer.bindMemory(to: Float.self)
+        for index in floats.indices { floats[index] = Float.random(in: 0..<1, using: &random) }
+    case .int64:
+        let values = buffer.bindMemory(to: Int64.self)
+        for index in values.indices { values[index] = Int64.random(in: 0..<10, using: &random) }
+    default:
+        for index in buffer.indices { buffer[index] = UInt8.random(in: 0..<2, using: &random) }
+    }
+}

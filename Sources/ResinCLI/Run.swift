@@ -1,0 +1,163 @@
+import ArgumentParser
+import Resin
+
+/// `resin run <model>`: one inference on tensors from files.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model on input tensors (.npy or .pb) and write or summarise its outputs.")
+
+    @Argument(help: "The model (.onnx or .resin).")
+    var model: String
+
+    @Option(name: .customLong("input"), help: ArgumentHelp("An input tensor; NAME= binds it by name, else in input order.", valueName: "[NAME=]FILE"))
+    var inputs: [String] = []
+
+    @Option(name: .customLong("output"), help: ArgumentHelp("Where to write an output; NAME= picks it, else in output order.", valueName: "[NAME=]FILE"))
+    var outputs: [String] = []
+
+    @Option(help: "Write every output as DIR/<name>.npy.")
+    var outputDir: String?
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("give at least one --input [NAME=]FILE") }
+        try runtime.validate()
+    }
+
+    func run() throws {
+        try reportingErrors(about: model) {
+            let loaded = try ModelLoader.load(path: model)
+            let inputNames = loaded.model.graph.runtimeInputs.map(\.name)
+            let feeds = try readTensors(inputs, names: inputNames, role: "input")
+            let session = try makeSession(loaded, feeds: feeds, runtime: runtime)
+            let results = try session.run(try conformed(feeds, to: session))
+            let outputNames = session.outputs.map(\.name)
+            var written = false
+            if !outputs.isEmpty {
+                let targets = outputs.map { TensorArgument(parsing: $0, names: outputNames) }
+                var free = outputNames.filter { name in !targets.contains { $0.name == name } }.makeIterator()
+                for target in targets {
+                    guard let name = target.name ?? free.next(), let tensor = results[name] else {
+                        throw BindingError("\(target.path): the model has only \(outputNames.count) outputs")
+                    }
+                    try reportingErrors(about: target.path) { try TensorFile.write(tensor, to: target.path) }
+                }
+                written = true
+            }
+            if let outputDir {
+                for name in outputNames {
+                    let path = outputDir + "/" + fileName(for: name) + ".npy"
+                    try reportingErrors(about: path) { try TensorFile.write(results[name]!, to: path) }
+                }
+                written = true
+            }
+            if !written {
+                for name in outputNames { print(OutputSummary(name: name, tensor: results[name]!).text) }
+            }
+        }
+    }
+}
+
+/// Options every command that runs a model shares.
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: "Threads for the whole process (OpenBLAS and Resin's loops).")
+    var threads: Int = 1
+
+    @Option(help: "Batch size bound to a symbolic batch dimension (default: from the inputs, else 1).")
+    var batch: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Optimize the graph as it loads (no optimizer passes exist yet; the flag is accepted).")
+    var optimize = true
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
+    }
+}
+
+/// A file-name-safe form of a tensor name.
+func fileName(for name: String) -> String {
+    String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+}
+
+/// Reads `[NAME=]FILE` arguments and binds them to the model's names.
+func readTensors(_ arguments: [String], names: [String], role: String) throws -> [String: Tensor] {
+    var entries: [(name: String?, tensor: Tensor, source: String)] = []
+    for argument in arguments {
+        let parsed = TensorArgument(parsing: argument, names: names)
+        let tensor = try reportingErrors(about: parsed.path) { try TensorFile.read(path: parsed.path) }
+        // A .pb file names its tensor; use that name when it is one of the model's.
+        let name = parsed.name ?? tensor.name.flatMap { names.contains($0) ? $0 : nil }
+        entries.append((name, tensor, parsed.path))
+    }
+    return try bindTensors(entries, to: names, role: role)
+}
+
+/// A session for the given inputs: their shapes bind symbolic dimensions unless --batch does.
+func makeSession(_ loaded: LoadedModel, feeds: [String: Tensor], runtime: RuntimeOptions) throws -> Session {
+    var options = SessionOptions(batch: runtime.batch, threads: runtime.threads)
+    for (name, tensor) in feeds { options.inputShapes[name] = tensor.shape }
+    if runtime.batch == nil, let first = loaded.model.graph.runtimeInputs.first, let shape = feeds[first.name]?.shape, let batch = shape.first {
+        options.batch = batch
+    }
+    return try Session(model: loaded.model, options: options)
+}
+
+/// The feeds converted to the session's types, with shapes checked and named in errors.
+func conformed(_ feeds: [String: Tensor], to session: Session) throws -> [String: Tensor] {
+    var result: [String: Tensor] = [:]
+    for input in session.inputs {
+        guard let tensor = feeds[input.name] else { throw RuntimeError.missingInput(name: input.name) }
+        guard tensor.shape == input.shape else {
+            throw RuntimeError.inputMismatch(name: input.name, expected: "shape \(describe(input.shape))", found: "shape \(describe(tensor.shape))")
+        }
+        guard let converted = tensor.converted(to: input.dataType) else {
+            throw RuntimeError.inputMismatch(name: input.name, expected: "type \(input.dataType)", found: "type \(tensor.dataType)")
+        }
+        result[input.name] = converted
+    }
+    return result
+}
+
+/// What `run` prints for an output it does not write: shape, and for a classifier the top-5 per image.
+struct OutputSummary {
+    var name: String
+    var tensor: Tensor
+
+    var text: String {
+        var lines = ["\(name): \(tensor.dataType) \(describe(tensor.shape))"]
+        guard let values = tensor.doubleValues, !values.isEmpty else { return lines[0] }
+        if tensor.shape.count == 2, tensor.shape[1] > 1 {
+            let classes = tensor.shape[1]
+            for image in 0..<tensor.shape[0] {
+                let row = values[(image * classes)..<((image + 1) * classes)]
+                let top = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(5)
+                let entries = top.map { "\($0 - image * classes) (\(format(row[$0])))" }
+                lines.append("  image \(image): top-5 " + entries.joined(separator: ", "))
+            }
+        } else {
+            let finite = values.filter(\.isFinite)
+            let mean = finite.isEmpty ? Double.nan : finite.reduce(0, +) / Double(finite.count)
+            lines.append("  min \(format(values.min()!)), max \(format(values.max()!)), mean \(format(mean))")
+            lines.append("  first values: " + values.prefix(8).map(format).joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A number with up to six significant digits.
+func format(_ value: Double) -> String {
+    if value.isNaN || value.isInfinite { return "\(value)" }
+    if value == value.rounded(), abs(value) < 1e9 { return String(Int(value)) }
+    let magnitude = abs(value)
+    if magnitude >= 1e-4, magnitude < 1e6 {
+        var text = String(value)
+        if let dot = text.firstIndex(of: ".") {
+            let digits = text.distance(from: dot, to: text.endIndex) - 1
+            if digits > 6 { text = String(text.prefix(text.distance(from: text.startIndex, to: dot) + 7)) }
+        }
+        return text
+    }
+    return "\(value)"
+}

@@ -1,0 +1,200 @@
+import ResinIR
+
+extension Kernels {
+    /// Convolution as im2col then GEMM (DESIGN.md): for each image and group, the input patches become the
+    /// columns of a `[C/group * kernel, outputPlane]` matrix in `workspace`, and one sgemm with the
+    /// filters `[M/group, C/group * kernel]` (the weight's own layout, so nothing is repacked) writes the
+    /// output plane rows. A pointwise convolution skips im2col and multiplies the input directly.
+    ///
+    /// - Parameters:
+    ///   - input: `[N, C, spatial...]`.
+    ///   - weight: `[M, C/group, kernel...]`.
+    ///   - bias: `[M]`, or nil.
+    ///   - output: `[N, M, outputSpatial...]`.
+    ///   - workspace: `geometry.workspaceElements` floats.
+    public static func convolution(
+        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, workspace: UnsafeMutablePointer<Float>?
+    ) {
+        let filters = geometry.filtersPerGroup
+        let rows = geometry.columnRows
+        let inputPlane = geometry.inputPlane
+        let outputPlane = geometry.outputPlane
+        let pointwise = geometry.isPointwise
+        for image in 0..<geometry.batch {
+            for group in 0..<geometry.group {
+                let source = input + (image * geometry.inputChannels + group * geometry.channelsPerGroup) * inputPlane
+                let columns: UnsafePointer<Float>
+                if pointwise {
+                    columns = source
+                } else {
+                    im2col(source, geometry: geometry, into: workspace!)
+                    columns = UnsafePointer(workspace!)
+                }
+                sgemm(m: filters, n: outputPlane, k: rows,
+                      a: weight + group * filters * rows, lda: rows,
+                      b: columns, ldb: outputPlane,
+                      c: output + (image * geometry.outputChannels + group * filters) * outputPlane, ldc: outputPlane)
+            }
+        }
+        if let bias {
+            for image in 0..<geometry.batch {
+                for channel in 0..<geometry.outputChannels {
+                    let plane = output + (image * geometry.outputChannels + channel) * outputPlane
+                    let value = bias[channel]
+                    for index in 0..<outputPlane { plane[index] += value }
+                }
+            }
+        }
+    }
+
+    /// Writes the patches of one group's input channels as columns: row `(c, kernel offset)`, column
+    /// `output position`; positions that fall in the padding read zero.
+    static func im2col(_ input: UnsafePointer<Float>, geometry: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>) {
+        let window = geometry.window
+        if geometry.inputSpatial.count == 2 {
+            im2col2D(input, channels: geometry.channelsPerGroup,
+                     height: geometry.inputSpatial[0], width: geometry.inputSpatial[1],
+                     outputHeight: geometry.outputSpatial[0], outputWidth: geometry.outputSpatial[1],
+                     kernelHeight: window.kernel[0], kernelWidth: window.kernel[1],
+                     strideHeight: window.strides[0], strideWidth: window.strides[1],
+                     dilationHeight: window.dilations[0], dilationWidth: window.dilations[1],
+                     padTop: window.padsBegin[0], padLeft: window.padsBegin[1], into: columns)
+        } else {
+            im2colGeneric(input, geometry: geometry, into: columns)
+        }
+    }
+
+    // swiftlint:disable:next function_parameter_count
+    static func im2col2D(
+        _ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, outputHeight: Int, outputWidth: Int,
+        kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
+        dilationHeight: Int, dilationWidth: Int, padTop: Int, padLeft: Int, into columns: UnsafeMutablePointer<Float>
+    ) {
+        var row = columns
+        for channel in 0..<channels {
+            let plane = input + channel * height * width
+            for kh in 0..<kernelHeight {
+                for kw in 0..<kernelWidth {
+                    let columnOffset = kw * dilationWidth - padLeft
+                    // Output columns whose input column lies inside [0, width).
+                    let firstInside = columnOffset >= 0 ? 0 : (-columnOffset + strideWidth - 1) / strideWidth
+                    let lastInside = width - 1 - columnOffset < 0 ? -1 : min(outputWidth - 1, (width - 1 - columnOffset) / strideWidth)
+                    for oh in 0..<outputHeight {
+                        let ih = oh * strideHeight - padTop + kh * dilationHeight
+                        let out = row + oh * outputWidth
+                        if ih < 0 || ih >= height || lastInside < firstInside {
+                            out.update(repeating: 0, count: outputWidth)
+                            continue
+                        }
+                        let source = plane + ih * width + columnOffset
+                        if firstInside > 0 { out.update(repeating: 0, count: firstInside) }
+                        if strideWidth == 1 {
+                            (out + firstInside).update(from: source + firstInside, count: lastInside - firstInside + 1)
+                        } else {
+                            var ow = firstInside
+                            while ow <= lastInside {
+                                out[ow] = source[ow * strideWidth]
+                                ow += 1
+                            }
+                        }
+                        if lastInside + 1 < outputWidth {
+                            (out + lastInside + 1).update(repeating: 0, count: outputWidth - lastInside - 1)
+                        }
+                    }
+                    row += outputHeight * outputWidth
+                }
+            }
+        }
+    }
+
+    /// im2col for any number of spatial axes (1-D and 3-D convolutions), by odometer over positions.
+    static func im2colGeneric(_ input: UnsafePointer<Float>, geometry: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>) {
+        let window = geometry.window
+        let rank = geometry.inputSpatial.count
+        let inputSpatial = geometry.inputSpatial
+        let outputSpatial = geometry.outputSpatial
+        let outputPlane = geometry.outputPlane
+        let kernelVolume = geometry.kernelVolume
+        // Stack scratch: the kernel runs every inference and must not touch the heap.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * rank) { scratch in
+        let kernelIndex = scratch.baseAddress!
+        let outputIndex = scratch.baseAddress! + rank
+        for channel in 0..<geometry.channelsPerGroup {
+            let plane = input + channel * geometry.inputPlane
+            for k in 0..<kernelVolume {
+                var rest = k
+                for axis in stride(from: rank - 1, through: 0, by: -1) {
+                    kernelIndex[axis] = rest % window.kernel[axis]
+                    rest /= window.kernel[axis]
+                }
+                let row = columns + (channel * kernelVolume + k) * outputPlane
+                for position in 0..<outputPlane {
+                    var rest = position
+                    for axis in stride(from: rank - 1, through: 0, by: -1) {
+                        outputIndex[axis] = rest % outputSpatial[axis]
+                        rest /= outputSpatial[axis]
+                    }
+                    var offset = 0
+                    var inside = true
+                    for axis in 0..<rank {
+                        let coordinate = outputIndex[axis] * window.strides[axis] - window.padsBegin[axis]
+                            + kernelIndex[axis] * window.dilations[axis]
+                        if coordinate < 0 || coordinate >= inputSpatial[axis] { inside = false; break }
+                        offset = offset * inputSpatial[axis] + coordinate
+                    }
+                    row[position] = inside ? plane[offset] : 0
+                }
+            }
+        }
+        }
+    }
+
+    /// The definition of ONNX Conv, loop by loop: the reference the fast kernel is tested against.
+    public static func referenceConvolution(
+        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry
+    ) {
+        let rank = geometry.inputSpatial.count
+        let window = geometry.window
+        let kernelVolume = geometry.kernelVolume
+        for image in 0..<geometry.batch {
+            for filter in 0..<geometry.outputChannels {
+                let group = filter / geometry.filtersPerGroup
+                for position in 0..<geometry.outputPlane {
+                    var outputIndex = [Int](repeating: 0, count: rank)
+                    var rest = position
+                    for axis in stride(from: rank - 1, through: 0, by: -1) {
+                        outputIndex[axis] = rest % geometry.outputSpatial[axis]
+                        rest /= geometry.outputSpatial[axis]
+                    }
+                    var sum: Double = bias.map { Double($0[filter]) } ?? 0
+                    for channel in 0..<geometry.channelsPerGroup {
+                        let inputChannel = group * geometry.channelsPerGroup + channel
+                        for k in 0..<kernelVolume {
+                            var kernelRest = k
+                            var kernelIndex = [Int](repeating: 0, count: rank)
+                            for axis in stride(from: rank - 1, through: 0, by: -1) {
+                                kernelIndex[axis] = kernelRest % window.kernel[axis]
+                                kernelRest /= window.kernel[axis]
+                            }
+                            var offset = 0
+                            var inside = true
+                            for axis in 0..<rank {
+                                let coordinate = outputIndex[axis] * window.strides[axis] - window.padsBegin[axis]
+                                    + kernelIndex[axis] * window.dilations[axis]
+                                if coordinate < 0 || coordinate >= geometry.inputSpatial[axis] { inside = false; break }
+                                offset = offset * geometry.inputSpatial[axis] + coordinate
+                            }
+                            guard inside else { continue }
+                            let x = input[(image * geometry.inputChannels + inputChannel) * geometry.inputPlane + offset]
+                            let w = weight[(filter * geometry.channelsPerGroup + channel) * kernelVolume + k]
+                            sum += Double(x) * Double(w)
+                        }
+                    }
+                    output[(image * geometry.outputChannels + filter) * geometry.outputPlane + position] = Float(sum)
+                }
+            }
+        }
+    }
+}

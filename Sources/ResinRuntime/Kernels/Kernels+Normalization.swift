@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Inference normalisations: BatchNormalization as a per-channel affine map (the executor folds
+// mean, variance, gamma and beta into scale and shift once), and ONNX LRN across channels.
+
+extension Kernels {
+    /// `y[n, c, ...] = x[n, c, ...] * scale[c] + shift[c]` over `shape = [N, C, rest...]` (rank 2 or more).
+    ///
+    /// `y` may alias `x`.
+    public static func affinePerChannel(
+        _ x: UnsafePointer<Float>, shape: [Int],
+        scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>
+    ) {
+        precondition(shape.count >= 2, "per-channel affine needs [N, C, ...], found \(shape)")
+        let batch = shape[0], channels = shape[1]
+        let inner = elementCount(shape, 2..<shape.count)
+        if inner == 1 {
+            // [N, C]: vectorise across channels instead of over rows of one.
+            for image in 0..<batch {
+                let source = x + image * channels, target = y + image * channels
+                var channel = 0
+                while channel + 8 <= channels {
+                    store8(load8(source + channel) * load8(scale + channel) + load8(shift + channel), target + channel)
+                    channel += 8
+                }
+                while channel < channels {
+                    target[channel] = source[channel] * scale[channel] + shift[channel]
+                    channel += 1
+                }
+            }
+            return
+        }
+        for image in 0..<batch {
+            for channel in 0..<channels {
+                let offset = (image * channels + channel) * inner
+                let source = x + offset, target = y + offset
+                let factor = scale[channel], term = shift[channel]
+                let factors = SIMD8<Float>(repeating: factor), terms = SIMD8<Float>(repeating: term)
+                var index = 0
+                while index + 8 <= inner {
+                    store8(load8(source + index) * factors + terms, target + index)
+                    index += 8
+                }
+                while index < inner {
+                    target[index] = source[index] * factor + term
+                    index += 1
+                }
+            }
+        }
+    }
+
+    /// ONNX LRN over `shape = [N, C, spatial...]`:
+    /// `y = x / (bias + alpha / size * sum of x^2 over channels c - floor((size-1)/2) ... c + ceil((size-1)/2))^beta`.
+    ///
+    /// `y` must not alias `x`: it holds the squared sums before the final pass.
+    public static func lrn(
+        _ x: UnsafePointer<Float>, shape: [Int], size: Int, alpha: Float, beta: Float, bias: Float,
+        into y: UnsafeMutablePointer<Float>
+    ) {
+        precondition(shape.count >= 2 && size >= 1, "LRN needs [N, C, ...] and a positive size")
+        let batch = shape[0], channels = shape[1]
+        let inner = elementCount(shape, 2..<shape.count)
+        let before = (size - 1) / 2, after = size / 2  // floor and ceil of (size - 1) / 2
+        let factor = alpha / Float(size)
+        let factors = SIMD8<Float>(repeating: factor), biases = SIMD8<Float>(repeating: bias)
+        let threeQuarters = beta == 0.75
+        for image in 0..<batch {
+            let imageX = x + image * channels * inner, imageY = y + image * channels * inner
+            for channel in 0..<channels {
+                let target = imageY + channel * inner
+                target.update(repeating: 0, count: inner)
+                for neighbour in max(0, channel - before)..<min(channels, channel + after + 1) {
+                    let source = imageX + neighbour * inner
+                    var index = 0
+                    while index + 8 <= inner {
+                        let lanes = load8(source + index)
+                        store8(load8(target + index) + lanes * lanes, target + index)
+                        index += 8
+                    }
+                    while index < inner {
+                        target[index] += source[index] * source[index]
+                        index += 1
+                    }
+                }
+                let source = imageX + channel * inner
+                var index = 0
+                if threeQuarters {
+                    // t^-0.75 = 1 / (sqrt(t) * sqrt(sqrt(t))): two vector square roots instead of a powf per element.
+                    while index + 8 <= inner {
+                        let base = biases + factors * load8(target + index)
+                        let root = base.squareRoot()
+                        store8(load8(source + index) / (root * root.squareRoot()), target + index)
+                        index += 8
+                    }
+                }
+                while index < inner {
+                    let base = bias + factor * target[index]
+                    target[index] = source[index] * powf(base, -beta)
+                    index += 1
+                }
+            }
+        }
+    }
+
+    // MARK: Reference
+
+    /// Plain per-channel affine map.
+    static func referenceAffinePerChannel(
+        _ x: UnsafePointer<Float>, shape: [Int],
+        scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>
+    ) {
+        let channels = shape[1]
+        let inner = elementCount(shape, 2..<shape.count)
+        for index in 0..<elementCount(shape) {
+            let channel = (index / inner) % channels
+            y[index] = x[index] * scale[channel] + shift[channel]
+        }
+    }
+
+    /// LRN from the ONNX formula, accumulated in `Double`.
+    static func referenceLRN(
+        _ x: UnsafePointer<Float>, shape: [Int], size: Int, alpha: Float, beta: Float, bias: Float,
+        into y: UnsafeMutablePointer<Float>
+    ) {
+        let batch = shape[0], channels = shape[1]
+        let inner = elementCount(shape, 2..<shape.count)
+        let low = Int((Double(size - 1) / 2).rounded(.down)), high = Int((Double(size - 1) / 2).rounded(.up))
+        for image in 0..<batch {
+            for channel in 0..<channels {
+                for position in 0..<inner {
+                    var squares = 0.0
+                    for neighbour in (channel - low)...(channel + high) where neighbour >= 0 && neighbour < channels {
+                        let value = Double(x[(image * channels + neighbour) * inner + position])
+                        squares += value * value
+                    }
+                    let index = (image * channels + channel) * inner + position
+                    let base = Double(bias) + Double(alpha) / Double(size) * squares
+                    y[index] = Float(Double(x[index]) / pow(base, Double(beta)))
+                }
+            }
+        }
+    }
+}

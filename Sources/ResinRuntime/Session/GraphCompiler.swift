@@ -1,0 +1,242 @@
+import ResinIR
+
+/// A value while a graph is compiled: its type and shape, and where its bytes live.
+struct CompiledValue {
+    enum Location {
+        /// Known when the session is made: an initializer or a folded node output.
+        case constant(TensorStorage)
+        /// A block of the arena, by index into the compiler's blocks.
+        case block(Int)
+    }
+
+    var dataType: DataType
+    var shape: [Int]
+    var location: Location
+
+    var elementCount: Int { shape.reduce(1, *) }
+    var byteCount: Int { dataType.byteCount(elements: elementCount) ?? 0 }
+    var isConstant: Bool {
+        if case .constant = location { return true }
+        return false
+    }
+}
+
+/// A value bound to memory: what a step is built from.
+public struct BoundValue {
+    public var pointer: UnsafeMutableRawPointer
+    public var dataType: DataType
+    public var shape: [Int]
+    /// Whether the bytes are known when the session is made (an initializer or a folded value).
+    public var isConstant: Bool = false
+
+    public var elementCount: Int { shape.reduce(1, *) }
+    public var floats: UnsafeMutablePointer<Float> { pointer.assumingMemoryBound(to: Float.self) }
+}
+
+/// A graph turned into steps over one planned arena.
+///
+/// Compiling binds the inputs' symbolic dimensions, infers every shape, evaluates every node whose
+/// inputs are known (initializers, shape arithmetic, ConstantOfShape) once with the same kernels,
+/// makes reshapes and identities aliases of their input, and gives every other node a step. The arena
+/// holds the graph inputs, every intermediate tensor and every kernel workspace, placed by the memory
+/// planner; graph outputs stay live to the end.
+struct GraphCompiler {
+    struct PendingStep {
+        var node: Node
+        var inputs: [CompiledValue?]
+        var outputs: [CompiledValue]
+        var workspaceBlock: Int?
+    }
+
+    let graph: Graph
+    let opset: Int
+    var values: [String: CompiledValue] = [:]
+    var blocks: [PlannedBlock] = []
+    var pending: [PendingStep] = []
+    var inputNames: [String] = []
+
+    init(model: Model) {
+        graph = model.graph
+        opset = model.defaultOpsetVersion ?? 1
+    }
+
+    /// The bindings of symbolic input dimensions: the batch for leading dimensions, and whatever the
+    /// given input shapes fill.
+    func bindings(options: SessionOptions) throws -> [String: Int] {
+        var bindings: [String: Int] = [:]
+        for input in graph.runtimeInputs {
+            guard let dimensions = input.type?.dimensions else { continue }
+            if let given = options.inputShapes[input.name], given.count == dimensions.count {
+                for (dimension, value) in zip(dimensions, given) {
+                    if case .symbolic(let name) = dimension, bindings[name] == nil { bindings[name] = value }
+                }
+            }
+        }
+        for input in graph.runtimeInputs {
+            guard let dimensions = input.type?.dimensions else { continue }
+            for (axis, dimension) in dimensions.enumerated() {
+                guard case .symbolic(let name) = dimension, bindings[name] == nil else { continue }
+                if axis == 0 {
+                    bindings[name] = options.batch ?? 1
+                } else {
+                    throw RuntimeError.unboundDimension(input: input.name, dimension: name, shape: describe(dimensions))
+                }
+            }
+        }
+        return bindings
+    }
+
+    mutating func compile(options: SessionOptions) throws {
+        let unsupported = graph.unsupportedOperators
+        guard unsupported.isEmpty else { throw RuntimeError.unsupportedOperators(unsupported) }
+        let facts = try graph.inferFacts(bindings: try bindings(options: options))
+
+        for tensor in graph.initializers {
+            guard let name = tensor.name else { continue }
+            values[name] = CompiledValue(dataType: tensor.dataType, shape: tensor.shape, location: .constant(tensor.storage))
+        }
+        for input in graph.runtimeInputs {
+            let fact = facts[input.name]
+            guard let shape = fact?.dimensions?.fixedShape, let dataType = fact?.dataType else {
+                throw RuntimeError.unboundDimension(
+                    input: input.name, dimension: "?", shape: input.type?.dimensions.map(describe) ?? "[unknown]")
+            }
+            let value = newBlockValue(dataType: dataType, shape: shape, firstStep: 0)
+            values[input.name] = value
+            inputNames.append(input.name)
+        }
+
+        for index in try graph.topologicalOrder() {
+            try compile(node: graph.nodes[index], facts: facts)
+        }
+        // Graph outputs stay live to the end of the run.
+        let end = max(pending.count - 1, 0)
+        for output in graph.outputs {
+            if case .block(let block)? = values[output.name]?.location { blocks[block].lastStep = end }
+        }
+    }
+
+    private mutating func newBlockValue(dataType: DataType, shape: [Int], firstStep: Int) -> CompiledValue {
+        let bytes = dataType.byteCount(elements: shape.reduce(1, *)) ?? 0
+        blocks.append(PlannedBlock(size: bytes, firstStep: firstStep, lastStep: firstStep))
+        return CompiledValue(dataType: dataType, shape: shape, location: .block(blocks.count - 1))
+    }
+
+    private mutating func compile(node: Node, facts: [String: ValueFacts]) throws {
+        let inputs = node.inputs.map { $0.isEmpty ? nil : values[$0] }
+        var outputs: [(name: String, dataType: DataType, shape: [Int])] = []
+        for name in node.outputs where !name.isEmpty {
+            guard let fact = facts[name], let shape = fact.dimensions?.fixedShape, let dataType = fact.dataType else {
+                throw RuntimeError.unresolvedShape(value: name, node: node.displayName, opType: node.opType)
+            }
+            outputs.append((name, dataType, shape))
+        }
+
+        // Shape only needs its input's dimensions, which are known here; Constant needs nothing.
+        let foldable: Bool
+        switch node.op {
+        case .shape, .constant: foldable = true
+        case .dropout where node.outputs.count > 1: foldable = inputs.allSatisfy { $0?.isConstant ?? true }
+        default: foldable = inputs.allSatisfy { $0?.isConstant ?? true }
+        }
+        if foldable {
+            try fold(node: node, inputs: inputs, outputs: outputs)
+            return
+        }
+        if let source = aliasSource(of: node), let input = inputs[source], case .block(let block) = input.location,
+           let output = outputs.first, output.dataType == input.dataType {
+            // A view: the output shares its input's block; the block lives as long as either is used.
+            values[output.name] = CompiledValue(dataType: output.dataType, shape: output.shape, location: .block(block))
+            try foldDropoutMask(node: node, outputs: outputs)
+            return
+        }
+
+        let step = pending.count
+        for case let value? in inputs {
+            if case .block(let block) = value.location { blocks[block].lastStep = max(blocks[block].lastStep, step) }
+        }
+        var compiledOutputs: [CompiledValue] = []
+        for output in outputs {
+            let value = newBlockValue(dataType: output.dataType, shape: output.shape, firstStep: step)
+            values[output.name] = value
+            compiledOutputs.append(value)
+        }
+        let workspace = try StepFactory.workspaceBytes(node: node, inputs: inputs.map { $0.map(Self.shapeOnly) }, outputs: compiledOutputs.map(Self.shapeOnly))
+        var workspaceBlock: Int?
+        if workspace > 0 {
+            blocks.append(PlannedBlock(size: workspace, firstStep: step, lastStep: step))
+            workspaceBlock = blocks.count - 1
+        }
+        pending.append(PendingStep(node: node, inputs: inputs, outputs: compiledOutputs, workspaceBlock: workspaceBlock))
+    }
+
+    static func shapeOnly(_ value: CompiledValue) -> ValueShape {
+        ValueShape(dataType: value.dataType, shape: value.shape)
+    }
+
+    /// The input a view operator's output aliases, if the node is one.
+    private func aliasSource(of node: Node) -> Int? {
+        switch node.op {
+        case .identity, .reshape, .flatten, .squeeze, .unsqueeze: return 0
+        case .dropout(let attributes):
+            _ = attributes
+            return 0
+        default: return nil
+        }
+    }
+
+    /// An inference-mode Dropout's optional mask output is all true.
+    private mutating func foldDropoutMask(node: Node, outputs: [(name: String, dataType: DataType, shape: [Int])]) throws {
+        guard case .dropout = node.op, outputs.count > 1 else { return }
+        let mask = outputs[1]
+        let count = mask.shape.reduce(1, *)
+        let storage = TensorStorage(byteCount: count) { $0.initializeMemory(as: UInt8.self, repeating: 1) }
+        values[mask.name] = CompiledValue(dataType: mask.dataType, shape: mask.shape, location: .constant(storage))
+    }
+
+    /// Evaluates a node whose inputs are all known, with the kernels the session runs.
+    private mutating func fold(node: Node, inputs: [CompiledValue?], outputs: [(name: String, dataType: DataType, shape: [Int])]) throws {
+        let storages = outputs.map { output in
+            TensorStorage(byteCount: output.dataType.byteCount(elements: output.shape.reduce(1, *)) ?? 0) {
+                $0.initializeMemory(as: UInt8.self, repeating: 0)
+            }
+        }
+        let bound = zip(outputs, storages).map { output, storage in
+            BoundValue(pointer: Self.address(of: storage), dataType: output.dataType, shape: output.shape)
+        }
+        // Shape reads only its input's dimensions, so a runtime input is bound to no memory at all.
+        let boundInputs = inputs.map { $0.map { value -> BoundValue in
+            let pointer: UnsafeMutableRawPointer
+            switch value.location {
+            case .constant(let storage): pointer = Self.address(of: storage)
+            case .block: pointer = Self.address(of: .empty)
+            }
+            return BoundValue(pointer: pointer, dataType: value.dataType, shape: value.shape, isConstant: value.isConstant)
+        } }
+        let workspaceSize = try StepFactory.workspaceBytes(
+            node: node, inputs: inputs.map { $0.map(Self.shapeOnly) },
+            outputs: outputs.map { ValueShape(dataType: $0.dataType, shape: $0.shape) })
+        let workspace = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceSize, 1), alignment: 64)
+        defer { workspace.deallocate() }
+        let step = try StepFactory.make(node: node, inputs: boundInputs, outputs: bound, workspace: workspaceSize > 0 ? workspace : nil,
+                                        opset: opset)
+        try step.run(node: node)
+        for (output, storage) in zip(outputs, storages) {
+            values[output.name] = CompiledValue(dataType: output.dataType, shape: output.shape, location: .constant(storage))
+        }
+    }
+}
+
+extension GraphCompiler {
+    /// The address of a storage's bytes (storage is immutable; kernels only write outputs and workspaces).
+    static func address(of storage: TensorStorage) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(mutating: storage.bytes.baseAddress ?? TensorStorage.empty.bytes.baseAddress!)
+    }
+}
+
+/// A value's type and shape, for sizing workspaces before memory exists.
+public struct ValueShape: Equatable, Sendable {
+    public var dataType: DataType
+    public var shape: [Int]
+    public var elementCount: Int { shape.reduce(1, *) }
+}

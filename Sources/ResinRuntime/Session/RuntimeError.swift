@@ -1,0 +1,54 @@
+import ResinIR
+
+/// Why a session could not be made or run, naming the node, operator, input and shapes involved.
+public enum RuntimeError: Error, Equatable, CustomStringConvertible {
+    /// Operators Resin cannot run; all of them are listed at once.
+    case unsupportedOperators([GraphError.UnsupportedUse])
+    /// A value whose shape is still unknown once the inputs are bound.
+    case unresolvedShape(value: String, node: String, opType: String)
+    /// A symbolic input dimension that neither the batch nor a given input shape binds.
+    case unboundDimension(input: String, dimension: String, shape: String)
+    /// An element type an operator's kernel does not handle.
+    case unsupportedType(node: String, opType: String, dataType: DataType)
+    /// An input that must be known when the session is made (a Reshape's target shape, say).
+    case nonConstantInput(node: String, opType: String, input: String, role: String)
+    /// An attribute value the kernels do not implement.
+    case unsupportedAttribute(node: String, opType: String, reason: String)
+    /// A tensor given for an input whose shape or type is not the model's.
+    case inputMismatch(name: String, expected: String, found: String)
+    /// A tensor given for a name the model has no input for.
+    case unknownInput(name: String, inputs: [String])
+    /// A model input no tensor was given for.
+    case missingInput(name: String)
+    /// A kernel failure while running, such as a Gather index out of range.
+    case kernel(node: String, opType: String, reason: String)
+    /// `run` was called while another thread was running the same session.
+    case busy
+
+    public var description: String {
+        switch self {
+        case .unsupportedOperators(let uses):
+            return GraphError.unsupportedOperators(uses).description
+        case .unresolvedShape(let value, let node, let opType):
+            return "node '\(node)' (\(opType)): the shape of output '\(value)' cannot be determined"
+        case .unboundDimension(let input, let dimension, let shape):
+            return "input '\(input)' has shape \(shape) and nothing binds its dimension '\(dimension)' (give the input or --batch)"
+        case .unsupportedType(let node, let opType, let dataType):
+            return "node '\(node)' (\(opType)): element type \(dataType) is not supported"
+        case .nonConstantInput(let node, let opType, let input, let role):
+            return "node '\(node)' (\(opType)): input '\(input)' (\(role)) must be known when the session is made"
+        case .unsupportedAttribute(let node, let opType, let reason):
+            return "node '\(node)' (\(opType)): \(reason)"
+        case .inputMismatch(let name, let expected, let found):
+            return "input '\(name)': the model expects \(expected), found \(found)"
+        case .unknownInput(let name, let inputs):
+            return "the model has no input '\(name)' (its inputs: \(inputs.joined(separator: ", ")))"
+        case .missingInput(let name):
+            return "no tensor given for input '\(name)'"
+        case .kernel(let node, let opType, let reason):
+            return "node '\(node)' (\(opType)): \(reason)"
+        case .busy:
+            return "the session is already running on another thread; a session runs one inference at a time (make one session per thread)"
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import COpenBLAS
+import ResinIR
+import Synchronization
+
+/// A tensor a session reads or writes: its name, type and concrete shape.
+public struct TensorDescription: Equatable, Sendable {
+    public var name: String
+    public var dataType: DataType
+    public var shape: [Int]
+    public var elementCount: Int { shape.reduce(1, *) }
+    public var byteCount: Int { dataType.byteCount(elements: elementCount) ?? 0 }
+}
+
+/// A model compiled for one batch size and thread count, run many times.
+///
+/// Making a session binds the shapes, folds what is constant, plans memory and allocates the one arena
+/// every inference uses; running it calls the bound kernels in order and allocates nothing. Inputs are
+/// written into the arena and outputs read from it (`inputBuffer`, `outputBuffer`), or copied in and
+/// out by `run(_:)`. A session runs one inference at a time: a second thread calling `run` while one is
+/// in progress gets `RuntimeError.busy` rather than corrupted results. Make one session per thread.
+public final class Session: @unchecked Sendable {
+    /// The model's inputs with the shapes this session runs.
+    public let inputs: [TensorDescription]
+    /// The model's outputs with their shapes.
+    public let outputs: [TensorDescription]
+    /// Where every tensor and workspace lives in the arena.
+    public let memoryPlan: MemoryPlan
+    /// Peak bytes of kernel workspace (im2col columns and the like) in any one step.
+    public let workspaceBytes: Int
+    public let options: SessionOptions
+
+    private let steps: [Step]
+    private let stepNodes: [Node]
+    private let arena: UnsafeMutableRawPointer
+    private let inputPointers: [UnsafeMutableRawPointer]
+    private let outputPointers: [UnsafeRawPointer]
+    /// Initializers and folded values the steps point into, kept alive with the session.
+    private let constants: [TensorStorage]
+    private let running = Atomic<Bool>(false)
+
+    /// Compiles `model` for the options' batch and threads.
+    public init(model: Model, options: SessionOptions = SessionOptions()) throws {
+        self.options = options
+        Session.setThreads(options.threads)
+        var compiler = GraphCompiler(model: model)
+        try compiler.compile(options: options)
+        let plan = MemoryPlanner.plan(compiler.blocks)
+        memoryPlan = plan
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, MemoryPlanner.alignment), alignment: MemoryPlanner.alignment)
+        // Zeroed once so that nothing ever reads indeterminate bytes, even a padding lane.
+        arena.initializeMemory(as: UInt8.self, repeating: 0, count: max(plan.arenaBytes, MemoryPlanner.alignment))
+        let base = arena
+        var constants: [TensorStorage] = []
+        func bind(_ value: CompiledValue) -> BoundValue {
+            switch value.location {
+            case .constant(let storage):
+                constants.append(storage)
+                return BoundValue(pointer: GraphCompiler.address(of: storage), dataType: value.dataType, shape: value.shape, isConstant: true)
+            case .block(let block):
+                return BoundValue(pointer: base + plan.offsets[block], dataType: value.dataType, shape: value.shape)
+            }
+        }
+        var steps: [Step] = []
+        var workspacePeak = 0
+        do {
+            for pending in compiler.pending {
+                let workspace = pending.workspaceBlock.map { base + plan.offsets[$0] }
+                if let block = pending.workspaceBlock { workspacePeak = max(workspacePeak, compiler.blocks[block].size) }
+                steps.append(try StepFactory.make(
+                    node: pending.node, inputs: pending.inputs.map { $0.map(bind) }, outputs: pending.outputs.map(bind),
+                    workspace: workspace, opset: compiler.opset))
+            }
+        } catch {
+            arena.deallocate()
+            throw error
+        }
+        self.steps = steps
+        stepNodes = compiler.pending.map(\.node)
+        workspaceBytes = workspacePeak
+        var inputs: [TensorDescription] = []
+        var inputPointers: [UnsafeMutableRawPointer] = []
+        for name in compiler.inputNames {
+            let value = compiler.values[name]!
+            inputs.append(TensorDescription(name: name, dataType: value.dataType, shape: value.shape))
+            inputPointers.append(bind(value).pointer)
+        }
+        var outputs: [TensorDescription] = []
+        var outputPointers: [UnsafeRawPointer] = []
+        for output in model.graph.outputs {
+            let value = compiler.values[output.name]!
+            outputs.append(TensorDescription(name: output.name, dataType: value.dataType, shape: value.shape))
+            outputPointers.append(UnsafeRawPointer(bind(value).pointer))
+        }
+        self.inputs = inputs
+        self.outputs = outputs
+        self.inputPointers = inputPointers
+        self.outputPointers = outputPointers
+        self.constants = constants
+    }
+
+    deinit { arena.deallocate() }
+
+    /// Sets the one thread count of the process: OpenBLAS's pool and Resin's own loops.
+    public static func setThreads(_ threads: Int) {
+        openblas_set_num_threads(Int32(max(1, threads)))
+    }
+
+    /// The arena bytes of input `index`: write the input here before `run()`.
+    public func inputBuffer(at index: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: inputPointers[index], count: inputs[index].byteCount)
+    }
+
+    /// The bytes of output `index` after `run()`; valid until the next run.
+    public func outputBuffer(at index: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: outputPointers[index], count: outputs[index].byteCount)
+    }
+
+    /// Runs one inference on the inputs already in the arena. Allocates nothing.
+    public func run() throws {
+        guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            throw RuntimeError.busy
+        }
+        defer { running.store(false, ordering: .releasing) }
+        for index in steps.indices {
+            try steps[index].run(node: stepNodes[index])
+        }
+    }
+
+    /// Copies named tensors in, runs, and copies the outputs out.
+    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
+            throw RuntimeError.unknownInput(name: name, inputs: inputs.map(\.name))
+        }
+        for (index, input) in inputs.enumerated() {
+            guard let tensor = feeds[input.name] else { throw RuntimeError.missingInput(name: input.name) }
+            guard tensor.shape == input.shape, tensor.dataType == input.dataType else {
+                throw RuntimeError.inputMismatch(
+                    name: input.name, expected: "\(input.dataType) \(describe(input.shape))",
+                    found: "\(tensor.dataType) \(describe(tensor.shape))")
+            }
+            let destination = inputBuffer(at: index)
+            if destination.count > 0 { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: tensor.storage.bytes.prefix(destination.count))) }
+        }
+        try run()
+        var results: [String: Tensor] = [:]
+        for (index, output) in outputs.enumerated() {
+            let storage = TensorStorage(copying: outputBuffer(at: index))
+            results[output.name] = Tensor(name: output.name, dataType: output.dataType, shape: output.shape, storage: storage)
+        }
+        return results
+    }
+}

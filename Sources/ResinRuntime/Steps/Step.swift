@@ -1,0 +1,121 @@
+import ResinIR
+
+/// One kernel call with every pointer and shape bound: the executor runs a list of these.
+///
+/// A `switch` only dispatches, one line per case; each payload knows how to run itself.
+enum Step {
+    case convolution(ConvolutionStep)
+    case gemm(GemmStep)
+    case matMul(MatMulStep)
+    case copy(CopyStep)
+    case fill(FillStep)
+    case batchNormalization(BatchNormalizationStep)
+    case activation(ActivationStep)
+    case binary(BinaryStep)
+    case sum(SumStep)
+    case pool(PoolStep)
+    case globalPool(GlobalPoolStep)
+    case lrn(LRNStep)
+    case softmax(SoftmaxStep)
+    case transpose(TransposeStep)
+    case concat(ConcatStep)
+    case gather(GatherStep)
+    case pad(PadStep)
+    case reduceMean(ReduceMeanStep)
+
+    /// Runs the kernel; `node` names it in errors.
+    func run(node: Node) throws {
+        do {
+            switch self {
+            case .convolution(let step): step.run()
+            case .gemm(let step): step.run()
+            case .matMul(let step): step.run()
+            case .copy(let step): step.run()
+            case .fill(let step): step.run()
+            case .batchNormalization(let step): step.run()
+            case .activation(let step): step.run()
+            case .binary(let step): try step.run()
+            case .sum(let step): step.run()
+            case .pool(let step): step.run()
+            case .globalPool(let step): step.run()
+            case .lrn(let step): step.run()
+            case .softmax(let step): step.run()
+            case .transpose(let step): step.run()
+            case .concat(let step): step.run()
+            case .gather(let step): try step.run()
+            case .pad(let step): step.run()
+            case .reduceMean(let step): step.run()
+            }
+        } catch let error as KernelError {
+            throw RuntimeError.kernel(node: node.displayName, opType: node.opType, reason: error.reason)
+        }
+    }
+}
+
+/// A Conv node.
+struct ConvolutionStep {
+    var input: UnsafePointer<Float>
+    var weight: UnsafePointer<Float>
+    var bias: UnsafePointer<Float>?
+    var output: UnsafeMutablePointer<Float>
+    var geometry: ConvolutionGeometry
+    var workspace: UnsafeMutablePointer<Float>?
+
+    func run() {
+        Kernels.convolution(input: input, weight: weight, bias: bias, output: output, geometry: geometry, workspace: workspace)
+    }
+}
+
+/// A Gemm node.
+struct GemmStep {
+    var a: UnsafePointer<Float>
+    var b: UnsafePointer<Float>
+    var c: UnsafePointer<Float>?
+    var output: UnsafeMutablePointer<Float>
+    var geometry: GemmGeometry
+
+    func run() { Kernels.gemm(a: a, b: b, c: c, output: output, geometry: geometry) }
+}
+
+/// A MatMul node.
+struct MatMulStep {
+    var a: UnsafePointer<Float>
+    var b: UnsafePointer<Float>
+    var output: UnsafeMutablePointer<Float>
+    var geometry: MatMulGeometry
+
+    func run() { Kernels.matMul(a: a, b: b, output: output, geometry: geometry) }
+}
+
+/// Copies bytes: views folded at session creation, constants, a one-input Sum.
+struct CopyStep {
+    var source: UnsafeRawPointer
+    var destination: UnsafeMutableRawPointer
+    var byteCount: Int
+
+    func run() {
+        if byteCount > 0, source != UnsafeRawPointer(destination) {
+            destination.copyMemory(from: source, byteCount: byteCount)
+        }
+    }
+}
+
+/// Writes one element's bytes repeatedly: ConstantOfShape, Shape and inference-mode masks.
+struct FillStep {
+    /// The elements to write, repeated until `byteCount` is filled.
+    var pattern: [UInt8]
+    var destination: UnsafeMutableRawPointer
+    var byteCount: Int
+
+    func run() {
+        guard !pattern.isEmpty else { return }
+        pattern.withUnsafeBytes { source in
+            var offset = 0
+            while offset < byteCount {
+                let length = min(source.count, byteCount - offset)
+                (destination + offset).copyMemory(from: source.baseAddress!, byteCount: length)
+                offset += length
+            }
+        }
+    }
+}

@@ -1,0 +1,278 @@
+import ResinIR
+
+/// Turns a node with bound inputs and outputs into a step, checking what the kernels support.
+enum StepFactory {
+    /// Bytes of workspace a node's kernel needs for these shapes.
+    static func workspaceBytes(node: Node, inputs: [ValueShape?], outputs: [ValueShape]) throws -> Int {
+        switch node.op {
+        case .conv(let attributes):
+            guard let x = inputs[0], let w = inputs[1] else { return 0 }
+            return try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape).workspaceElements * 4
+        case .batchNormalization:
+            guard let x = inputs[0] else { return 0 }
+            return 2 * (x.shape.count > 1 ? x.shape[1] : 1) * 4
+        default:
+            return 0
+        }
+    }
+
+    static func convolutionGeometry(node: Node, attributes: ConvAttributes, input: [Int], weight: [Int]) throws -> ConvolutionGeometry {
+        let kernel = attributes.window.kernelShape ?? Array(weight.dropFirst(2))
+        let window: ResolvedWindow
+        do {
+            window = try attributes.window.resolve(spatial: Array(input.dropFirst(2)), kernel: kernel)
+        } catch {
+            throw GraphError.shapeMismatch(node: node.displayName, opType: node.opType, reason: error.reason)
+        }
+        return ConvolutionGeometry(batch: input[0], inputChannels: input[1], outputChannels: weight[0],
+                                   group: attributes.group, inputSpatial: Array(input.dropFirst(2)), window: window)
+    }
+
+    // swiftlint:disable:next cyclomatic_complexity function_body_length
+    static func make(node: Node, inputs: [BoundValue?], outputs: [BoundValue], workspace: UnsafeMutableRawPointer?, opset: Int) throws -> Step {
+        func input(_ index: Int) -> BoundValue? { index < inputs.count ? inputs[index] : nil }
+        func requireFloat(_ values: BoundValue?...) throws {
+            for case let value? in values where value.dataType != .float {
+                throw RuntimeError.unsupportedType(node: node.displayName, opType: node.opType, dataType: value.dataType)
+            }
+        }
+        func requireConstant(_ index: Int, _ role: String) throws -> BoundValue? {
+            guard let value = input(index) else { return nil }
+            guard value.isConstant else {
+                throw RuntimeError.nonConstantInput(node: node.displayName, opType: node.opType, input: node.inputs[index], role: role)
+            }
+            return value
+        }
+        func integers(_ value: BoundValue) -> [Int] {
+            let count = value.elementCount
+            switch value.dataType {
+            case .int32: return (0..<count).map { Int(value.pointer.load(fromByteOffset: $0 * 4, as: Int32.self)) }
+            default: return (0..<count).map { Int(value.pointer.load(fromByteOffset: $0 * 8, as: Int64.self)) }
+            }
+        }
+        func elementSize(_ value: BoundValue) throws -> Int {
+            let bits = value.dataType.bitWidth
+            guard bits >= 8, bits % 8 == 0 else {
+                throw RuntimeError.unsupportedType(node: node.displayName, opType: node.opType, dataType: value.dataType)
+            }
+            return bits / 8
+        }
+        func copy(from source: BoundValue) -> Step {
+            .copy(CopyStep(source: UnsafeRawPointer(source.pointer), destination: outputs[0].pointer,
+                           byteCount: source.dataType.byteCount(elements: source.elementCount) ?? 0))
+        }
+        let x = input(0)
+        let y = outputs.first
+
+        switch node.op {
+        case .conv(let attributes):
+            guard let x, let w = input(1), let y else { break }
+            try requireFloat(x, w, input(2))
+            let geometry = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape)
+            return .convolution(ConvolutionStep(
+                input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), bias: input(2).map { UnsafePointer($0.floats) },
+                output: y.floats, geometry: geometry, workspace: workspace?.assumingMemoryBound(to: Float.self)))
+
+        case .batchNormalization(let attributes):
+            guard let x, let y, let scale = input(1), let bias = input(2), let mean = input(3), let variance = input(4) else { break }
+            try requireFloat(x, scale, bias, mean, variance)
+            if attributes.trainingMode || outputs.count > 1 {
+                throw RuntimeError.unsupportedAttribute(node: node.displayName, opType: node.opType,
+                                                        reason: "training mode (running statistics outputs) is not supported")
+            }
+            if !attributes.spatial, x.shape.count > 2, scale.elementCount != (x.shape.count > 1 ? x.shape[1] : 1) {
+                throw RuntimeError.unsupportedAttribute(node: node.displayName, opType: node.opType,
+                                                        reason: "spatial=0 (per-element statistics) is not supported")
+            }
+            return .batchNormalization(BatchNormalizationStep(
+                input: UnsafePointer(x.floats), shape: x.shape, scale: UnsafePointer(scale.floats), bias: UnsafePointer(bias.floats),
+                mean: UnsafePointer(mean.floats), variance: UnsafePointer(variance.floats), epsilon: attributes.epsilon,
+                output: y.floats, workspace: workspace!.assumingMemoryBound(to: Float.self)))
+
+        case .relu, .leakyRelu, .clip:
+            guard let x, let y else { break }
+            try requireFloat(x)
+            let kind: ActivationStep.Kind
+            switch node.op {
+            case .leakyRelu(let attributes): kind = .leakyRelu(alpha: attributes.alpha)
+            case .clip(let attributes):
+                try requireFloat(input(1), input(2))
+                kind = .clip(min: attributes.min ?? -.infinity, max: attributes.max ?? .infinity,
+                             minInput: input(1).map { UnsafePointer($0.floats) }, maxInput: input(2).map { UnsafePointer($0.floats) })
+            default: kind = .relu
+            }
+            return .activation(ActivationStep(kind: kind, input: UnsafePointer(x.floats), output: y.floats, count: x.elementCount))
+
+        case .maxPool(let attributes), .averagePool(let attributes):
+            guard let x, let y else { break }
+            try requireFloat(x)
+            let window: ResolvedWindow
+            do {
+                window = try attributes.window.resolve(spatial: Array(x.shape.dropFirst(2)), kernel: attributes.window.kernelShape ?? [])
+            } catch {
+                throw GraphError.shapeMismatch(node: node.displayName, opType: node.opType, reason: error.reason)
+            }
+            let kind: PoolStep.Kind
+            if case .maxPool = node.op {
+                let indices = outputs.count > 1 ? outputs[1].pointer.assumingMemoryBound(to: Int64.self) : nil
+                kind = .max(indices: indices, storageOrder: attributes.storageOrder)
+            } else {
+                kind = .average(countIncludePad: attributes.countIncludePad)
+            }
+            return .pool(PoolStep(kind: kind, input: UnsafePointer(x.floats), shape: x.shape, window: window, output: y.floats))
+
+        case .globalAveragePool, .globalMaxPool:
+            guard let x, let y else { break }
+            try requireFloat(x)
+            return .globalPool(GlobalPoolStep(isMax: node.op == .globalMaxPool, input: UnsafePointer(x.floats), shape: x.shape, output: y.floats))
+
+        case .lrn(let attributes):
+            guard let x, let y else { break }
+            try requireFloat(x)
+            return .lrn(LRNStep(input: UnsafePointer(x.floats), shape: x.shape, attributes: attributes, output: y.floats))
+
+        case .binary(let operation):
+            guard let x, let b = input(1), let y else { break }
+            guard x.dataType == b.dataType, x.dataType == .float || x.dataType == .int64 else {
+                throw RuntimeError.unsupportedType(node: node.displayName, opType: node.opType, dataType: x.dataType == .float ? b.dataType : x.dataType)
+            }
+            return .binary(BinaryStep(operation: operation, dataType: x.dataType, a: UnsafeRawPointer(x.pointer), aShape: x.shape,
+                                      b: UnsafeRawPointer(b.pointer), bShape: b.shape, output: y.pointer, outputShape: y.shape))
+
+        case .sum:
+            guard let y else { break }
+            let present = inputs.compactMap { $0 }
+            if present.count == 1, present[0].shape == y.shape { return copy(from: present[0]) }
+            try requireFloat(present.first)
+            for value in present { try requireFloat(value) }
+            return .sum(SumStep(inputs: present.map { UnsafePointer($0.floats) }, shapes: present.map(\.shape), output: y.floats, outputShape: y.shape))
+
+        case .gemm(let attributes):
+            guard let a = input(0), let b = input(1), let y else { break }
+            try requireFloat(a, b, input(2))
+            let geometry = GemmGeometry(
+                m: y.shape[0], n: y.shape[1], k: attributes.transA ? a.shape[0] : a.shape[1], transA: attributes.transA,
+                transB: attributes.transB, alpha: attributes.alpha, beta: attributes.beta, biasShape: input(2)?.shape)
+            return .gemm(GemmStep(a: UnsafePointer(a.floats), b: UnsafePointer(b.floats), c: input(2).map { UnsafePointer($0.floats) },
+                                  output: y.floats, geometry: geometry))
+
+        case .matMul:
+            guard let a = input(0), let b = input(1), let y else { break }
+            try requireFloat(a, b)
+            return .matMul(MatMulStep(a: UnsafePointer(a.floats), b: UnsafePointer(b.floats), output: y.floats,
+                                      geometry: MatMulGeometry(aShape: a.shape, bShape: b.shape)))
+
+        case .identity, .reshape, .flatten, .squeeze, .unsqueeze, .dropout:
+            guard let x, y != nil else { break }
+            if case .dropout = node.op, outputs.count > 1 {
+                // Inference Dropout: the data passes through; the mask is all true.
+                return .copy(CopyStep(source: UnsafeRawPointer(x.pointer), destination: outputs[0].pointer,
+                                      byteCount: x.dataType.byteCount(elements: x.elementCount) ?? 0))
+            }
+            return copy(from: x)
+
+        case .transpose(let attributes):
+            guard let x, let y else { break }
+            let permutation: [Int]
+            do { permutation = try attributes.permutation(rank: x.shape.count) } catch {
+                throw GraphError.shapeMismatch(node: node.displayName, opType: node.opType, reason: error.reason)
+            }
+            return .transpose(TransposeStep(input: UnsafeRawPointer(x.pointer), shape: x.shape, permutation: permutation,
+                                            elementSize: try elementSize(x), output: y.pointer))
+
+        case .concat(let attributes):
+            guard let y else { break }
+            let present = inputs.compactMap { $0 }
+            let axis = attributes.axis < 0 ? attributes.axis + y.shape.count : attributes.axis
+            return .concat(ConcatStep(inputs: present.map { UnsafeRawPointer($0.pointer) }, shapes: present.map(\.shape), axis: axis,
+                                      elementSize: try elementSize(y), output: y.pointer))
+
+        case .softmax(let attributes):
+            guard let x, let y else { break }
+            try requireFloat(x)
+            let rank = x.shape.count
+            let axis = attributes.axis < 0 ? attributes.axis + rank : attributes.axis
+            let outer = x.shape[..<axis].reduce(1, *)
+            let step: SoftmaxStep
+            if attributes.coercesTo2D {
+                step = SoftmaxStep(input: UnsafePointer(x.floats), output: y.floats, outer: outer,
+                                   axisLength: x.shape[axis...].reduce(1, *), inner: 1)
+            } else {
+                step = SoftmaxStep(input: UnsafePointer(x.floats), output: y.floats, outer: outer,
+                                   axisLength: x.shape[axis], inner: x.shape[(axis + 1)...].reduce(1, *))
+            }
+            return .softmax(step)
+
+        case .constant(let attributes):
+            guard let y else { break }
+            let bytes = attributes.value.storage.bytes
+            return .fill(FillStep(pattern: Array(bytes), destination: y.pointer, byteCount: bytes.count))
+
+        case .constantOfShape(let attributes):
+            guard let y else { break }
+            return .fill(FillStep(pattern: Array(attributes.value.storage.bytes), destination: y.pointer,
+                                  byteCount: y.dataType.byteCount(elements: y.elementCount) ?? 0))
+
+        case .shape(let attributes):
+            guard let x, let y else { break }
+            let dims = x.shape[attributes.range(rank: x.shape.count)].map { Int64($0) }
+            let pattern = dims.withUnsafeBytes { Array($0) }
+            return .fill(FillStep(pattern: pattern, destination: y.pointer, byteCount: pattern.count))
+
+        case .gather(let attributes):
+            guard let x, let indices = input(1), let y else { break }
+            guard indices.dataType == .int64 || indices.dataType == .int32 else {
+                throw RuntimeError.unsupportedType(node: node.displayName, opType: node.opType, dataType: indices.dataType)
+            }
+            let axis = attributes.axis < 0 ? attributes.axis + x.shape.count : attributes.axis
+            return .gather(GatherStep(data: UnsafeRawPointer(x.pointer), shape: x.shape, indices: UnsafeRawPointer(indices.pointer),
+                                      indicesAreInt32: indices.dataType == .int32, indexCount: indices.elementCount, axis: axis,
+                                      elementSize: try elementSize(x), output: y.pointer))
+
+        case .pad(let attributes):
+            guard let x, let y else { break }
+            let rank = x.shape.count
+            var pads = attributes.pads ?? []
+            if attributes.pads == nil, let given = try requireConstant(1, "pads") {
+                pads = integers(given)
+                if let axesValue = try requireConstant(3, "axes") {
+                    let axes = integers(axesValue).map { $0 < 0 ? $0 + rank : $0 }
+                    var full = Array(repeating: 0, count: 2 * rank)
+                    for (position, axis) in axes.enumerated() {
+                        full[axis] = pads[position]
+                        full[axis + rank] = pads[position + axes.count]
+                    }
+                    pads = full
+                }
+            }
+            let element = try elementSize(x)
+            let fill: PadStep.Fill
+            if let value = input(2) {
+                fill = .input(UnsafeRawPointer(value.pointer))
+            } else if attributes.pads != nil, x.dataType == .float {
+                // Opsets before 11 carry the fill value as a float attribute.
+                fill = .inline(UInt64(attributes.value.bitPattern))
+            } else {
+                fill = .inline(0)
+            }
+            return .pad(PadStep(input: UnsafeRawPointer(x.pointer), shape: x.shape, pads: pads, mode: attributes.mode,
+                                fill: fill, elementSize: element, output: y.pointer))
+
+        case .reduceMean(let attributes):
+            guard let x, let y else { break }
+            try requireFloat(x)
+            var axes = attributes.axes ?? []
+            if attributes.axes == nil, let given = try requireConstant(1, "axes") { axes = integers(given) }
+            if axes.isEmpty {
+                if attributes.noopWithEmptyAxes { return copy(from: x) }
+                axes = Array(0..<x.shape.count)
+            }
+            let normalized = Array(Set(axes.map { $0 < 0 ? $0 + x.shape.count : $0 })).sorted()
+            return .reduceMean(ReduceMeanStep(input: UnsafePointer(x.floats), shape: x.shape, axes: normalized, output: y.floats))
+
+        case .unsupported(let op):
+            throw RuntimeError.unsupportedOperators([.init(opType: op.opType, domain: op.domain, nodes: [node.displayName])])
+        }
+        throw GraphError.arity(node: node.displayName, opType: node.opType, reason: "an input it needs is missing")
+    }
+}
