@@ -199,7 +199,7 @@ public enum NumpyFormat {
     // MARK: - Text helpers
 
     /// A shape as Python prints a tuple: `()`, `(3,)`, `(2, 3)`.
-    static func pythonTuple(_ shape: [Int]) -> String {
+    private static func pythonTuple(_ shape: [Int]) -> String {
         shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
     }
 

@@ -97,7 +97,14 @@ func readTensors(_ arguments: [String], names: [String], role: String) throws ->
 /// A session for the given inputs: their shapes bind symbolic dimensions unless --batch does.
 func makeSession(_ loaded: LoadedModel, feeds: [String: Tensor], runtime: RuntimeOptions) throws -> Session {
     var options = SessionOptions(batch: runtime.batch, threads: runtime.threads)
-    for (name, tensor) in feeds { options.inputShapes[name] = tensor.shape }
+    for (name, tensor) in feeds {
+        options.inputShapes[name] = tensor.shape
+        // Integer and boolean inputs are shape arithmetic and indices more often than data: fixing their
+        // values for this session lets shapes that depend on them resolve.
+        if tensor.dataType != .float && tensor.dataType != .double && tensor.dataType != .float16 {
+            options.fixedInputs[name] = tensor
+        }
+    }
     if runtime.batch == nil, let first = loaded.model.graph.runtimeInputs.first, let shape = feeds[first.name]?.shape, let batch = shape.first {
         options.batch = batch
     }

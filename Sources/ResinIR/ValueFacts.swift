@@ -67,7 +67,7 @@ public struct InferenceInputs {
 /// Normalises a possibly negative axis against a rank, as ONNX allows `-rank..<rank`.
 public func normalizedAxis(_ axis: Int, rank: Int, allowingEnd: Bool = false) throws(ShapeProblem) -> Int {
     let upper = allowingEnd ? rank + 1 : rank
-    let normalized = axis < 0 ? axis + upper : axis
+    let normalized = axis < 0 ? axis + rank : axis
     guard normalized >= 0, normalized < upper else {
         throw ShapeProblem("axis \(axis) is out of range for rank \(rank)")
     }

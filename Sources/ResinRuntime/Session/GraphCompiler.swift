@@ -48,7 +48,7 @@ struct GraphCompiler {
         var workspaceBlock: Int?
     }
 
-    let graph: Graph
+    var graph: Graph
     let opset: Int
     var values: [String: CompiledValue] = [:]
     var blocks: [PlannedBlock] = []
@@ -87,6 +87,19 @@ struct GraphCompiler {
     }
 
     mutating func compile(options: SessionOptions) throws {
+        // Fixed inputs become initializers; listed among the inputs as IR version 3 files do, they are
+        // constants that no caller feeds.
+        for (name, tensor) in options.fixedInputs.sorted(by: { $0.key < $1.key }) {
+            guard let input = graph.runtimeInputs.first(where: { $0.name == name }) else {
+                throw RuntimeError.unknownInput(name: name, inputs: graph.runtimeInputs.map(\.name))
+            }
+            if let type = input.type?.elementType, type != tensor.dataType {
+                throw RuntimeError.inputMismatch(name: name, expected: "type \(type)", found: "type \(tensor.dataType)")
+            }
+            var constant = tensor
+            constant.name = name
+            graph.initializers.append(constant)
+        }
         let unsupported = graph.unsupportedOperators
         guard unsupported.isEmpty else { throw RuntimeError.unsupportedOperators(unsupported) }
         let facts = try graph.inferFacts(bindings: try bindings(options: options))
@@ -132,6 +145,7 @@ struct GraphCompiler {
             outputs.append((name, dataType, shape))
         }
 
+        if case .dropout = node.op { try checkInferenceDropout(node: node, inputs: inputs) }
         // Shape only needs its input's dimensions, which are known here; Constant needs nothing.
         let foldable: Bool
         switch node.op {
@@ -182,6 +196,28 @@ struct GraphCompiler {
             _ = attributes
             return 0
         default: return nil
+        }
+    }
+
+    /// Dropout runs as the identity, which is right only in inference mode or with a zero ratio.
+    private func checkInferenceDropout(node: Node, inputs: [CompiledValue?]) throws {
+        guard inputs.count > 2, let mode = inputs[2] else { return }
+        guard case .constant(let modeStorage) = mode.location else {
+            throw RuntimeError.nonConstantInput(node: node.displayName, opType: node.opType, input: node.inputs[2], role: "training_mode")
+        }
+        guard modeStorage.byteCount > 0, modeStorage.bytes[0] != 0 else { return }
+        var ratio: Float = 0.5
+        if let ratioValue = inputs[1] {
+            guard case .constant(let storage) = ratioValue.location, storage.byteCount >= 4 else {
+                throw RuntimeError.nonConstantInput(node: node.displayName, opType: node.opType, input: node.inputs[1], role: "ratio")
+            }
+            ratio = ratioValue.dataType == .double ? Float(storage.bytes.loadUnaligned(as: Double.self))
+                : storage.bytes.loadUnaligned(as: Float.self)
+        }
+        if ratio != 0 {
+            throw RuntimeError.unsupportedAttribute(
+                node: node.displayName, opType: node.opType,
+                reason: "training mode with ratio \(ratio) drops random elements; Resin runs inference only")
         }
     }
 

@@ -86,7 +86,7 @@ public final class Session: @unchecked Sendable {
         }
         var outputs: [TensorDescription] = []
         var outputPointers: [UnsafeRawPointer] = []
-        for output in model.graph.outputs {
+        for output in compiler.graph.outputs {
             let value = compiler.values[output.name]!
             outputs.append(TensorDescription(name: output.name, dataType: value.dataType, shape: value.shape))
             outputPointers.append(UnsafeRawPointer(bind(value).pointer))
