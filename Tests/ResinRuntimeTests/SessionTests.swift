@@ -29,9 +29,10 @@ import TestSupport
         #expect(comparison.passed, "max abs \(comparison.maxAbsoluteError), max rel \(comparison.maxRelativeError) at \(comparison.worstIndex)")
     }
 
-    @Test func repeatedRunsAreBitIdenticalAndAllocateNothing() throws {
+    @Test(arguments: [1, 2])
+    func repeatedRunsAreBitIdenticalAndAllocateNothing(threads: Int) throws {
         let (model, input, _) = try Self.fixture("resnet-bottleneck-v1.5")
-        let session = try Session(model: model, options: SessionOptions(threads: 1))
+        let session = try Session(model: model, options: SessionOptions(threads: threads))
         let destination = session.inputBuffer(at: 0)
         destination.copyMemory(from: input.storage.bytes)
         try session.run()

@@ -18,26 +18,32 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         self.inputSpatial = inputSpatial
         self.outputSpatial = window.outputSizes
         self.window = window
+        // Derived sizes are stored, not computed: kernels read them every inference, and generic array
+        // algorithms allocate in unoptimised builds.
+        channelsPerGroup = inputChannels / group
+        filtersPerGroup = outputChannels / group
+        inputPlane = inputSpatial.reduce(1, *)
+        outputPlane = window.outputSizes.reduce(1, *)
+        kernelVolume = window.kernel.reduce(1, *)
+        columnRows = channelsPerGroup * kernelVolume
+        isPointwise = window.kernel.allSatisfy { $0 == 1 } && window.strides.allSatisfy { $0 == 1 }
+            && window.padsBegin.allSatisfy { $0 == 0 } && window.padsEnd.allSatisfy { $0 == 0 }
     }
 
     /// Input channels each group reads.
-    public var channelsPerGroup: Int { inputChannels / group }
+    public let channelsPerGroup: Int
     /// Filters each group owns.
-    public var filtersPerGroup: Int { outputChannels / group }
+    public let filtersPerGroup: Int
     /// Elements of one input channel plane.
-    public var inputPlane: Int { inputSpatial.reduce(1, *) }
+    public let inputPlane: Int
     /// Elements of one output channel plane.
-    public var outputPlane: Int { outputSpatial.reduce(1, *) }
+    public let outputPlane: Int
     /// Elements of the kernel window.
-    public var kernelVolume: Int { window.kernel.reduce(1, *) }
+    public let kernelVolume: Int
     /// Rows of the column matrix, and the inner dimension of the GEMM: C/group x kernel.
-    public var columnRows: Int { channelsPerGroup * kernelVolume }
-
+    public let columnRows: Int
     /// A 1x1, stride-1, unpadded convolution reads its input as the GEMM's right matrix directly.
-    public var isPointwise: Bool {
-        window.kernel.allSatisfy { $0 == 1 } && window.strides.allSatisfy { $0 == 1 }
-            && window.padsBegin.allSatisfy { $0 == 0 } && window.padsEnd.allSatisfy { $0 == 0 }
-    }
+    public let isPointwise: Bool
 
     /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions).
     public var workspaceElements: Int { isPointwise ? 0 : columnRows * outputPlane }

@@ -12,9 +12,11 @@ extension Kernels {
     ///   - bias: `[M]`, or nil.
     ///   - output: `[N, M, outputSpatial...]`.
     ///   - workspace: `geometry.workspaceElements` floats.
+    ///   - pool: threads for im2col (split by input channel) and the GEMM (split by rows or columns).
     public static func convolution(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, workspace: UnsafeMutablePointer<Float>?
+        output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, workspace: UnsafeMutablePointer<Float>?,
+        pool: WorkerPool? = nil
     ) {
         let filters = geometry.filtersPerGroup
         let rows = geometry.columnRows
@@ -27,14 +29,32 @@ extension Kernels {
                 let columns: UnsafePointer<Float>
                 if pointwise {
                     columns = source
+                } else if let pool, pool.threads > 1, geometry.channelsPerGroup > 1, rows * outputPlane >= 1 << 16 {
+                    let tasks = min(geometry.channelsPerGroup, pool.threads * 4)
+                    var split = Im2colSplit(input: source, geometry: geometry, columns: workspace!, tasks: tasks)
+                    withUnsafePointer(to: &split) { context in
+                        pool.forEach(tasks, context: context) { raw, task in
+                            let s = raw.assumingMemoryBound(to: Im2colSplit.self).pointee
+                            let channels = s.geometry.channelsPerGroup
+                            let first = task * channels / s.tasks
+                            let last = (task + 1) * channels / s.tasks
+                            Kernels.im2col(s.input, channels: first..<last, geometry: s.geometry,
+                                           into: s.columns + first * s.geometry.kernelVolume * s.geometry.outputPlane)
+                        }
+                    }
+                    columns = UnsafePointer(workspace!)
                 } else {
-                    im2col(source, geometry: geometry, into: workspace!)
+                    im2col(source, channels: 0..<geometry.channelsPerGroup, geometry: geometry, into: workspace!)
                     columns = UnsafePointer(workspace!)
                 }
-                sgemm(m: filters, n: outputPlane, k: rows,
-                      a: weight + group * filters * rows, lda: rows,
-                      b: columns, ldb: outputPlane,
-                      c: output + (image * geometry.outputChannels + group * filters) * outputPlane, ldc: outputPlane)
+                let destination = output + (image * geometry.outputChannels + group * filters) * outputPlane
+                if let pool {
+                    parallelSGEMM(pool: pool, m: filters, n: outputPlane, k: rows, a: weight + group * filters * rows, lda: rows,
+                                  b: columns, ldb: outputPlane, c: destination, ldc: outputPlane)
+                } else {
+                    sgemm(m: filters, n: outputPlane, k: rows, a: weight + group * filters * rows, lda: rows,
+                          b: columns, ldb: outputPlane, c: destination, ldc: outputPlane)
+                }
             }
         }
         if let bias {
@@ -48,12 +68,24 @@ extension Kernels {
         }
     }
 
+    /// im2col split by input channel: what every task shares.
+    fileprivate struct Im2colSplit {
+        var input: UnsafePointer<Float>
+        var geometry: ConvolutionGeometry
+        var columns: UnsafeMutablePointer<Float>
+        var tasks: Int
+    }
+
     /// Writes the patches of one group's input channels as columns: row `(c, kernel offset)`, column
     /// `output position`; positions that fall in the padding read zero.
-    static func im2col(_ input: UnsafePointer<Float>, geometry: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>) {
+    /// Only the rows of `channels` are written, starting at `columns`, so channel ranges can run in parallel.
+    static func im2col(
+        _ input: UnsafePointer<Float>, channels: Range<Int>, geometry: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>
+    ) {
         let window = geometry.window
+        let input = input + channels.lowerBound * geometry.inputPlane
         if geometry.inputSpatial.count == 2 {
-            im2col2D(input, channels: geometry.channelsPerGroup,
+            im2col2D(input, channels: channels.count,
                      height: geometry.inputSpatial[0], width: geometry.inputSpatial[1],
                      outputHeight: geometry.outputSpatial[0], outputWidth: geometry.outputSpatial[1],
                      kernelHeight: window.kernel[0], kernelWidth: window.kernel[1],
@@ -61,7 +93,7 @@ extension Kernels {
                      dilationHeight: window.dilations[0], dilationWidth: window.dilations[1],
                      padTop: window.padsBegin[0], padLeft: window.padsBegin[1], into: columns)
         } else {
-            im2colGeneric(input, geometry: geometry, into: columns)
+            im2colGeneric(input, channels: channels.count, geometry: geometry, into: columns)
         }
     }
 
@@ -109,7 +141,9 @@ extension Kernels {
     }
 
     /// im2col for any number of spatial axes (1-D and 3-D convolutions), by odometer over positions.
-    static func im2colGeneric(_ input: UnsafePointer<Float>, geometry: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>) {
+    static func im2colGeneric(
+        _ input: UnsafePointer<Float>, channels: Int, geometry: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>
+    ) {
         let window = geometry.window
         let rank = geometry.inputSpatial.count
         let inputSpatial = geometry.inputSpatial
@@ -120,7 +154,7 @@ extension Kernels {
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * rank) { scratch in
         let kernelIndex = scratch.baseAddress!
         let outputIndex = scratch.baseAddress! + rank
-        for channel in 0..<geometry.channelsPerGroup {
+        for channel in 0..<channels {
             let plane = input + channel * geometry.inputPlane
             for k in 0..<kernelVolume {
                 var rest = k

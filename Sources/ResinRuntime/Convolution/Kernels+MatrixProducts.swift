@@ -32,17 +32,17 @@ extension Kernels {
     /// accumulates onto it (`beta = 1`), so the bias costs one pass over the output.
     public static func gemm(
         a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafePointer<Float>?,
-        output: UnsafeMutablePointer<Float>, geometry g: GemmGeometry
+        output: UnsafeMutablePointer<Float>, geometry g: GemmGeometry, pool: WorkerPool? = nil
     ) {
         var accumulate: Float = 0
         if let c, let shape = g.biasShape, g.beta != 0 {
             fillBroadcast(c, shape: shape, scale: g.beta, rows: g.m, columns: g.n, into: output)
             accumulate = 1
         }
-        sgemm(transposeA: g.transA ? .transposed : .none, transposeB: g.transB ? .transposed : .none,
-              m: g.m, n: g.n, k: g.k, alpha: g.alpha,
-              a: a, lda: g.transA ? g.m : g.k, b: b, ldb: g.transB ? g.k : g.n,
-              beta: accumulate, c: output, ldc: g.n)
+        parallelSGEMM(pool: pool ?? .serial, transposeA: g.transA ? .transposed : .none, transposeB: g.transB ? .transposed : .none,
+                      m: g.m, n: g.n, k: g.k, alpha: g.alpha,
+                      a: a, lda: g.transA ? g.m : g.k, b: b, ldb: g.transB ? g.k : g.n,
+                      beta: accumulate, c: output, ldc: g.n)
     }
 
     /// Writes `scale * C` broadcast to `[rows, columns]`; C has rank 0, 1 or 2.
@@ -50,7 +50,7 @@ extension Kernels {
         _ c: UnsafePointer<Float>, shape: [Int], scale: Float, rows: Int, columns: Int, into output: UnsafeMutablePointer<Float>
     ) {
         let cRows = shape.count == 2 ? shape[0] : 1
-        let cColumns = shape.last ?? 1
+        let cColumns = shape.isEmpty ? 1 : shape[shape.count - 1]
         for row in 0..<rows {
             let source = c + (cRows == 1 ? 0 : row) * cColumns
             let destination = output + row * columns
@@ -144,14 +144,18 @@ public struct MatMulGeometry: Equatable, Sendable {
 
 extension Kernels {
     /// ONNX MatMul through sgemm, one call per broadcast batch matrix (or one for all of them).
-    public static func matMul(a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, geometry g: MatMulGeometry) {
+    public static func matMul(
+        a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, geometry g: MatMulGeometry,
+        pool: WorkerPool? = nil
+    ) {
+        let pool = pool ?? .serial
         if g.foldsBatchIntoRows {
-            sgemm(m: g.m * g.aOffsets.count, n: g.n, k: g.k, a: a, lda: g.k, b: b, ldb: g.n, c: output, ldc: g.n)
+            parallelSGEMM(pool: pool, m: g.m * g.aOffsets.count, n: g.n, k: g.k, a: a, lda: g.k, b: b, ldb: g.n, c: output, ldc: g.n)
             return
         }
         for index in 0..<g.aOffsets.count {
-            sgemm(m: g.m, n: g.n, k: g.k, a: a + g.aOffsets[index], lda: g.k, b: b + g.bOffsets[index], ldb: g.n,
-                  c: output + index * g.m * g.n, ldc: g.n)
+            parallelSGEMM(pool: pool, m: g.m, n: g.n, k: g.k, a: a + g.aOffsets[index], lda: g.k, b: b + g.bOffsets[index], ldb: g.n,
+                          c: output + index * g.m * g.n, ldc: g.n)
         }
     }
 

@@ -3,20 +3,17 @@
 // Each is written as "replace where a comparison holds", and a comparison with NaN is false, so NaN
 // passes through unchanged, as numpy's `maximum(x, 0)` and `clip` and ONNX Runtime give. Every kernel
 // here may run in place (`y == x`).
+//
+// Relu and Clip are plain loops on purpose: LLVM turns their selects into maxps/minps (with the operand
+// order that keeps NaN), one instruction per four floats, where `SIMD8.replacing(with:where:)` lowers to a
+// compare and three logic instructions.
 
 extension Kernels {
     /// `y = max(x, 0)`; NaN stays NaN.
     public static func relu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        var index = 0
-        while index + 8 <= count {
-            let lanes = load8(x + index)
-            store8(lanes.replacing(with: 0, where: lanes .< 0), y + index)
-            index += 8
-        }
-        while index < count {
+        for index in 0..<count {
             let value = x[index]
             y[index] = value < 0 ? 0 : value
-            index += 1
         }
     }
 
@@ -44,21 +41,11 @@ extension Kernels {
         _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
         min minimum: Float, max maximum: Float
     ) {
-        var index = 0
-        let low = SIMD8<Float>(repeating: minimum), high = SIMD8<Float>(repeating: maximum)
-        while index + 8 <= count {
-            var lanes = load8(x + index)
-            lanes.replace(with: low, where: lanes .< low)
-            lanes.replace(with: high, where: lanes .> high)
-            store8(lanes, y + index)
-            index += 8
-        }
-        while index < count {
+        for index in 0..<count {
             var value = x[index]
             if value < minimum { value = minimum }
             if value > maximum { value = maximum }
             y[index] = value
-            index += 1
         }
     }
 

@@ -124,11 +124,12 @@ extension Kernels {
                     groups += 1
                 }
             }
-            var aStride = 1, bStride = 1
-            for group in stride(from: groups - 1, through: 0, by: -1) {
+            var aStride = 1, bStride = 1, group = groups - 1
+            while group >= 0 {
                 if aStrides[group] == 1 { aStrides[group] = aStride; aStride *= sizes[group] }
                 if bStrides[group] == 1 { bStrides[group] = bStride; bStride *= sizes[group] }
                 counters[group] = 0
+                group -= 1
             }
             let rowLength = sizes[groups - 1]
             let aStep = aStrides[groups - 1], bStep = bStrides[groups - 1]

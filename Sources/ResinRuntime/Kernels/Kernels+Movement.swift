@@ -18,10 +18,11 @@ extension Kernels {
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * max(rank, 1)) { scratch in
             let base = scratch.baseAddress!
             let inputStrides = base, sizes = base + rank, strides = base + 2 * rank, counters = base + 3 * rank
-            var running = 1
-            for axis in (0..<rank).reversed() {
+            var running = 1, axis = rank - 1
+            while axis >= 0 {
                 inputStrides[axis] = running
                 running *= shape[axis]
+                axis -= 1
             }
             // Output axes in order, each with the input stride it walks; an axis whose whole extent is
             // one step of the axis before it extends that axis's group.
@@ -170,7 +171,8 @@ extension Kernels {
             let outputSizes = base, cropBegin = base + rank, kept = base + 2 * rank
             let padBegin = base + 3 * rank, inputStrides = base + 4 * rank, counters = base + 5 * rank
             var outputCount = 1, running = 1
-            for axis in (0..<rank).reversed() {
+            for reversedAxis in 0..<rank {
+                let axis = rank - 1 - reversedAxis
                 let begin = pads[axis], end = pads[axis + rank]
                 outputSizes[axis] = shape[axis] + begin + end
                 cropBegin[axis] = max(0, -begin)

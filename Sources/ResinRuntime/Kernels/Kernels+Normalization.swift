@@ -67,7 +67,6 @@ extension Kernels {
         let inner = elementCount(shape, 2..<shape.count)
         let before = (size - 1) / 2, after = size / 2  // floor and ceil of (size - 1) / 2
         let factor = alpha / Float(size)
-        let factors = SIMD8<Float>(repeating: factor), biases = SIMD8<Float>(repeating: bias)
         let threeQuarters = beta == 0.75
         for image in 0..<batch {
             let imageX = x + image * channels * inner, imageY = y + image * channels * inner
@@ -88,20 +87,16 @@ extension Kernels {
                     }
                 }
                 let source = imageX + channel * inner
-                var index = 0
                 if threeQuarters {
-                    // t^-0.75 = 1 / (sqrt(t) * sqrt(sqrt(t))): two vector square roots instead of a powf per element.
-                    while index + 8 <= inner {
-                        let base = biases + factors * load8(target + index)
-                        let root = base.squareRoot()
-                        store8(load8(source + index) / (root * root.squareRoot()), target + index)
-                        index += 8
+                    // The usual beta: t^0.75 = sqrt(t) * sqrt(sqrt(t)), two square roots instead of a powf.
+                    for index in 0..<inner {
+                        let root = (bias + factor * target[index]).squareRoot()
+                        target[index] = source[index] / (root * root.squareRoot())
                     }
-                }
-                while index < inner {
-                    let base = bias + factor * target[index]
-                    target[index] = source[index] * powf(base, -beta)
-                    index += 1
+                } else {
+                    for index in 0..<inner {
+                        target[index] = source[index] * powf(bias + factor * target[index], -beta)
+                    }
                 }
             }
         }

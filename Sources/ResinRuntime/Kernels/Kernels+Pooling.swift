@@ -4,18 +4,23 @@ import ResinIR
 //
 // The windowed pools work one output row (the last spatial axis) at a time and turn the window inside
 // out: for each tap of the window, every output of the row whose tap falls inside the input is updated
-// in one branch-free loop over a computed column range, so padding costs no test per element and the
-// loop is contiguous when the stride is 1. Taps are visited in row-major window order, so ties and NaN
-// resolve exactly as a per-window scan does.
+// in one branch-free loop over a column range computed once per call, so padding costs no test per
+// element. Strides 1 and 2 (ResNet's stem pool) run eight columns per step. Taps are visited in row-major
+// window order, so ties and NaN resolve exactly as a per-window scan does.
 //
-// Semantics (matching ONNX Runtime, and the ONNX reference evaluator where it is self-consistent):
-// - MaxPool propagates NaN: a window holding NaN gives NaN, as numpy's `max` does. Otherwise the first
-//   maximum in row-major window order wins. A window entirely in padding gives -infinity and index -1.
+// Semantics:
+// - MaxPool propagates NaN: a window holding NaN gives NaN, as numpy's `max` does. (ONNX Runtime and the
+//   ONNX reference evaluator let a NaN win only as a window's first tap, or, in ONNX Runtime's vector
+//   path, only as its last.) Otherwise the first maximum in row-major window order wins. A window
+//   entirely in padding gives -infinity and index -1.
 // - MaxPool indices flatten [N, C, spatial...]: `(n * C + c) * spatialCount + offset`, where `offset` is
-//   row-major over the spatial axes, or column-major (first spatial axis fastest) with storage order 1.
+//   row-major over the spatial axes, or column-major (first spatial axis fastest) with storage order 1,
+//   as in ONNX Runtime and the reference evaluator.
 // - AveragePool without count_include_pad divides by the taps inside the input; with it, by the taps
 //   inside the explicitly padded extent [-padBegin, size + padEnd). Taps past that extent, which
-//   ceil_mode adds to the last windows, never count. A window with nothing to count gives NaN.
+//   ceil_mode adds to the last windows, never count. This matches ONNX Runtime; the reference evaluator
+//   agrees except when ceil_mode needs two or more extra cells, where it shifts its windows by splitting
+//   them between both ends. A window with nothing to count gives NaN.
 // - Dilated taps count one each.
 
 extension Kernels {
@@ -114,13 +119,17 @@ extension Kernels {
         }
         let columnScale = columnMajor ? inputPlane / max(width, 1) : 1
 
-        // Scratch, per outer spatial axis (all but the last): input size, output size, stride, dilation,
-        // begin pad, end pad, kernel size, output coordinate, tap coordinate.
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: 9 * max(last, 1)) { scratch in
+        // Scratch: per outer spatial axis (all but the last) the input size, output size, stride,
+        // dilation, begin pad, end pad, kernel size, output coordinate and tap coordinate; then per tap
+        // of the last axis the range of output columns it reaches inside the input, computed once here
+        // so rows pay no divisions.
+        let outerScratch = 9 * last
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: outerScratch + 2 * kernelWidth) { scratch in
             let base = scratch.baseAddress!
             let sizes = base, outputSizes = base + last, strides = base + 2 * last, dilations = base + 3 * last
             let padsBegin = base + 4 * last, padsEnd = base + 5 * last, kernel = base + 6 * last
             let outputCoordinates = base + 7 * last, tapCoordinates = base + 8 * last
+            let tapFirst = base + outerScratch, tapEnd = base + outerScratch + kernelWidth
             for axis in 0..<last {
                 sizes[axis] = inputShape[2 + axis]
                 outputSizes[axis] = window.outputSizes[axis]
@@ -130,6 +139,17 @@ extension Kernels {
                 padsEnd[axis] = window.padsEnd[axis]
                 kernel[axis] = window.kernel[axis]
             }
+            for tap in 0..<kernelWidth {
+                // Columns c with c * stride + shift in [0, width).
+                let shift = tap * dilationWidth - padWidth
+                tapFirst[tap] = min(outputWidth, max(0, ceilingDivide(-shift, strideWidth)))
+                tapEnd[tap] = max(tapFirst[tap], min(outputWidth, floorDivide(width - 1 - shift, strideWidth) + 1))
+            }
+            // Columns whose every tap is inside the input: the first tap reaches furthest left, the last
+            // furthest right. Their divisor is the full kernel width; only the few others need counting.
+            let interiorFirst = tapFirst[0]
+            let interiorEnd = max(interiorFirst, tapEnd[kernelWidth - 1])
+
             for plane in 0..<planes {
                 let planeX = x + plane * inputPlane
                 for axis in 0..<last { outputCoordinates[axis] = 0 }
@@ -163,11 +183,9 @@ extension Kernels {
                             let rowX = planeX + rowOffset * width
                             let indexBase = plane * inputPlane + (columnMajor ? columnMajorOffset : rowOffset * width)
                             for tap in 0..<kernelWidth {
-                                let shift = tap * dilationWidth - padWidth
-                                // Outputs whose column `column * stride + shift` lies in [0, width).
-                                let first = max(0, ceilingDivide(-shift, strideWidth))
-                                let end = min(outputWidth, floorDivide(width - 1 - shift, strideWidth) + 1)
+                                let first = tapFirst[tap], end = tapEnd[tap]
                                 if first >= end { continue }
+                                let shift = tap * dilationWidth - padWidth
                                 switch mode {
                                 case .maximum:
                                     maximumRow(rowX + shift, strideWidth, rowY, first, end)
@@ -193,12 +211,17 @@ extension Kernels {
                         let rowCount = includePad ? paddedTaps : insideTaps
                         let low = includePad ? -padWidth : 0, high = includePad ? width + padWidthEnd : width
                         for column in 0..<outputWidth {
+                            if column == interiorFirst && interiorFirst < interiorEnd {
+                                let divisor = Float(rowCount * kernelWidth)
+                                for inner in interiorFirst..<interiorEnd { rowY[inner] /= divisor }
+                                continue
+                            }
+                            if column > interiorFirst && column < interiorEnd { continue }
                             // Taps k with start + k * dilation in [low, high).
                             let start = column * strideWidth - padWidth
                             let firstTap = max(0, ceilingDivide(low - start, dilationWidth))
                             let endTap = min(kernelWidth, ceilingDivide(high - start, dilationWidth))
-                            let count = rowCount * max(0, endTap - firstTap)
-                            rowY[column] /= Float(count)
+                            rowY[column] /= Float(rowCount * max(0, endTap - firstTap))
                         }
                     }
                     // Next output row, row-major.
@@ -273,6 +296,13 @@ extension Kernels {
         if stride == 1 {
             while column + 8 <= end {
                 store8(load8(y + column) + load8(x + column), y + column)
+                column += 8
+            }
+        } else if stride == 2 {
+            // As in `maximumRow`: even lanes of sixteen contiguous floats, kept inside the row.
+            while column + 9 <= end {
+                let pair = UnsafeRawPointer(x + 2 * column).loadUnaligned(as: SIMD16<Float>.self)
+                store8(load8(y + column) + pair.evenHalf, y + column)
                 column += 8
             }
         }

@@ -15,7 +15,7 @@ extension Kernels {
         var reducedCount = 1
         var outputCount = 1
         for axis in 0..<rank {
-            if axes.contains(axis) { reducedCount *= shape[axis] } else { outputCount *= shape[axis] }
+            if contains(axes, axis) { reducedCount *= shape[axis] } else { outputCount *= shape[axis] }
         }
         if outputCount == 0 { return }
         if reducedCount == 0 {
@@ -38,8 +38,9 @@ extension Kernels {
             var keptGroups = 0, reducedGroups = 0, running = 1
             var lastKind = 0  // 1 kept, 2 reduced
             var innermostIsReduced = false
-            for axis in (0..<rank).reversed() where shape[axis] != 1 {
-                let isReduced = axes.contains(axis)
+            for reversedAxis in 0..<rank where shape[rank - 1 - reversedAxis] != 1 {
+                let axis = rank - 1 - reversedAxis
+                let isReduced = contains(axes, axis)
                 if lastKind == 0 { innermostIsReduced = isReduced }
                 if isReduced {
                     if lastKind == 2 {

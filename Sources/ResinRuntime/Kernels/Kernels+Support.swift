@@ -20,8 +20,16 @@ extension Kernels {
     @inline(__always)
     static func elementCount(_ shape: [Int]) -> Int {
         var count = 1
-        for dimension in shape { count *= dimension }
+        for index in 0..<shape.count { count *= shape[index] }
         return count
+    }
+
+    /// Whether `values` holds `value`, by index: a plain loop, because generic `Sequence` algorithms
+    /// run unspecialised in debug builds and allocate coroutine frames there.
+    @inline(__always)
+    static func contains(_ values: [Int], _ value: Int) -> Bool {
+        for index in 0..<values.count where values[index] == value { return true }
+        return false
     }
 
     /// The product of `shape[range]`.

@@ -255,7 +255,7 @@ struct GraphCompiler {
         let workspace = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceSize, 1), alignment: 64)
         defer { workspace.deallocate() }
         let step = try StepFactory.make(node: node, inputs: boundInputs, outputs: bound, workspace: workspaceSize > 0 ? workspace : nil,
-                                        opset: opset)
+                                        opset: opset, pool: .serial)
         try step.run(node: node)
         for (output, storage) in zip(outputs, storages) {
             values[output.name] = CompiledValue(dataType: output.dataType, shape: output.shape, location: .constant(storage))

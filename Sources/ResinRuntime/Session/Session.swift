@@ -29,19 +29,23 @@ public final class Session: @unchecked Sendable {
     public let workspaceBytes: Int
     public let options: SessionOptions
 
-    private let steps: [Step]
-    private let stepNodes: [Node]
+    let steps: [Step]
+    let stepNodes: [Node]
     private let arena: UnsafeMutableRawPointer
     private let inputPointers: [UnsafeMutableRawPointer]
     private let outputPointers: [UnsafeRawPointer]
     /// Initializers and folded values the steps point into, kept alive with the session.
     private let constants: [TensorStorage]
     private let running = Atomic<Bool>(false)
+    /// The session's threads for its parallel loops.
+    private let pool: WorkerPool
 
     /// Compiles `model` for the options' batch and threads.
     public init(model: Model, options: SessionOptions = SessionOptions()) throws {
         self.options = options
-        Session.setThreads(options.threads)
+        Session.keepOpenBLASSingleThreaded()
+        let pool = WorkerPool(threads: options.threads)
+        self.pool = pool
         var compiler = GraphCompiler(model: model)
         try compiler.compile(options: options)
         let plan = MemoryPlanner.plan(compiler.blocks)
@@ -68,7 +72,7 @@ public final class Session: @unchecked Sendable {
                 if let block = pending.workspaceBlock { workspacePeak = max(workspacePeak, compiler.blocks[block].size) }
                 steps.append(try StepFactory.make(
                     node: pending.node, inputs: pending.inputs.map { $0.map(bind) }, outputs: pending.outputs.map(bind),
-                    workspace: workspace, opset: compiler.opset))
+                    workspace: workspace, opset: compiler.opset, pool: pool))
             }
         } catch {
             arena.deallocate()
@@ -100,9 +104,11 @@ public final class Session: @unchecked Sendable {
 
     deinit { arena.deallocate() }
 
-    /// Sets the one thread count of the process: OpenBLAS's pool and Resin's own loops.
-    public static func setThreads(_ threads: Int) {
-        openblas_set_num_threads(Int32(max(1, threads)))
+    /// OpenBLAS runs single-threaded inside Resin's own pool: its threaded driver allocates on every
+    /// call, and two pools would oversubscribe the cores. The session's `threads` setting governs all
+    /// parallelism.
+    static func keepOpenBLASSingleThreaded() {
+        openblas_set_num_threads(1)
     }
 
     /// The arena bytes of input `index`: write the input here before `run()`.

@@ -60,9 +60,10 @@ struct ConvolutionStep {
     var output: UnsafeMutablePointer<Float>
     var geometry: ConvolutionGeometry
     var workspace: UnsafeMutablePointer<Float>?
+    var pool: WorkerPool
 
     func run() {
-        Kernels.convolution(input: input, weight: weight, bias: bias, output: output, geometry: geometry, workspace: workspace)
+        Kernels.convolution(input: input, weight: weight, bias: bias, output: output, geometry: geometry, workspace: workspace, pool: pool)
     }
 }
 
@@ -73,8 +74,9 @@ struct GemmStep {
     var c: UnsafePointer<Float>?
     var output: UnsafeMutablePointer<Float>
     var geometry: GemmGeometry
+    var pool: WorkerPool
 
-    func run() { Kernels.gemm(a: a, b: b, c: c, output: output, geometry: geometry) }
+    func run() { Kernels.gemm(a: a, b: b, c: c, output: output, geometry: geometry, pool: pool) }
 }
 
 /// A MatMul node.
@@ -83,8 +85,9 @@ struct MatMulStep {
     var b: UnsafePointer<Float>
     var output: UnsafeMutablePointer<Float>
     var geometry: MatMulGeometry
+    var pool: WorkerPool
 
-    func run() { Kernels.matMul(a: a, b: b, output: output, geometry: geometry) }
+    func run() { Kernels.matMul(a: a, b: b, output: output, geometry: geometry, pool: pool) }
 }
 
 /// Copies bytes: views folded at session creation, constants, a one-input Sum.

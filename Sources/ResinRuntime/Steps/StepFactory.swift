@@ -29,7 +29,9 @@ enum StepFactory {
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    static func make(node: Node, inputs: [BoundValue?], outputs: [BoundValue], workspace: UnsafeMutableRawPointer?, opset: Int) throws -> Step {
+    static func make(
+        node: Node, inputs: [BoundValue?], outputs: [BoundValue], workspace: UnsafeMutableRawPointer?, opset: Int, pool: WorkerPool
+    ) throws -> Step {
         func input(_ index: Int) -> BoundValue? { index < inputs.count ? inputs[index] : nil }
         func requireFloat(_ values: BoundValue?...) throws {
             for case let value? in values where value.dataType != .float {
@@ -71,7 +73,7 @@ enum StepFactory {
             let geometry = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape)
             return .convolution(ConvolutionStep(
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), bias: input(2).map { UnsafePointer($0.floats) },
-                output: y.floats, geometry: geometry, workspace: workspace?.assumingMemoryBound(to: Float.self)))
+                output: y.floats, geometry: geometry, workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool))
 
         case .batchNormalization(let attributes):
             guard let x, let y, let scale = input(1), let bias = input(2), let mean = input(3), let variance = input(4) else { break }
@@ -154,13 +156,13 @@ enum StepFactory {
                 m: y.shape[0], n: y.shape[1], k: attributes.transA ? a.shape[0] : a.shape[1], transA: attributes.transA,
                 transB: attributes.transB, alpha: attributes.alpha, beta: attributes.beta, biasShape: input(2)?.shape)
             return .gemm(GemmStep(a: UnsafePointer(a.floats), b: UnsafePointer(b.floats), c: input(2).map { UnsafePointer($0.floats) },
-                                  output: y.floats, geometry: geometry))
+                                  output: y.floats, geometry: geometry, pool: pool))
 
         case .matMul:
             guard let a = input(0), let b = input(1), let y else { break }
             try requireFloat(a, b)
             return .matMul(MatMulStep(a: UnsafePointer(a.floats), b: UnsafePointer(b.floats), output: y.floats,
-                                      geometry: MatMulGeometry(aShape: a.shape, bShape: b.shape)))
+                                      geometry: MatMulGeometry(aShape: a.shape, bShape: b.shape), pool: pool))
 
         case .identity, .reshape, .flatten, .squeeze, .unsqueeze, .dropout:
             guard let x, y != nil else { break }
@@ -246,6 +248,9 @@ enum StepFactory {
                 }
             }
             let element = try elementSize(x)
+            if let problem = Kernels.padProblem(shape: x.shape, pads: pads, mode: attributes.mode) {
+                throw RuntimeError.unsupportedAttribute(node: node.displayName, opType: node.opType, reason: problem.reason)
+            }
             let fill: PadStep.Fill
             if let value = input(2) {
                 fill = .input(UnsafeRawPointer(value.pointer))

@@ -1,0 +1,126 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Resin's own threads: a fixed pool that runs the parallel loops of one session.
+///
+/// The pool is the process's one thread-count setting in practice: OpenBLAS is kept single-threaded
+/// (`Session.setThreads`), and large GEMMs and im2col are split into tasks here instead, so the two never
+/// oversubscribe the cores. Dispatch allocates nothing: a task is a C function over a context the caller
+/// owns for the duration of `forEach` (a Swift closure lent to other threads costs a heap context in
+/// unoptimised builds), and tasks are claimed from an atomic counter. The caller runs tasks too.
+public final class WorkerPool: @unchecked Sendable {
+    /// Threads that run tasks, the caller included.
+    public let threads: Int
+
+    /// A pool of just the calling thread, for work done while a session is made.
+    public static let serial = WorkerPool(threads: 1)
+
+    private var mutex = pthread_mutex_t()
+    private var wake = pthread_cond_t()
+    private var done = pthread_cond_t()
+    private var generation = 0
+    private var busyWorkers = 0
+    private var stopping = false
+    private var job: Task?
+    private var jobContext: UnsafeRawPointer?
+    private var taskCount = 0
+    private let nextTask = Atomic<Int>(0)
+    private var workers: [pthread_t] = []
+
+    public init(threads: Int) {
+        self.threads = max(1, threads)
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&wake, nil)
+        pthread_cond_init(&done, nil)
+        for _ in 1..<self.threads {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(WorkerContext(pool: self)).toOpaque()
+            if pthread_create(&thread, nil, { context in
+                let box = Unmanaged<WorkerContext>.fromOpaque(context!).takeRetainedValue()
+                box.pool?.workerLoop()
+                return nil
+            }, context) == 0 {
+                workers.append(thread)
+            } else {
+                Unmanaged<WorkerContext>.fromOpaque(context).release()
+            }
+        }
+    }
+
+    deinit {
+        pthread_mutex_lock(&mutex)
+        stopping = true
+        pthread_cond_broadcast(&wake)
+        pthread_mutex_unlock(&mutex)
+        for thread in workers { pthread_join(thread, nil) }
+        pthread_cond_destroy(&wake)
+        pthread_cond_destroy(&done)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// A unit of parallel work: `task(context, index)`.
+    public typealias Task = @convention(c) (UnsafeRawPointer, Int) -> Void
+
+    /// Runs `task(context, index)` for every index in `0..<count`, spread over the pool; returns when all
+    /// are done. `context` must stay valid until then.
+    public func forEach(_ count: Int, context: UnsafeRawPointer, _ task: Task) {
+        if count <= 0 { return }
+        if count == 1 || workers.isEmpty {
+            for index in 0..<count { task(context, index) }
+            return
+        }
+        pthread_mutex_lock(&mutex)
+        job = task
+        jobContext = context
+        taskCount = count
+        nextTask.store(0, ordering: .relaxed)
+        busyWorkers = workers.count
+        generation &+= 1
+        pthread_cond_broadcast(&wake)
+        pthread_mutex_unlock(&mutex)
+
+        runTasks(task, context: context, count: count)
+
+        pthread_mutex_lock(&mutex)
+        while busyWorkers > 0 { pthread_cond_wait(&done, &mutex) }
+        job = nil
+        jobContext = nil
+        pthread_mutex_unlock(&mutex)
+    }
+
+    private func runTasks(_ task: Task, context: UnsafeRawPointer, count: Int) {
+        while true {
+            let index = nextTask.wrappingAdd(1, ordering: .relaxed).oldValue
+            if index >= count { return }
+            task(context, index)
+        }
+    }
+
+    fileprivate func workerLoop() {
+        var seen = 0
+        pthread_mutex_lock(&mutex)
+        while true {
+            while generation == seen && !stopping { pthread_cond_wait(&wake, &mutex) }
+            if stopping { break }
+            seen = generation
+            let task = job
+            let context = jobContext
+            let count = taskCount
+            pthread_mutex_unlock(&mutex)
+            if let task, let context { runTasks(task, context: context, count: count) }
+            pthread_mutex_lock(&mutex)
+            busyWorkers -= 1
+            if busyWorkers == 0 { pthread_cond_signal(&done) }
+        }
+        pthread_mutex_unlock(&mutex)
+    }
+}
+
+/// What a worker thread starts with: a weak way back to its pool, so the pool can go away.
+private final class WorkerContext {
+    unowned(unsafe) let pool: WorkerPool?
+    init(pool: WorkerPool) { self.pool = pool }
+}

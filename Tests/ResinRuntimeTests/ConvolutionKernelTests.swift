@@ -1,0 +1,117 @@
+import ResinIR
+import Testing
+@testable import ResinRuntime
+
+/// The im2col + sgemm convolution and the sgemm-based Gemm and MatMul against their definitions.
+@Suite struct ConvolutionKernelTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var seed: Int
+        var testDescription: String { "seed \(seed)" }
+    }
+
+    /// Random 2-D convolutions: odd sizes, groups, strides, dilations, asymmetric pads, with and without bias.
+    @Test(arguments: (0..<40).map(Case.init))
+    func convolutionMatchesTheReference(_ test: Case) throws {
+        var random = SplitMix64(seed: test.seed)
+        let group = [1, 1, 2, 3][Int(random.next() % 4)]
+        let channelsPerGroup = 1 + Int(random.next() % 4)
+        let filtersPerGroup = 1 + Int(random.next() % 4)
+        let kernel = [1 + Int(random.next() % 3), 1 + Int(random.next() % 3)]
+        let strides = [1 + Int(random.next() % 2), 1 + Int(random.next() % 3)]
+        let dilations = [1 + Int(random.next() % 2), 1]
+        let pads = (0..<4).map { _ in Int(random.next() % 3) }
+        let input = [1 + Int(random.next() % 2), group * channelsPerGroup, 5 + Int(random.next() % 9), 4 + Int(random.next() % 11)]
+        let weight = [group * filtersPerGroup, channelsPerGroup] + kernel
+        let window = try WindowAttributes(strides: strides, dilations: dilations, pads: pads)
+            .resolve(spatial: Array(input.dropFirst(2)), kernel: kernel)
+        let geometry = ConvolutionGeometry(batch: input[0], inputChannels: input[1], outputChannels: weight[0], group: group,
+                                           inputSpatial: Array(input.dropFirst(2)), window: window)
+        let x = random.floats(input.reduce(1, *))
+        let w = random.floats(weight.reduce(1, *))
+        let bias = random.chance(0.5) ? random.floats(weight[0]) : nil
+        let outputCount = input[0] * weight[0] * geometry.outputPlane
+        var fast = [Float](repeating: .nan, count: outputCount)
+        var reference = [Float](repeating: .nan, count: outputCount)
+        var workspace = [Float](repeating: .nan, count: max(geometry.workspaceElements, 1))
+        bias.withOptionalPointer { b in
+            Kernels.convolution(input: x, weight: w, bias: b, output: &fast, geometry: geometry, workspace: &workspace)
+            Kernels.referenceConvolution(input: x, weight: w, bias: b, output: &reference, geometry: geometry)
+        }
+        expectClose(fast, reference, rtol: 1e-4, atol: 1e-5)
+    }
+
+    @Test func pointwiseConvolutionNeedsNoWorkspace() throws {
+        var random = SplitMix64(seed: 7)
+        let window = try WindowAttributes().resolve(spatial: [6, 5], kernel: [1, 1])
+        let geometry = ConvolutionGeometry(batch: 2, inputChannels: 8, outputChannels: 4, group: 1, inputSpatial: [6, 5], window: window)
+        #expect(geometry.isPointwise)
+        #expect(geometry.workspaceElements == 0)
+        let x = random.floats(2 * 8 * 30)
+        let w = random.floats(4 * 8)
+        var fast = [Float](repeating: 0, count: 2 * 4 * 30)
+        var reference = fast
+        Kernels.convolution(input: x, weight: w, bias: nil, output: &fast, geometry: geometry, workspace: nil)
+        Kernels.referenceConvolution(input: x, weight: w, bias: nil, output: &reference, geometry: geometry)
+        expectClose(fast, reference, rtol: 1e-5, atol: 1e-6)
+    }
+
+    @Test(arguments: [[7], [3, 4, 5]])
+    func convolutionOfOtherRanks(_ spatial: [Int]) throws {
+        var random = SplitMix64(seed: spatial.count)
+        let kernel = spatial.map { _ in 2 }
+        let window = try WindowAttributes(strides: spatial.map { _ in 1 }, pads: spatial.map { _ in 1 } + spatial.map { _ in 0 })
+            .resolve(spatial: spatial, kernel: kernel)
+        let geometry = ConvolutionGeometry(batch: 1, inputChannels: 3, outputChannels: 2, group: 1, inputSpatial: spatial, window: window)
+        let x = random.floats(3 * spatial.reduce(1, *))
+        let w = random.floats(2 * 3 * kernel.reduce(1, *))
+        var fast = [Float](repeating: .nan, count: 2 * geometry.outputPlane)
+        var reference = fast
+        var workspace = [Float](repeating: .nan, count: geometry.workspaceElements)
+        Kernels.convolution(input: x, weight: w, bias: nil, output: &fast, geometry: geometry, workspace: &workspace)
+        Kernels.referenceConvolution(input: x, weight: w, bias: nil, output: &reference, geometry: geometry)
+        expectClose(fast, reference, rtol: 1e-4, atol: 1e-5)
+    }
+
+    @Test(arguments: 0..<24)
+    func gemmMatchesTheReference(seed: Int) {
+        var random = SplitMix64(seed: seed)
+        let m = 1 + Int(random.next() % 9), n = 1 + Int(random.next() % 9), k = 1 + Int(random.next() % 9)
+        let transA = random.chance(0.5), transB = random.chance(0.5)
+        let biasShapes: [[Int]?] = [nil, [], [n], [1, n], [m, 1], [m, n]]
+        let biasShape = biasShapes[Int(random.next() % UInt64(biasShapes.count))]
+        let geometry = GemmGeometry(m: m, n: n, k: k, transA: transA, transB: transB, alpha: 0.5 + Float(random.next() % 3),
+                                    beta: Float(random.next() % 3), biasShape: biasShape)
+        let a = random.floats(m * k), b = random.floats(k * n)
+        let c = biasShape.map { random.floats(max(1, $0.reduce(1, *))) }
+        var fast = [Float](repeating: .nan, count: m * n)
+        var reference = fast
+        c.withOptionalPointer { c in
+            Kernels.gemm(a: a, b: b, c: c, output: &fast, geometry: geometry)
+            Kernels.referenceGemm(a: a, b: b, c: c, output: &reference, geometry: geometry)
+        }
+        expectClose(fast, reference, rtol: 1e-5, atol: 1e-5)
+    }
+
+    @Test(arguments: [([3, 4], [4, 5]), ([2, 3, 4], [4, 5]), ([2, 1, 3, 4], [5, 4, 2]), ([4], [4, 3]), ([3, 4], [4]), ([2, 3, 4], [2, 4, 6])])
+    func matMulBroadcastsLikeNumpy(_ shapes: ([Int], [Int])) {
+        var random = SplitMix64(seed: shapes.0.count * 10 + shapes.1.count)
+        let geometry = MatMulGeometry(aShape: shapes.0, bShape: shapes.1)
+        let a = random.floats(shapes.0.reduce(1, *)), b = random.floats(shapes.1.reduce(1, *))
+        let count = geometry.aOffsets.count * geometry.m * geometry.n
+        var fast = [Float](repeating: .nan, count: count)
+        var reference = fast
+        Kernels.matMul(a: a, b: b, output: &fast, geometry: geometry)
+        Kernels.referenceMatMul(a: a, b: b, output: &reference, geometry: geometry)
+        expectClose(fast, reference, rtol: 1e-5, atol: 1e-6)
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    /// Calls `body` with a pointer to the array's elements, or nil.
+    func withOptionalPointer<Result>(_ body: (UnsafePointer<Float>?) -> Result) -> Result {
+        switch self {
+        case .some(let array): array.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: body(nil)
+        }
+    }
+}
