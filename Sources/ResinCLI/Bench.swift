@@ -19,6 +19,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Flag(help: "Also print the time spent per operator type over the timed runs.")
+    var profile = false
+
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
@@ -47,6 +50,15 @@ struct Bench: ParsableCommand {
                 try session.run()
                 latencies.append(monotonicMilliseconds() - begin)
             }
+            var profileTotals: [String: (milliseconds: Double, steps: Int)] = [:]
+            if profile {
+                for _ in 0..<iterations {
+                    for entry in try session.runProfiled() {
+                        let previous = profileTotals[entry.opType] ?? (0, 0)
+                        profileTotals[entry.opType] = (previous.milliseconds + entry.milliseconds / Double(iterations), entry.steps)
+                    }
+                }
+            }
             latencies.sort()
             let median = percentile(latencies, 0.5)
             let p90 = percentile(latencies, 0.9)
@@ -72,6 +84,12 @@ struct Bench: ParsableCommand {
                 print("throughput:   \(String(format: "%.1f", imagesPerSecond)) images/s")
                 print("arena:        \(bytes(session.memoryPlan.arenaBytes))")
                 print("peak RSS:     \(bytes(peak))")
+                if profile {
+                    print("per operator (mean ms per run):")
+                    for (name, entry) in profileTotals.sorted(by: { $0.value.milliseconds > $1.value.milliseconds }) {
+                        print("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%8.2f", entry.milliseconds)) ms  (\(entry.steps) steps)")
+                    }
+                }
             }
         }
     }

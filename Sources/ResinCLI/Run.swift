@@ -99,9 +99,11 @@ func makeSession(_ loaded: LoadedModel, feeds: [String: Tensor], runtime: Runtim
     var options = SessionOptions(batch: runtime.batch, threads: runtime.threads)
     for (name, tensor) in feeds {
         options.inputShapes[name] = tensor.shape
-        // Integer and boolean inputs are shape arithmetic and indices more often than data: fixing their
-        // values for this session lets shapes that depend on them resolve.
-        if tensor.dataType != .float && tensor.dataType != .double && tensor.dataType != .float16 {
+        // Integer and boolean inputs are shape arithmetic and indices more often than data, and scalars are
+        // parameters (a Clip bound, a Dropout ratio): fixing their values for this session lets shapes and
+        // modes that depend on them resolve.
+        let isFloat = tensor.dataType == .float || tensor.dataType == .double || tensor.dataType == .float16
+        if !isFloat || tensor.shape.isEmpty {
             options.fixedInputs[name] = tensor
         }
     }

@@ -86,3 +86,93 @@ import TestSupport
         #expect(result.standardError.contains("/nonexistent-folder/out.onnx"))
     }
 }
+
+/// `run`, `verify` and `bench` through the executable.
+@Suite struct RunCommandTests {
+    static let folder = TestPaths.fixtures + "/resnet-bottleneck-v1.5"
+
+    @Test func runPrintsTheTopFivePerImage() throws {
+        let result = try runResin(["run", TestPaths.model("resnet-bottleneck-v1.5"), "--input", Self.folder + "/test_data_set_0/input_0.pb"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("logits: float32 [1, 10]"))
+        #expect(result.standardOutput.contains("image 0: top-5 "))
+    }
+
+    @Test func runWritesOutputsThatVerifyAgainstTheReference() throws {
+        let temporary = try TemporaryFolder()
+        let output = temporary.file("logits.npy")
+        let run = try runResin(["run", TestPaths.model("resnet-bottleneck-v1.5"), "--input", "input=" + Self.folder + "/test_data_set_0/input_0.pb", "--output", output])
+        #expect(run.status == 0, "\(run.standardError)")
+        // The written .npy, read back by verify's own reader, equals ONNX Runtime's output.
+        let check = try runResin(["verify", TestPaths.model("resnet-bottleneck-v1.5"), "--input", Self.folder + "/test_data_set_0/input_0.pb",
+                                  "--expected", Self.folder + "/test_data_set_0/output_0.pb", "--rtol", "1e-4", "--atol", "1e-4"])
+        #expect(check.status == 0, "\(check.standardOutput)\(check.standardError)")
+        #expect(check.standardOutput.contains("PASS"))
+        #expect(FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test func verifyFailsWithExitCodeOneOnAMismatch() throws {
+        let temporary = try TemporaryFolder()
+        // Expectations from another fixture of the same output shape cannot match.
+        let result = try runResin(["verify", TestPaths.model("resnet-bottleneck-v1.5"), "--input", Self.folder + "/test_data_set_0/input_0.pb",
+                                   "--expected", TestPaths.fixtures + "/resnext/test_data_set_0/output_0.pb"])
+        #expect(result.status == 1)
+        #expect(result.standardOutput.contains("FAIL"))
+        _ = temporary
+    }
+
+    @Test func verifyReadsTheTestCaseLayout() throws {
+        let result = try runResin(["verify", TestPaths.fixtures + "/quirk-symbolic-batch", "--rtol", "1e-4", "--atol", "1e-4"])
+        #expect(result.status == 0, "\(result.standardOutput)\(result.standardError)")
+        #expect(result.standardOutput.contains("shape [2, 10]"))
+    }
+
+    @Test func malformedTensorFileExitsWithTwo() throws {
+        let temporary = try TemporaryFolder()
+        let bad = temporary.file("input.npy")
+        try Data("\u{93}NUMPY garbage".utf8).write(to: URL(fileURLWithPath: bad))
+        for command in [["run", TestPaths.model("resnext"), "--input", bad],
+                        ["verify", TestPaths.model("resnext"), "--input", bad, "--expected", bad]] {
+            let result = try runResin(command)
+            #expect(result.status == 2)
+            #expect(result.standardError.contains("input.npy"))
+            #expect(!result.crashed)
+        }
+    }
+
+    @Test func wrongInputShapeNamesTheInputAndBothShapes() throws {
+        // resnet-basic-v1.5 takes [1, 3, 64, 64]; the bottleneck v1 fixture's input is [1, 3, 40, 40].
+        let result = try runResin(["run", TestPaths.model("resnet-basic-v1.5"), "--input", TestPaths.fixtures + "/resnet-bottleneck-v1/test_data_set_0/input_0.pb"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("'input'"))
+        #expect(result.standardError.contains("[1, 3, 64, 64]"))
+        #expect(result.standardError.contains("[1, 3, 40, 40]"))
+    }
+
+    @Test func unsupportedOperatorsAreListedTogether() throws {
+        let result = try runResin(["run", TestPaths.model("quirk-proto-edge-cases"), "--input", TestPaths.fixtures + "/quirk-proto-edge-cases/test_data_set_0/input_0.pb"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("unsupported operators"))
+        #expect(result.standardError.contains("If") && result.standardError.contains("Cast"))
+    }
+
+    @Test func benchPrintsTheInterfaceKeys() throws {
+        let result = try runResin(["bench", TestPaths.model("resnet-basic-v1.5"), "--iterations", "3", "--warmup", "1", "--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let object = try #require(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        for key in ["loadMs", "firstRunMs", "latencyMs", "imagesPerSecond", "batch", "threads", "arenaBytes", "peakResidentBytes"] {
+            #expect(object[key] != nil, "missing \(key)")
+        }
+    }
+
+    @Test func inspectReportsTheMemoryPlan() throws {
+        let result = try runResin(["inspect", "--json", TestPaths.model("resnet-basic-v1.5")])
+        let object = try #require(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let plan = try #require(object["memoryPlan"] as? [String: Any])
+        let arena = try #require(plan["arenaBytes"] as? Int)
+        let bound = try #require(plan["lowerBoundBytes"] as? Int)
+        let noReuse = try #require(plan["noReuseBytes"] as? Int)
+        #expect(bound <= arena && arena <= noReuse)
+        #expect(plan["batch"] as? Int == 1)
+    }
+}

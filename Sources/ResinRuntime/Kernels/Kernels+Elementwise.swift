@@ -67,7 +67,9 @@ extension Kernels {
         }
     }
 
-    private static func integerBinary<T: FixedWidthInteger>(
+    /// Broadcasting integer arithmetic for the narrower and unsigned ONNX integer types, with the
+    /// semantics of the Int64 overload (wrapping, truncating division, division by zero refused).
+    public static func integerBinary<T: FixedWidthInteger>(
         _ operation: BinaryOperation,
         _ a: UnsafePointer<T>, _ aShape: [Int], _ b: UnsafePointer<T>, _ bShape: [Int],
         _ out: UnsafeMutablePointer<T>, _ outShape: [Int]

@@ -2,6 +2,10 @@ import COpenBLAS
 import ResinIR
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A tensor a session reads or writes: its name, type and concrete shape.
 public struct TensorDescription: Equatable, Sendable {
     public var name: String
@@ -130,6 +134,26 @@ public final class Session: @unchecked Sendable {
         for index in steps.indices {
             try steps[index].run(node: stepNodes[index])
         }
+    }
+
+    /// Runs once like `run()`, timing every step; returns milliseconds per operator type, largest first.
+    public func runProfiled() throws -> [(opType: String, milliseconds: Double, steps: Int)] {
+        guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            throw RuntimeError.busy
+        }
+        defer { running.store(false, ordering: .releasing) }
+        var totals: [String: (Double, Int)] = [:]
+        for index in steps.indices {
+            var start = timespec()
+            var end = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &start)
+            try steps[index].run(node: stepNodes[index])
+            clock_gettime(CLOCK_MONOTONIC, &end)
+            let milliseconds = Double(end.tv_sec - start.tv_sec) * 1e3 + Double(end.tv_nsec - start.tv_nsec) / 1e6
+            let previous = totals[stepNodes[index].opType] ?? (0, 0)
+            totals[stepNodes[index].opType] = (previous.0 + milliseconds, previous.1 + 1)
+        }
+        return totals.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.milliseconds > $1.milliseconds }
     }
 
     /// Copies named tensors in, runs, and copies the outputs out.

@@ -24,7 +24,7 @@ struct ActivationStep {
     }
 }
 
-/// Add, Sub, Mul and Div with numpy broadcasting, on float32 or int64.
+/// Add, Sub, Mul and Div with numpy broadcasting, on float32 and every integer type.
 struct BinaryStep {
     var operation: BinaryOperation
     var dataType: DataType
@@ -36,11 +36,23 @@ struct BinaryStep {
     var outputShape: [Int]
 
     func run() throws {
+        func integers<T: FixedWidthInteger>(_ type: T.Type) throws {
+            try Kernels.integerBinary(
+                operation, a.assumingMemoryBound(to: T.self), aShape, b.assumingMemoryBound(to: T.self), bShape,
+                output.assumingMemoryBound(to: T.self), outputShape)
+        }
         switch dataType {
         case .int64:
             try Kernels.binary(
                 operation, a.assumingMemoryBound(to: Int64.self), aShape, b.assumingMemoryBound(to: Int64.self), bShape,
                 into: output.assumingMemoryBound(to: Int64.self), outputShape)
+        case .int32: try integers(Int32.self)
+        case .int16: try integers(Int16.self)
+        case .int8: try integers(Int8.self)
+        case .uint64: try integers(UInt64.self)
+        case .uint32: try integers(UInt32.self)
+        case .uint16: try integers(UInt16.self)
+        case .uint8: try integers(UInt8.self)
         default:
             Kernels.binary(
                 operation, a.assumingMemoryBound(to: Float.self), aShape, b.assumingMemoryBound(to: Float.self), bShape,

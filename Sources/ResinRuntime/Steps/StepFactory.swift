@@ -135,7 +135,8 @@ enum StepFactory {
 
         case .binary(let operation):
             guard let x, let b = input(1), let y else { break }
-            guard x.dataType == b.dataType, x.dataType == .float || x.dataType == .int64 else {
+            let arithmetic: Set<DataType> = [.float, .int64, .int32, .int16, .int8, .uint64, .uint32, .uint16, .uint8]
+            guard x.dataType == b.dataType, arithmetic.contains(x.dataType) else {
                 throw RuntimeError.unsupportedType(node: node.displayName, opType: node.opType, dataType: x.dataType == .float ? b.dataType : x.dataType)
             }
             return .binary(BinaryStep(operation: operation, dataType: x.dataType, a: UnsafeRawPointer(x.pointer), aShape: x.shape,
