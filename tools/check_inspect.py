@@ -26,7 +26,13 @@ def reference_figures(path):
     model = onnx.load(path)
     graph = model.graph
     parameters = sum(int(np.prod(t.dims)) for t in graph.initializer)
-    parameter_bytes = sum(numpy_helper.to_array(t).nbytes for t in graph.initializer)
+    def tensor_bytes(t):
+        if t.data_type == onnx.TensorProto.STRING:
+            return sum(len(s) for s in t.string_data)
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        return int(np.prod(t.dims)) * itemsize
+
+    parameter_bytes = sum(tensor_bytes(t) for t in graph.initializer)
     initializer_names = {t.name for t in graph.initializer}
     # Bind a symbolic batch to one image, as Resin does for macsPerImage.
     batch = 1
@@ -61,7 +67,9 @@ def reference_figures(path):
             macs += int(np.prod(out)) * a[-1]
     ops = {}
     for node in graph.node:
-        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+        # Operators of other domains are counted under their qualified name, as Resin reports them.
+        name = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        ops[name] = ops.get(name, 0) + 1
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     inputs = [v.name for v in graph.input if v.name not in initializer_names]
     outputs = [v.name for v in graph.output]
