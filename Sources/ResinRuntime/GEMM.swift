@@ -25,6 +25,14 @@ public func sgemm(
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     if m == 0 || n == 0 { return }
+    if m == 1, k > 0 {
+        // One row: a matrix-vector product, bound by reading B once; sgemv streams it without packing.
+        let transposed = transposeB == .none
+        cblas_sgemv(CblasRowMajor, transposed ? CblasTrans : CblasNoTrans,
+                    blasint(transposed ? k : n), blasint(transposed ? n : k), alpha, b, blasint(ldb),
+                    a, blasint(transposeA == .none ? 1 : lda), beta, c, 1)
+        return
+    }
     if transposeA == .none, transposeB == .none, m * n * k <= smallProductLimit {
         smallSGEMM(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
@@ -80,8 +88,9 @@ public func parallelSGEMM(
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     let threads = pool.threads
-    // Below a few million multiply-accumulates the dispatch costs more than it saves.
-    if threads == 1 || m * n * k < 4 << 20 {
+    // Below a few million multiply-accumulates the dispatch costs more than it saves, unless the product
+    // streams a large matrix (a classifier's vector-matrix product), which two cores read faster.
+    if threads == 1 || (m * n * k < 4 << 20 && k * n < 1 << 20) {
         sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
               b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return

@@ -28,6 +28,12 @@ public final class WorkerPool: @unchecked Sendable {
     private var jobContext: UnsafeRawPointer?
     private var taskCount = 0
     private let nextTask = Atomic<Int>(0)
+    /// Mirrors of `generation` and `busyWorkers` that spinning threads read without the mutex.
+    private let publishedGeneration = Atomic<Int>(0)
+    private let unfinishedWorkers = Atomic<Int>(0)
+    /// Spin iterations before a thread sleeps on a condition: about a hundred microseconds, longer than
+    /// the gap between the kernels of one inference, so back-to-back dispatches skip the wake-up latency.
+    private static let spinLimit = 40_000
     private var workers: [pthread_t] = []
 
     public init(threads: Int) {
@@ -78,17 +84,27 @@ public final class WorkerPool: @unchecked Sendable {
         taskCount = count
         nextTask.store(0, ordering: .relaxed)
         busyWorkers = workers.count
+        unfinishedWorkers.store(workers.count, ordering: .relaxed)
         generation &+= 1
+        publishedGeneration.store(generation, ordering: .releasing)
         pthread_cond_broadcast(&wake)
         pthread_mutex_unlock(&mutex)
 
         runTasks(task, context: context, count: count)
 
+        var spins = 0
+        while unfinishedWorkers.load(ordering: .acquiring) > 0, spins < Self.spinLimit { spins += 1 }
         pthread_mutex_lock(&mutex)
         while busyWorkers > 0 { pthread_cond_wait(&done, &mutex) }
         job = nil
         jobContext = nil
         pthread_mutex_unlock(&mutex)
+    }
+
+    /// How many tasks to split `elements` of streaming work into: one per thread when there is enough
+    /// work to repay a dispatch (about 64 KiB of floats each), else one.
+    public func taskCount(forElements elements: Int) -> Int {
+        threads == 1 || elements < 1 << 15 ? 1 : min(threads, elements >> 14)
     }
 
     private func runTasks(_ task: Task, context: UnsafeRawPointer, count: Int) {
@@ -101,8 +117,10 @@ public final class WorkerPool: @unchecked Sendable {
 
     fileprivate func workerLoop() {
         var seen = 0
-        pthread_mutex_lock(&mutex)
         while true {
+            var spins = 0
+            while publishedGeneration.load(ordering: .acquiring) == seen, spins < Self.spinLimit { spins += 1 }
+            pthread_mutex_lock(&mutex)
             while generation == seen && !stopping { pthread_cond_wait(&wake, &mutex) }
             if stopping { break }
             seen = generation
@@ -113,7 +131,9 @@ public final class WorkerPool: @unchecked Sendable {
             if let task, let context { runTasks(task, context: context, count: count) }
             pthread_mutex_lock(&mutex)
             busyWorkers -= 1
+            unfinishedWorkers.wrappingSubtract(1, ordering: .releasing)
             if busyWorkers == 0 { pthread_cond_signal(&done) }
+            pthread_mutex_unlock(&mutex)
         }
         pthread_mutex_unlock(&mutex)
     }

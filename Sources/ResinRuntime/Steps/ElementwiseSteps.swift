@@ -13,13 +13,28 @@ struct ActivationStep {
     var input: UnsafePointer<Float>
     var output: UnsafeMutablePointer<Float>
     var count: Int
+    var pool: WorkerPool
 
     func run() {
+        let tasks = pool.taskCount(forElements: count)
+        if tasks == 1 { return run(range: 0..<count) }
+        withUnsafePointer(to: self) { context in
+            pool.forEach(tasks, context: context) { raw, task in
+                let step = raw.assumingMemoryBound(to: ActivationStep.self).pointee
+                let tasks = step.pool.taskCount(forElements: step.count)
+                step.run(range: (task * step.count / tasks)..<((task + 1) * step.count / tasks))
+            }
+        }
+    }
+
+    private func run(range: Range<Int>) {
+        let x = input + range.lowerBound
+        let y = output + range.lowerBound
         switch kind {
-        case .relu: Kernels.relu(input, into: output, count: count)
-        case .leakyRelu(let alpha): Kernels.leakyRelu(input, into: output, count: count, alpha: alpha)
+        case .relu: Kernels.relu(x, into: y, count: range.count)
+        case .leakyRelu(let alpha): Kernels.leakyRelu(x, into: y, count: range.count, alpha: alpha)
         case .clip(let low, let high, let minInput, let maxInput):
-            Kernels.clip(input, into: output, count: count, min: minInput?.pointee ?? low, max: maxInput?.pointee ?? high)
+            Kernels.clip(x, into: y, count: range.count, min: minInput?.pointee ?? low, max: maxInput?.pointee ?? high)
         }
     }
 }
@@ -34,8 +49,34 @@ struct BinaryStep {
     var bShape: [Int]
     var output: UnsafeMutableRawPointer
     var outputShape: [Int]
+    var pool: WorkerPool
+    /// Elements of the output when both float operands have its shape (a residual Add), else 0.
+    var sameShapeCount: Int
 
     func run() throws {
+        // Float operands of one shape split into contiguous ranges across the pool.
+        if sameShapeCount > 0 {
+            let count = sameShapeCount
+            let tasks = pool.taskCount(forElements: count)
+            if tasks > 1 {
+                withUnsafePointer(to: self) { context in
+                    pool.forEach(tasks, context: context) { raw, task in
+                        let step = raw.assumingMemoryBound(to: BinaryStep.self).pointee
+                        let count = step.sameShapeCount
+                        let tasks = step.pool.taskCount(forElements: count)
+                        let first = task * count / tasks
+                        let length = (task + 1) * count / tasks - first
+                        sameShape(step.operation, step.a.assumingMemoryBound(to: Float.self) + first,
+                                  step.b.assumingMemoryBound(to: Float.self) + first,
+                                  step.output.assumingMemoryBound(to: Float.self) + first, count: length)
+                    }
+                }
+                return
+            }
+            sameShape(operation, a.assumingMemoryBound(to: Float.self), b.assumingMemoryBound(to: Float.self),
+                      output.assumingMemoryBound(to: Float.self), count: count)
+            return
+        }
         func integers<T: FixedWidthInteger>(_ type: T.Type) throws {
             try Kernels.integerBinary(
                 operation, a.assumingMemoryBound(to: T.self), aShape, b.assumingMemoryBound(to: T.self), bShape,
@@ -58,6 +99,18 @@ struct BinaryStep {
                 operation, a.assumingMemoryBound(to: Float.self), aShape, b.assumingMemoryBound(to: Float.self), bShape,
                 into: output.assumingMemoryBound(to: Float.self), outputShape)
         }
+    }
+}
+
+/// `out = a op b` elementwise over `count` floats of equal shapes (out may alias a or b).
+private func sameShape(
+    _ operation: BinaryOperation, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int
+) {
+    switch operation {
+    case .add: for index in 0..<count { out[index] = a[index] + b[index] }
+    case .sub: for index in 0..<count { out[index] = a[index] - b[index] }
+    case .mul: for index in 0..<count { out[index] = a[index] * b[index] }
+    case .div: for index in 0..<count { out[index] = a[index] / b[index] }
     }
 }
 
@@ -95,9 +148,12 @@ struct BatchNormalizationStep {
     var output: UnsafeMutablePointer<Float>
     /// 2 x channels floats: the folded scale, then the folded shift.
     var workspace: UnsafeMutablePointer<Float>
+    var pool: WorkerPool
+    /// The shape of one task's slice, `[1, channels, spatial...]`; the batch is split too.
+    var channels: Int
+    var plane: Int
 
     func run() {
-        let channels = shape.count > 1 ? shape[1] : 1
         let foldedScale = workspace
         let foldedShift = workspace + channels
         for channel in 0..<channels {
@@ -105,7 +161,28 @@ struct BatchNormalizationStep {
             foldedScale[channel] = Float(factor)
             foldedShift[channel] = Float(Double(bias[channel]) - Double(mean[channel]) * factor)
         }
-        Kernels.affinePerChannel(input, shape: shape, scale: foldedScale, shift: foldedShift, into: output)
+        let tasks = pool.taskCount(forElements: shape[0] * channels * plane)
+        if tasks == 1 {
+            Kernels.affinePerChannel(input, shape: shape, scale: foldedScale, shift: foldedShift, into: output)
+            return
+        }
+        withUnsafePointer(to: self) { context in
+            pool.forEach(tasks, context: context) { raw, task in
+                let step = raw.assumingMemoryBound(to: BatchNormalizationStep.self).pointee
+                let planes = step.shape[0] * step.channels
+                let tasks = step.pool.taskCount(forElements: planes * step.plane)
+                let scale = step.workspace
+                let shift = step.workspace + step.channels
+                for index in (task * planes / tasks)..<((task + 1) * planes / tasks) {
+                    let channel = index % step.channels
+                    let x = step.input + index * step.plane
+                    let y = step.output + index * step.plane
+                    let a = scale[channel]
+                    let b = shift[channel]
+                    for element in 0..<step.plane { y[element] = x[element] * a + b }
+                }
+            }
+        }
     }
 }
 

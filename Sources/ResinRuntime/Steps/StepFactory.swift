@@ -89,7 +89,8 @@ enum StepFactory {
             return .batchNormalization(BatchNormalizationStep(
                 input: UnsafePointer(x.floats), shape: x.shape, scale: UnsafePointer(scale.floats), bias: UnsafePointer(bias.floats),
                 mean: UnsafePointer(mean.floats), variance: UnsafePointer(variance.floats), epsilon: attributes.epsilon,
-                output: y.floats, workspace: workspace!.assumingMemoryBound(to: Float.self)))
+                output: y.floats, workspace: workspace!.assumingMemoryBound(to: Float.self), pool: pool,
+                channels: x.shape.count > 1 ? x.shape[1] : 1, plane: x.shape.dropFirst(2).reduce(1, *)))
 
         case .relu, .leakyRelu, .clip:
             guard let x, let y else { break }
@@ -103,7 +104,7 @@ enum StepFactory {
                              minInput: input(1).map { UnsafePointer($0.floats) }, maxInput: input(2).map { UnsafePointer($0.floats) })
             default: kind = .relu
             }
-            return .activation(ActivationStep(kind: kind, input: UnsafePointer(x.floats), output: y.floats, count: x.elementCount))
+            return .activation(ActivationStep(kind: kind, input: UnsafePointer(x.floats), output: y.floats, count: x.elementCount, pool: pool))
 
         case .maxPool(let attributes), .averagePool(let attributes):
             guard let x, let y else { break }
@@ -140,7 +141,8 @@ enum StepFactory {
                 throw RuntimeError.unsupportedType(node: node.displayName, opType: node.opType, dataType: x.dataType == .float ? b.dataType : x.dataType)
             }
             return .binary(BinaryStep(operation: operation, dataType: x.dataType, a: UnsafeRawPointer(x.pointer), aShape: x.shape,
-                                      b: UnsafeRawPointer(b.pointer), bShape: b.shape, output: y.pointer, outputShape: y.shape))
+                                      b: UnsafeRawPointer(b.pointer), bShape: b.shape, output: y.pointer, outputShape: y.shape, pool: pool,
+                                      sameShapeCount: x.dataType == .float && x.shape == y.shape && b.shape == y.shape ? y.elementCount : 0))
 
         case .sum:
             guard let y else { break }
