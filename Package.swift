@@ -47,6 +47,7 @@ let package = Package(
         // Counts a thread's heap allocations by interposing malloc in the test executable.
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(name: "ResinRuntimeTests", dependencies: ["ResinRuntime", "Resin", "TestSupport", "CAllocationCounter"]),
+        .testTarget(name: "ResinOptimizerTests", dependencies: ["ResinOptimizer", "ResinRuntime", "TestSupport"]),
         .testTarget(name: "ResinCLITests", dependencies: ["TestSupport", "ResinCLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -16,8 +16,10 @@ public struct LoadedModel: Sendable {
     public var model: Model
     public var format: ModelFormat
     public var path: String
-    /// Time from opening the file to a verified IR, in milliseconds.
+    /// Time from opening the file to a verified (and, when asked, optimized) IR, in milliseconds.
     public var loadMilliseconds: Double
+    /// What the optimizer did, when the model was optimized as it loaded.
+    public var optimization: OptimizationReport?
 }
 
 /// Why a model file could not be loaded, for formats not handled by a more specific error.
@@ -44,24 +46,38 @@ public enum ModelLoader {
         return prefix == nativeMagic ? .resin : .onnx
     }
 
-    /// Loads a model file in either format.
-    public static func load(path: String) throws -> LoadedModel {
+    /// Loads a model file in either format; `optimize` runs the optimizer on an ONNX model as it loads,
+    /// and `log` receives the optimizer's per-pass lines.
+    public static func load(path: String, optimize: Bool = false, log: ((String) -> Void)? = nil) throws -> LoadedModel {
         let start = monotonicMilliseconds()
         switch try format(ofFileAt: path) {
         case .onnx:
-            let model = try ONNXImporter.importModel(atPath: path)
+            var model = try ONNXImporter.importModel(atPath: path)
             // Shapes must fit the operators before anything uses the model.
             do {
                 _ = try model.graph.inferFacts()
             } catch {
                 throw LoadError(path: path, reason: "\(error)")
             }
+            var report: OptimizationReport?
+            if optimize {
+                do {
+                    (model, report) = try Optimizer.standard.optimize(model, evaluate: evaluateNode, log: log)
+                } catch {
+                    throw LoadError(path: path, reason: "\(error)")
+                }
+            }
             return LoadedModel(model: model, format: .onnx, path: path,
-                               loadMilliseconds: monotonicMilliseconds() - start)
+                               loadMilliseconds: monotonicMilliseconds() - start, optimization: report)
         case .resin:
             throw LoadError(path: path, reason: "native .resin files are not supported by this build yet")
         }
     }
+}
+
+/// Constant folding's evaluator: the runtime's own kernels.
+public let evaluateNode: NodeEvaluation = { node, inputs, opset in
+    try NodeEvaluator.evaluate(node, inputs: inputs, opset: opset)
 }
 
 /// A monotonic clock reading in milliseconds.

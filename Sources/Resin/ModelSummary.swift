@@ -32,6 +32,8 @@ public struct ModelSummary: Sendable {
     public var workspaceBytes = 0
     /// Why no memory plan could be made, when none could.
     public var memoryPlanProblem: String?
+    /// What the optimizer did, when the graph shown is optimized.
+    public var optimization: OptimizationReport?
 
     /// Adds the memory plan of a session for `batch`.
     public mutating func planMemory(_ model: Model, batch: Int) {
@@ -83,6 +85,7 @@ public struct ModelSummary: Sendable {
         if let first = inputs.first?.dimensions?.first, case .fixed(let value) = first, value > 1 { batch = value }
         macsPerImage = cost.multiplyAccumulates / batch
         importMilliseconds = loaded.loadMilliseconds
+        optimization = loaded.optimization
     }
 
     /// The `--json` object of INTERFACE.md.
@@ -129,7 +132,15 @@ public struct ModelSummary: Sendable {
                 ])
             } ?? .null),
             ("importMs", .double((importMilliseconds * 1000).rounded() / 1000)),
-        ])
+        ] + (optimization.map { report in
+            [("fusions", JSONValue.object([
+                ("batchNormFolded", .int(report.batchNormFolded)), ("residualAddFused", .int(report.residualAddFused)),
+                ("activationFused", .int(report.activationFused)), ("constantsFolded", .int(report.constantsFolded)),
+                ("nodesRemoved", .int(report.nodesRemoved)), ("nodeCountBefore", .int(report.nodeCountBefore)),
+                ("nodeCountAfter", .int(report.nodeCountAfter)),
+                ("passes", .object(report.rewrites.map { ($0.pass, JSONValue.int($0.count)) })),
+            ]))]
+        } ?? []))
     }
 
     /// "4,089,184,256 (4.1 G)".
@@ -153,7 +164,10 @@ public struct ModelSummary: Sendable {
         lines += inputs.map(describe)
         lines.append("outputs:")
         lines += outputs.map(describe)
-        lines.append("nodes:       \(nodeCount)")
+        lines.append("nodes:       \(nodeCount)" + (optimization.map { " (\($0.nodeCountBefore) before optimization)" } ?? ""))
+        if let optimization {
+            lines.append("optimizer:   " + optimization.rewrites.map { "\($0.pass) \($0.count)" }.joined(separator: ", "))
+        }
         lines.append("operators:   " + operators.map { "\($0.name) \($0.count)" }.joined(separator: ", "))
         if !unsupported.isEmpty {
             lines.append("unsupported: " + GraphError.unsupportedOperators(unsupported).description)

@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors(about: model) {
             let start = monotonicMilliseconds()
-            let loaded = try ModelLoader.load(path: model)
+            let loaded = try runtime.load(model)
             let session = try Session(model: loaded.model, options: SessionOptions(batch: runtime.batch ?? 1, threads: runtime.threads))
             let loadMs = monotonicMilliseconds() - start
             var random = SeededGenerator(seed: 2024)

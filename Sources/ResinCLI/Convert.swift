@@ -36,15 +36,15 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try reportingErrors(about: input) {
-            let loaded = try ModelLoader.load(path: input)
             if output.hasSuffix(".resin") {
                 throw LoadError(path: output, reason: "writing native .resin files is not supported by this build yet")
             }
-            if optimize == true {
-                throw LoadError(path: input, reason: "--optimize is not supported by this build yet")
-            }
+            // ONNX to ONNX is a faithful round trip unless --optimize asks for the optimized graph, which is
+            // then written back as standard operators.
+            let loaded = try ModelLoader.load(path: input, optimize: optimize == true, log: verboseLog(verbose))
+            let model = optimize == true ? StandardONNX.lower(loaded.model) : loaded.model
             try reportingErrors(about: output) {
-                try ONNXExporter.write(loaded.model, toPath: output)
+                try ONNXExporter.write(model, toPath: output)
             }
         }
     }

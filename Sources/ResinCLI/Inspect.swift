@@ -30,10 +30,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors(about: model) {
-            let loaded = try ModelLoader.load(path: model)
-            if optimize {
-                throw LoadError(path: model, reason: "--optimize is not supported by this build yet")
-            }
+            let loaded = try ModelLoader.load(path: model, optimize: optimize, log: verboseLog(verbose))
             var summary = try ModelSummary(loaded)
             summary.planMemory(loaded.model, batch: batch)
             if let dot {

@@ -50,3 +50,16 @@ func printError(_ text: String) {
     let line = Array("error: \(text)\n".utf8)
     line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
+
+/// Writes one `--verbose` line (an optimizer pass and its rewrites) to standard error, keeping standard
+/// output for results such as `--json`.
+func printVerbose(_ text: String) {
+    let line = Array("optimizer: \(text)\n".utf8)
+    line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
+
+/// The optimizer's log when `--verbose` is given.
+func verboseLog(_ verbose: Bool) -> ((String) -> Void)? {
+    guard verbose else { return nil }
+    return { printVerbose($0) }
+}

@@ -27,7 +27,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try reportingErrors(about: model) {
-            let loaded = try ModelLoader.load(path: model)
+            let loaded = try runtime.load(model)
             let inputNames = loaded.model.graph.runtimeInputs.map(\.name)
             let feeds = try readTensors(inputs, names: inputNames, role: "input")
             let session = try makeSession(loaded, feeds: feeds, runtime: runtime)
@@ -67,8 +67,16 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Batch size bound to a symbolic batch dimension (default: from the inputs, else 1).")
     var batch: Int?
 
-    @Flag(inversion: .prefixedNo, help: "Optimize the graph as it loads (no optimizer passes exist yet; the flag is accepted).")
+    @Flag(inversion: .prefixedNo, help: "Optimize the graph as it loads (default on).")
     var optimize = true
+
+    @Flag(help: "Print each optimizer pass and how many rewrites it made.")
+    var verbose = false
+
+    /// Loads the model as these options say.
+    func load(_ path: String) throws -> LoadedModel {
+        try ModelLoader.load(path: path, optimize: optimize, log: verboseLog(verbose))
+    }
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }

@@ -47,7 +47,7 @@ struct Verify: ParsableCommand {
                 throw ValidationError("give --input and --expected files, or a test-case folder")
             }
             let passed = try reportingErrors(about: target) { () throws -> Bool in
-                let loaded = try ModelLoader.load(path: target)
+                let loaded = try runtime.load(target)
                 let feeds = try readTensors(inputs, names: loaded.model.graph.runtimeInputs.map(\.name), role: "input")
                 let expectations = try readTensors(expected, names: loaded.model.graph.outputs.map(\.name), role: "output")
                 return try check(loaded, feeds: feeds, expectations: expectations, label: nil)
@@ -61,7 +61,7 @@ struct Verify: ParsableCommand {
         let modelPath = ["model.onnx", "model.resin"].map { folder + "/" + $0 }.first { FileManager.default.fileExists(atPath: $0) }
             ?? folder + "/model.onnx"
         let passed = try reportingErrors(about: folder) { () throws -> Bool in
-            let loaded = try ModelLoader.load(path: modelPath)
+            let loaded = try runtime.load(modelPath)
             let sets = try FileManager.default.contentsOfDirectory(atPath: folder)
                 .filter { $0.hasPrefix("test_data_set_") }.sorted(by: numericOrder)
             guard !sets.isEmpty else { throw BindingError("\(folder): no test_data_set_* folder") }

@@ -32,13 +32,16 @@ extension Graph {
         }
         let output = node.outputs.first.flatMap { facts[$0]?.dimensions?.fixedShape }
         switch node.op {
-        case .conv:
+        case .conv, .fusedConv:
             // Each output element sums over C/group input channels and the kernel window.
             guard let output, let weight = dims(1), weight.count >= 2 else { return nil }
             return elementCount(of: output).map { $0 * weight.dropFirst().reduce(1, *) }
         case .gemm(let attributes):
             guard let output, let a = dims(0), a.count == 2 else { return nil }
             return elementCount(of: output).map { $0 * (attributes.transA ? a[0] : a[1]) }
+        case .fusedGemm(let fused):
+            guard let output, let a = dims(0), a.count == 2 else { return nil }
+            return elementCount(of: output).map { $0 * (fused.gemm.transA ? a[0] : a[1]) }
         case .matMul:
             guard let output, let a = dims(0), let k = a.last else { return nil }
             return elementCount(of: output).map { $0 * k }

@@ -42,6 +42,13 @@ public enum Operator: Equatable, Sendable {
     case squeeze(AxesAttributes)
     case pad(PadAttributes)
     case reduceMean(ReduceAttributes)
+    /// Resin's: convolution with bias, residual and activation fused (inputs X, W, B or "", Skip?).
+    case fusedConv(FusedConvAttributes)
+    /// Resin's: Gemm with its activation fused.
+    case fusedGemm(FusedGemmAttributes)
+    /// Resin's: `X * scale[c] + shift[c]` per channel (inputs X, scale, shift): a BatchNormalization with
+    /// nothing to fold into.
+    case channelAffine
     case unsupported(UnsupportedOperator)
 
     /// Parses a node's operator; `opset` is the version the model imports for the node's domain.
@@ -110,6 +117,9 @@ public enum Operator: Equatable, Sendable {
         case .constant: (0, 0)
         case .unsqueeze, .squeeze, .reduceMean: (1, 2)
         case .pad: (1, 4)
+        case .fusedConv: (2, 4)
+        case .fusedGemm: (2, 3)
+        case .channelAffine: (3, 3)
         case .unsupported: (0, Int.max)
         }
     }
@@ -153,6 +163,9 @@ public enum Operator: Equatable, Sendable {
         case .squeeze(let attributes): return try attributes.inferSqueeze(inputs)
         case .pad(let attributes): return try attributes.inferOutputs(inputs)
         case .reduceMean(let attributes): return try attributes.inferOutputs(inputs)
+        case .fusedConv(let attributes): return try attributes.inferOutputs(inputs)
+        case .fusedGemm(let attributes): return try attributes.gemm.inferOutputs(inputs)
+        case .channelAffine: return passThrough
         case .unsupported: return Array(repeating: .unknown, count: outputCount)
         }
     }

@@ -1,0 +1,53 @@
+/// The activation a fused operator applies to its result.
+public enum FusedActivation: Equatable, Sendable {
+    case none
+    case relu
+    /// Clip to `[min, max]` (Relu6 is `clip(0, 6)`).
+    case clip(min: Float, max: Float)
+}
+
+/// Resin's fused convolution: `activation(Conv(X, W, B) + Skip)`.
+///
+/// Inputs: X, W, B (empty name when the conv has no bias), Skip (absent when there is no residual).
+/// The optimizer makes it from Conv, a following residual Add and Relu or Clip; export writes it back as
+/// those standard operators. Its node keeps the original Conv's attributes for that.
+public struct FusedConvAttributes: Equatable, Sendable {
+    public var conv: ConvAttributes
+    public var activation: FusedActivation
+
+    public init(conv: ConvAttributes, activation: FusedActivation = .none) {
+        self.conv = conv
+        self.activation = activation
+    }
+
+    /// The ONNX type Resin gives it, in its own domain.
+    public static let opType = "FusedConv"
+
+    func inferOutputs(_ inputs: InferenceInputs) throws(ShapeProblem) -> [ValueFacts] {
+        var outputs = try conv.inferOutputs(InferenceInputs(Array(inputs.facts.prefix(3))))
+        if let skip = inputs[3]?.dimensions, let output = outputs[0].dimensions {
+            let combined = try broadcast(output, skip)
+            guard combined.count == output.count else {
+                throw ShapeProblem("residual \(describe(skip)) does not match the convolution's output \(describe(output))")
+            }
+            outputs[0].dimensions = combined
+        }
+        return outputs
+    }
+}
+
+/// Resin's fused Gemm: `activation(Gemm(A, B, C))`, exported back as Gemm then Relu or Clip.
+public struct FusedGemmAttributes: Equatable, Sendable {
+    public var gemm: GemmAttributes
+    public var activation: FusedActivation
+
+    public init(gemm: GemmAttributes, activation: FusedActivation) {
+        self.gemm = gemm
+        self.activation = activation
+    }
+
+    public static let opType = "FusedGemm"
+}
+
+/// The domain of Resin's own operators; they never leave Resin: export lowers them to standard ONNX.
+public let resinDomain = "ai.resin"

@@ -1,0 +1,69 @@
+import ResinIR
+
+/// Rewrites Resin's own operators as standard ONNX so an optimized graph exports to files any ONNX tool
+/// reads: FusedConv becomes Conv then Add and Relu or Clip, FusedGemm becomes Gemm then the activation,
+/// ChannelAffine becomes Mul then Add. The folded weights stay as they are.
+public enum StandardONNX {
+    public static func lower(_ model: Model) -> Model {
+        var model = model
+        let opset = model.defaultOpsetVersion ?? 13
+        var graph = model.graph
+        var nodes: [Node] = []
+        for node in graph.nodes {
+            switch node.op {
+            case .fusedConv(let fused):
+                let output = node.outputs[0]
+                let hasSkip = node.inputs.count > 3 && !node.inputs[3].isEmpty
+                let stages = (hasSkip ? 1 : 0) + (fused.activation == .none ? 0 : 1)
+                var value = stages == 0 ? output : graph.freshName(output + "_conv")
+                let convInputs = node.inputs.prefix(3).last == "" ? Array(node.inputs.prefix(2)) : Array(node.inputs.prefix(3))
+                nodes.append(Node(name: node.name, opType: "Conv", inputs: convInputs, outputs: [value],
+                                  attributes: node.attributes, op: .conv(fused.conv)))
+                if hasSkip {
+                    let sum = fused.activation == .none ? output : graph.freshName(output + "_add")
+                    nodes.append(Node(name: (node.name ?? output) + "_add", opType: "Add", inputs: [value, node.inputs[3]],
+                                      outputs: [sum], op: .binary(.add)))
+                    value = sum
+                }
+                if fused.activation != .none {
+                    nodes.append(activationNode(fused.activation, input: value, output: output, name: node.name ?? output, graph: &graph, opset: opset))
+                }
+            case .fusedGemm(let fused):
+                let output = node.outputs[0]
+                let value = graph.freshName(output + "_gemm")
+                nodes.append(Node(name: node.name, opType: "Gemm", inputs: node.inputs, outputs: [value],
+                                  attributes: node.attributes, op: .gemm(fused.gemm)))
+                nodes.append(activationNode(fused.activation, input: value, output: output, name: node.name ?? output, graph: &graph, opset: opset))
+            case .channelAffine:
+                let output = node.outputs[0]
+                let scaled = graph.freshName(output + "_scaled")
+                nodes.append(Node(name: node.name, opType: "Mul", inputs: [node.inputs[0], node.inputs[1]], outputs: [scaled], op: .binary(.mul)))
+                nodes.append(Node(name: (node.name ?? output) + "_shift", opType: "Add", inputs: [scaled, node.inputs[2]],
+                                  outputs: [output], op: .binary(.add)))
+            default:
+                nodes.append(node)
+            }
+        }
+        graph.nodes = nodes
+        model.graph = graph
+        return model
+    }
+
+    private static func activationNode(
+        _ activation: FusedActivation, input: String, output: String, name: String, graph: inout Graph, opset: Int
+    ) -> Node {
+        switch activation {
+        case .none, .relu:
+            return Node(name: name + "_relu", opType: "Relu", inputs: [input], outputs: [output], op: .relu)
+        case .clip(let low, let high):
+            if opset < 11 {
+                return Node(name: name + "_clip", opType: "Clip", inputs: [input], outputs: [output],
+                            attributes: [Attribute(name: "min", value: .float(low)), Attribute(name: "max", value: .float(high))],
+                            op: .clip(ClipAttributes(min: low, max: high)))
+            }
+            let minimum = graph.addInitializer(.floats([low], shape: []), base: name + "_clip_min")
+            let maximum = graph.addInitializer(.floats([high], shape: []), base: name + "_clip_max")
+            return Node(name: name + "_clip", opType: "Clip", inputs: [input, minimum, maximum], outputs: [output], op: .clip(ClipAttributes()))
+        }
+    }
+}
