@@ -45,6 +45,14 @@ public enum StandardONNX {
             }
         }
         graph.nodes = nodes
+        // IR versions before 4 require every initializer to be listed among the graph inputs too.
+        if let version = model.irVersion, version < 4 {
+            let listed = Set(graph.inputs.map(\.name))
+            for tensor in graph.initializers {
+                guard let name = tensor.name, !listed.contains(name) else { continue }
+                graph.inputs.append(ValueInfo(name: name, type: .tensor(tensor.dataType, tensor.shape.map { .fixed($0) })))
+            }
+        }
         model.graph = graph
         return model
     }

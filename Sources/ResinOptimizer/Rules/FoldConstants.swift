@@ -21,7 +21,9 @@ struct FoldConstants: Pass {
                 outputs = [.int64s(values, shape: [values.count])]
             } else {
                 let inputs = node.inputs.map { $0.isEmpty ? nil : constants[$0] }
-                outputs = try context.evaluate(node, inputs, context.opset)
+                // What the kernels cannot evaluate (strings, say) is left for the runtime to judge.
+                guard let evaluated = try? context.evaluate(node, inputs, context.opset) else { continue }
+                outputs = evaluated
             }
             for (name, tensor) in zip(node.outputs, outputs) where !name.isEmpty {
                 var constant = tensor

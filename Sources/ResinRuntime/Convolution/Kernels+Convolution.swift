@@ -1,5 +1,24 @@
 import ResinIR
 
+/// What a convolution does to its output after the GEMMs, in one pass per output channel plane:
+/// `y = activation(y + bias[c] + skip)`.
+///
+/// When `skip` is the output itself, the convolution runs in place: the output already holds the residual,
+/// the GEMMs accumulate onto it (`beta = 1`), and the pass adds only the bias and applies the activation.
+public struct ConvolutionEpilogue: Equatable {
+    /// `[M]`, or nil.
+    public var bias: UnsafePointer<Float>?
+    /// The residual, shaped like the output; nil for none.
+    public var skip: UnsafePointer<Float>?
+    public var activation: FusedActivation
+
+    public init(bias: UnsafePointer<Float>? = nil, skip: UnsafePointer<Float>? = nil, activation: FusedActivation = .none) {
+        self.bias = bias
+        self.skip = skip
+        self.activation = activation
+    }
+}
+
 extension Kernels {
     /// Convolution as im2col then GEMM (DESIGN.md): for each image and group, the input patches become the
     /// columns of a `[C/group * kernel, outputPlane]` matrix in `workspace`, and one sgemm with the
@@ -18,11 +37,28 @@ extension Kernels {
         output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, workspace: UnsafeMutablePointer<Float>?,
         pool: WorkerPool? = nil
     ) {
+        convolution(input: input, weight: weight, output: output, geometry: geometry, epilogue: ConvolutionEpilogue(bias: bias),
+                    workspace: workspace, pool: pool)
+    }
+
+    /// Convolution with an epilogue: `output = activation(conv(input, weight) + bias + skip)`.
+    ///
+    /// `output` must not alias `input`, `weight` or `workspace`; it may be `epilogue.skip` (in-place residual
+    /// accumulation), and then it holds the residual on entry. Other parameters as in the plain entry.
+    public static func convolution(
+        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, workspace: UnsafeMutablePointer<Float>?,
+        pool: WorkerPool? = nil
+    ) {
         let filters = geometry.filtersPerGroup
         let rows = geometry.columnRows
         let inputPlane = geometry.inputPlane
         let outputPlane = geometry.outputPlane
         let pointwise = geometry.isPointwise
+        // In place: the output holds the residual, so the GEMMs add onto it instead of overwriting it.
+        var accumulates = false
+        if let skip = epilogue.skip { accumulates = skip == UnsafePointer(output) }
+        let beta: Float = accumulates ? 1 : 0
         for image in 0..<geometry.batch {
             for group in 0..<geometry.group {
                 let source = input + (image * geometry.inputChannels + group * geometry.channelsPerGroup) * inputPlane
@@ -50,20 +86,80 @@ extension Kernels {
                 let destination = output + (image * geometry.outputChannels + group * filters) * outputPlane
                 if let pool {
                     parallelSGEMM(pool: pool, m: filters, n: outputPlane, k: rows, a: weight + group * filters * rows, lda: rows,
-                                  b: columns, ldb: outputPlane, c: destination, ldc: outputPlane)
+                                  b: columns, ldb: outputPlane, beta: beta, c: destination, ldc: outputPlane)
                 } else {
                     sgemm(m: filters, n: outputPlane, k: rows, a: weight + group * filters * rows, lda: rows,
-                          b: columns, ldb: outputPlane, c: destination, ldc: outputPlane)
+                          b: columns, ldb: outputPlane, beta: beta, c: destination, ldc: outputPlane)
                 }
             }
         }
-        if let bias {
-            for image in 0..<geometry.batch {
-                for channel in 0..<geometry.outputChannels {
-                    let plane = output + (image * geometry.outputChannels + channel) * outputPlane
-                    let value = bias[channel]
-                    for index in 0..<outputPlane { plane[index] += value }
+        var pass = EpiloguePass(output: output, bias: epilogue.bias, skip: accumulates ? nil : epilogue.skip,
+                                activation: epilogue.activation, channels: geometry.outputChannels,
+                                planes: geometry.batch * geometry.outputChannels, plane: outputPlane, tasks: 1)
+        if pass.bias == nil, pass.skip == nil, case .none = pass.activation { return }
+        let tasks = pool?.taskCount(forElements: pass.planes * outputPlane) ?? 1
+        guard let pool, tasks > 1, pass.planes > 1 else {
+            pass.run(planes: 0..<pass.planes)
+            return
+        }
+        pass.tasks = min(tasks, pass.planes)
+        let taskCount = pass.tasks
+        withUnsafePointer(to: &pass) { context in
+            pool.forEach(taskCount, context: context) { raw, task in
+                let pass = raw.assumingMemoryBound(to: EpiloguePass.self).pointee
+                pass.run(planes: (task * pass.planes / pass.tasks)..<((task + 1) * pass.planes / pass.tasks))
+            }
+        }
+    }
+
+    /// The epilogue over a range of output planes: what every task shares.
+    fileprivate struct EpiloguePass {
+        var output: UnsafeMutablePointer<Float>
+        var bias: UnsafePointer<Float>?
+        /// Nil when there is none or the output already holds it.
+        var skip: UnsafePointer<Float>?
+        var activation: FusedActivation
+        var channels: Int
+        /// Planes of the whole output (`N * M`) and elements of each.
+        var planes: Int
+        var plane: Int
+        var tasks: Int
+
+        /// One pass per plane: add, then clamp, while the plane's elements are in registers.
+        func run(planes range: Range<Int>) {
+            for index in range {
+                let y = output + index * plane
+                let term = bias?[index % channels] ?? 0
+                var skipPlane: UnsafePointer<Float>?
+                if let skip { skipPlane = skip + index * plane }
+                switch activation {
+                case .none: Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: -.infinity, max: .infinity)
+                case .relu: Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: 0, max: .infinity)
+                case .clip(let minimum, let maximum): Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: minimum, max: maximum)
                 }
+            }
+        }
+    }
+
+    /// `y = clamp(y + bias + skip)` over `count` floats, with Clip's rules (NaN passes, a NaN bound clamps
+    /// nothing); `skip` may be nil. Infinite bounds clamp nothing, so no activation needs no other loop.
+    @inline(__always)
+    static func epilogue(
+        _ y: UnsafeMutablePointer<Float>, _ skip: UnsafePointer<Float>?, bias: Float, count: Int, min minimum: Float, max maximum: Float
+    ) {
+        if let skip {
+            for index in 0..<count {
+                var value = y[index] + bias + skip[index]
+                if value < minimum { value = minimum }
+                if value > maximum { value = maximum }
+                y[index] = value
+            }
+        } else {
+            for index in 0..<count {
+                var value = y[index] + bias
+                if value < minimum { value = minimum }
+                if value > maximum { value = maximum }
+                y[index] = value
             }
         }
     }

@@ -36,10 +36,13 @@ public struct BoundValue {
 /// A graph turned into steps over one planned arena.
 ///
 /// Compiling binds the inputs' symbolic dimensions, infers every shape, evaluates every node whose
-/// inputs are known (initializers, shape arithmetic, ConstantOfShape) once with the same kernels,
-/// makes reshapes and identities aliases of their input, and gives every other node a step. The arena
-/// holds the graph inputs, every intermediate tensor and every kernel workspace, placed by the memory
-/// planner; graph outputs stay live to the end.
+/// inputs are known (initializers, shape arithmetic, ConstantOfShape) once with the same kernels
+/// (`NodeEvaluator`), makes reshapes and identities aliases of their input, and gives every other node a
+/// step. The arena holds the graph inputs, every intermediate tensor and every kernel workspace, placed by
+/// the memory planner; graph outputs stay live to the end.
+///
+/// A FusedConv whose residual dies at it accumulates into the residual's block instead of taking a new one
+/// (DESIGN.md: about a tenth off ResNet-50's plan): see `inPlaceBlock`.
 struct GraphCompiler {
     struct PendingStep {
         var node: Node
@@ -54,6 +57,16 @@ struct GraphCompiler {
     var blocks: [PlannedBlock] = []
     var pending: [PendingStep] = []
     var inputNames: [String] = []
+    /// The values held by each block (a tensor and its views); empty for workspaces.
+    var blockValues: [[String]] = []
+    /// Each value's last consuming node, as a position in the execution order.
+    var lastConsumer: [String: Int] = [:]
+    /// Values that must survive the run or were written by the caller: graph outputs and inputs.
+    var pinnedValues: Set<String> = []
+    /// Outputs of FusedConv nodes that run in place, in their residual's block.
+    var inPlaceOutputs: [String] = []
+    /// Whether a FusedConv may take its dying residual's block (off only to measure what it saves).
+    var accumulatesInPlace = true
 
     init(model: Model) {
         graph = model.graph
@@ -116,11 +129,17 @@ struct GraphCompiler {
             }
             let value = newBlockValue(dataType: dataType, shape: shape, firstStep: 0)
             values[input.name] = value
+            blockValues[blockValues.count - 1].append(input.name)
             inputNames.append(input.name)
         }
 
-        for index in try graph.topologicalOrder() {
-            try compile(node: graph.nodes[index], facts: facts)
+        let order = try graph.topologicalOrder()
+        for (position, index) in order.enumerated() {
+            for name in graph.nodes[index].inputs where !name.isEmpty { lastConsumer[name] = position }
+        }
+        pinnedValues = Set(graph.outputs.map(\.name) + graph.inputs.map(\.name))
+        for (position, index) in order.enumerated() {
+            try compile(node: graph.nodes[index], position: position, facts: facts)
         }
         // Graph outputs stay live to the end of the run.
         let end = max(pending.count - 1, 0)
@@ -132,10 +151,11 @@ struct GraphCompiler {
     private mutating func newBlockValue(dataType: DataType, shape: [Int], firstStep: Int) -> CompiledValue {
         let bytes = dataType.byteCount(elements: shape.reduce(1, *)) ?? 0
         blocks.append(PlannedBlock(size: bytes, firstStep: firstStep, lastStep: firstStep))
+        blockValues.append([])
         return CompiledValue(dataType: dataType, shape: shape, location: .block(blocks.count - 1))
     }
 
-    private mutating func compile(node: Node, facts: [String: ValueFacts]) throws {
+    private mutating func compile(node: Node, position: Int, facts: [String: ValueFacts]) throws {
         let inputs = node.inputs.map { $0.isEmpty ? nil : values[$0] }
         var outputs: [(name: String, dataType: DataType, shape: [Int])] = []
         for name in node.outputs where !name.isEmpty {
@@ -145,12 +165,11 @@ struct GraphCompiler {
             outputs.append((name, dataType, shape))
         }
 
-        if case .dropout = node.op { try checkInferenceDropout(node: node, inputs: inputs) }
+        if case .dropout = node.op { try NodeEvaluator.checkInferenceDropout(node: node, inputs: inputs.map { $0.map(Self.evaluationBinding) }) }
         // Shape only needs its input's dimensions, which are known here; Constant needs nothing.
         let foldable: Bool
         switch node.op {
         case .shape, .constant: foldable = true
-        case .dropout where node.outputs.count > 1: foldable = inputs.allSatisfy { $0?.isConstant ?? true }
         default: foldable = inputs.allSatisfy { $0?.isConstant ?? true }
         }
         if foldable {
@@ -161,6 +180,7 @@ struct GraphCompiler {
            let output = outputs.first, output.dataType == input.dataType {
             // A view: the output shares its input's block; the block lives as long as either is used.
             values[output.name] = CompiledValue(dataType: output.dataType, shape: output.shape, location: .block(block))
+            blockValues[block].append(output.name)
             try foldDropoutMask(node: node, outputs: outputs)
             return
         }
@@ -170,18 +190,51 @@ struct GraphCompiler {
             if case .block(let block) = value.location { blocks[block].lastStep = max(blocks[block].lastStep, step) }
         }
         var compiledOutputs: [CompiledValue] = []
-        for output in outputs {
-            let value = newBlockValue(dataType: output.dataType, shape: output.shape, firstStep: step)
+        if let block = inPlaceBlock(node: node, position: position, inputs: inputs, outputs: outputs) {
+            // The residual dies here: the convolution accumulates into its bytes, which then hold the output.
+            let output = outputs[0]
+            let value = CompiledValue(dataType: output.dataType, shape: output.shape, location: .block(block))
             values[output.name] = value
+            blockValues[block].append(output.name)
+            inPlaceOutputs.append(output.name)
             compiledOutputs.append(value)
+        } else {
+            for output in outputs {
+                let value = newBlockValue(dataType: output.dataType, shape: output.shape, firstStep: step)
+                values[output.name] = value
+                blockValues[blockValues.count - 1].append(output.name)
+                compiledOutputs.append(value)
+            }
         }
         let workspace = try StepFactory.workspaceBytes(node: node, inputs: inputs.map { $0.map(Self.shapeOnly) }, outputs: compiledOutputs.map(Self.shapeOnly))
         var workspaceBlock: Int?
         if workspace > 0 {
             blocks.append(PlannedBlock(size: workspace, firstStep: step, lastStep: step))
+            blockValues.append([])
             workspaceBlock = blocks.count - 1
         }
         pending.append(PendingStep(node: node, inputs: inputs, outputs: compiledOutputs, workspaceBlock: workspaceBlock))
+    }
+
+    /// The block a FusedConv's output can share with its residual, if the residual dies at this node.
+    ///
+    /// The residual (input 3) must sit in an arena block, with the output's type and shape, and every value
+    /// in that block (the residual and its views) must be read by no node after this one and be neither a
+    /// graph output (which must survive the run) nor a graph input (which the caller writes once and may run
+    /// again). No other input of the node may live in the block: the convolution reads X while it writes.
+    private func inPlaceBlock(
+        node: Node, position: Int, inputs: [CompiledValue?], outputs: [(name: String, dataType: DataType, shape: [Int])]
+    ) -> Int? {
+        guard accumulatesInPlace, case .fusedConv = node.op, inputs.count > 3, let skip = inputs[3],
+              case .block(let block) = skip.location, outputs.count == 1,
+              outputs[0].dataType == skip.dataType, outputs[0].shape == skip.shape else { return nil }
+        for (slot, input) in inputs.enumerated() where slot != 3 {
+            if case .block(let other)? = input?.location, other == block { return nil }
+        }
+        for name in blockValues[block] {
+            if pinnedValues.contains(name) || (lastConsumer[name] ?? -1) > position { return nil }
+        }
+        return block
     }
 
     static func shapeOnly(_ value: CompiledValue) -> ValueShape {
@@ -199,28 +252,6 @@ struct GraphCompiler {
         }
     }
 
-    /// Dropout runs as the identity, which is right only in inference mode or with a zero ratio.
-    private func checkInferenceDropout(node: Node, inputs: [CompiledValue?]) throws {
-        guard inputs.count > 2, let mode = inputs[2] else { return }
-        guard case .constant(let modeStorage) = mode.location else {
-            throw RuntimeError.nonConstantInput(node: node.displayName, opType: node.opType, input: node.inputs[2], role: "training_mode")
-        }
-        guard modeStorage.byteCount > 0, modeStorage.bytes[0] != 0 else { return }
-        var ratio: Float = 0.5
-        if let ratioValue = inputs[1] {
-            guard case .constant(let storage) = ratioValue.location, storage.byteCount >= 4 else {
-                throw RuntimeError.nonConstantInput(node: node.displayName, opType: node.opType, input: node.inputs[1], role: "ratio")
-            }
-            ratio = ratioValue.dataType == .double ? Float(storage.bytes.loadUnaligned(as: Double.self))
-                : storage.bytes.loadUnaligned(as: Float.self)
-        }
-        if ratio != 0 {
-            throw RuntimeError.unsupportedAttribute(
-                node: node.displayName, opType: node.opType,
-                reason: "training mode with ratio \(ratio) drops random elements; Resin runs inference only")
-        }
-    }
-
     /// An inference-mode Dropout's optional mask output is all true.
     private mutating func foldDropoutMask(node: Node, outputs: [(name: String, dataType: DataType, shape: [Int])]) throws {
         guard case .dropout = node.op, outputs.count > 1 else { return }
@@ -230,43 +261,26 @@ struct GraphCompiler {
         values[mask.name] = CompiledValue(dataType: mask.dataType, shape: mask.shape, location: .constant(storage))
     }
 
-    /// Evaluates a node whose inputs are all known, with the kernels the session runs.
+    /// Evaluates a node whose inputs are all known (or, for Shape, whose input's shape is), with the
+    /// kernels the session runs.
     private mutating func fold(node: Node, inputs: [CompiledValue?], outputs: [(name: String, dataType: DataType, shape: [Int])]) throws {
-        let storages = outputs.map { output in
-            TensorStorage(byteCount: output.dataType.byteCount(elements: output.shape.reduce(1, *)) ?? 0) {
-                $0.initializeMemory(as: UInt8.self, repeating: 0)
-            }
-        }
-        let bound = zip(outputs, storages).map { output, storage in
-            BoundValue(pointer: Self.address(of: storage), dataType: output.dataType, shape: output.shape)
-        }
-        // Shape reads only its input's dimensions, so a runtime input is bound to no memory at all.
-        let boundInputs = inputs.map { $0.map { value -> BoundValue in
-            let pointer: UnsafeMutableRawPointer
-            switch value.location {
-            case .constant(let storage): pointer = Self.address(of: storage)
-            case .block: pointer = Self.address(of: .empty)
-            }
-            return BoundValue(pointer: pointer, dataType: value.dataType, shape: value.shape, isConstant: value.isConstant)
-        } }
-        let workspaceSize = try StepFactory.workspaceBytes(
-            node: node, inputs: inputs.map { $0.map(Self.shapeOnly) },
-            outputs: outputs.map { ValueShape(dataType: $0.dataType, shape: $0.shape) })
-        let workspace = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceSize, 1), alignment: 64)
-        defer { workspace.deallocate() }
-        let step = try StepFactory.make(node: node, inputs: boundInputs, outputs: bound, workspace: workspaceSize > 0 ? workspace : nil,
-                                        opset: opset, pool: .serial)
-        try step.run(node: node)
+        let storages = try NodeEvaluator.run(
+            node, inputs: inputs.map { $0.map(Self.evaluationBinding) },
+            outputs: outputs.map { ValueShape(dataType: $0.dataType, shape: $0.shape) }, opset: opset)
         for (output, storage) in zip(outputs, storages) {
             values[output.name] = CompiledValue(dataType: output.dataType, shape: output.shape, location: .constant(storage))
         }
     }
-}
 
-extension GraphCompiler {
-    /// The address of a storage's bytes (storage is immutable; kernels only write outputs and workspaces).
-    static func address(of storage: TensorStorage) -> UnsafeMutableRawPointer {
-        UnsafeMutableRawPointer(mutating: storage.bytes.baseAddress ?? TensorStorage.empty.bytes.baseAddress!)
+    /// A value bound for evaluation at compile time: constants at their bytes; a value of the arena, which
+    /// has no memory yet, at no bytes at all (Shape reads only its dimensions).
+    static func evaluationBinding(_ value: CompiledValue) -> BoundValue {
+        let pointer: UnsafeMutableRawPointer
+        switch value.location {
+        case .constant(let storage): pointer = NodeEvaluator.address(of: storage)
+        case .block: pointer = NodeEvaluator.address(of: .empty)
+        }
+        return BoundValue(pointer: pointer, dataType: value.dataType, shape: value.shape, isConstant: value.isConstant)
     }
 }
 

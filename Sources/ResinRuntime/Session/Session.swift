@@ -38,6 +38,10 @@ public final class Session: @unchecked Sendable {
     private let arena: UnsafeMutableRawPointer
     private let inputPointers: [UnsafeMutableRawPointer]
     private let outputPointers: [UnsafeRawPointer]
+    /// Byte counts of the inputs and outputs, stored: `TensorDescription.byteCount` reduces the shape,
+    /// which allocates in debug builds, and callers fetch the buffers around every run.
+    private let inputByteCounts: [Int]
+    private let outputByteCounts: [Int]
     /// Initializers and folded values the steps point into, kept alive with the session.
     private let constants: [TensorStorage]
     private let running = Atomic<Bool>(false)
@@ -63,7 +67,7 @@ public final class Session: @unchecked Sendable {
             switch value.location {
             case .constant(let storage):
                 constants.append(storage)
-                return BoundValue(pointer: GraphCompiler.address(of: storage), dataType: value.dataType, shape: value.shape, isConstant: true)
+                return BoundValue(pointer: NodeEvaluator.address(of: storage), dataType: value.dataType, shape: value.shape, isConstant: true)
             case .block(let block):
                 return BoundValue(pointer: base + plan.offsets[block], dataType: value.dataType, shape: value.shape)
             }
@@ -103,6 +107,8 @@ public final class Session: @unchecked Sendable {
         self.outputs = outputs
         self.inputPointers = inputPointers
         self.outputPointers = outputPointers
+        inputByteCounts = inputs.map(\.byteCount)
+        outputByteCounts = outputs.map(\.byteCount)
         self.constants = constants
     }
 
@@ -117,12 +123,12 @@ public final class Session: @unchecked Sendable {
 
     /// The arena bytes of input `index`: write the input here before `run()`.
     public func inputBuffer(at index: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: inputPointers[index], count: inputs[index].byteCount)
+        UnsafeMutableRawBufferPointer(start: inputPointers[index], count: inputByteCounts[index])
     }
 
     /// The bytes of output `index` after `run()`; valid until the next run.
     public func outputBuffer(at index: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: outputPointers[index], count: outputs[index].byteCount)
+        UnsafeRawBufferPointer(start: outputPointers[index], count: outputByteCounts[index])
     }
 
     /// Runs one inference on the inputs already in the arena. Allocates nothing.

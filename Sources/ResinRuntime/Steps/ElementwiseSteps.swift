@@ -15,6 +15,25 @@ struct ActivationStep {
     var count: Int
     var pool: WorkerPool
 
+    init(kind: Kind, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int, pool: WorkerPool) {
+        self.kind = kind
+        self.input = input
+        self.output = output
+        self.count = count
+        self.pool = pool
+    }
+
+    /// A fused operator's activation over `count` floats at `values`, in place; nil for none.
+    init?(inPlace activation: FusedActivation, over values: UnsafeMutablePointer<Float>, count: Int, pool: WorkerPool) {
+        let kind: Kind
+        switch activation {
+        case .none: return nil
+        case .relu: kind = .relu
+        case .clip(let low, let high): kind = .clip(min: low, max: high, minInput: nil, maxInput: nil)
+        }
+        self.init(kind: kind, input: UnsafePointer(values), output: values, count: count, pool: pool)
+    }
+
     func run() {
         let tasks = pool.taskCount(forElements: count)
         if tasks == 1 { return run(range: 0..<count) }
@@ -138,47 +157,72 @@ struct SoftmaxStep {
 /// Inference BatchNormalization: per-channel scale and shift, computed from the four parameter inputs
 /// in double precision into the workspace, then one affine pass.
 struct BatchNormalizationStep {
-    var input: UnsafePointer<Float>
-    var shape: [Int]
     var scale: UnsafePointer<Float>
     var bias: UnsafePointer<Float>
     var mean: UnsafePointer<Float>
     var variance: UnsafePointer<Float>
     var epsilon: Float
-    var output: UnsafeMutablePointer<Float>
     /// 2 x channels floats: the folded scale, then the folded shift.
     var workspace: UnsafeMutablePointer<Float>
-    var pool: WorkerPool
-    /// The shape of one task's slice, `[1, channels, spatial...]`; the batch is split too.
-    var channels: Int
-    var plane: Int
+    /// The pass over the data, reading its scale and shift from the workspace.
+    var affine: ChannelAffineStep
 
     func run() {
         let foldedScale = workspace
-        let foldedShift = workspace + channels
-        for channel in 0..<channels {
+        let foldedShift = workspace + affine.channels
+        for channel in 0..<affine.channels {
             let factor = Double(scale[channel]) / (Double(variance[channel]) + Double(epsilon)).squareRoot()
             foldedScale[channel] = Float(factor)
             foldedShift[channel] = Float(Double(bias[channel]) - Double(mean[channel]) * factor)
         }
-        let tasks = pool.taskCount(forElements: shape[0] * channels * plane)
+        affine.run()
+    }
+}
+
+/// `y = x * scale[c] + shift[c]` over `[N, C, spatial...]`: ChannelAffine, and BatchNormalization's pass.
+/// Large tensors are split over the pool by channel planes.
+struct ChannelAffineStep {
+    var input: UnsafePointer<Float>
+    var shape: [Int]
+    var scale: UnsafePointer<Float>
+    var shift: UnsafePointer<Float>
+    var output: UnsafeMutablePointer<Float>
+    var pool: WorkerPool
+    /// `shape[1]`, and the elements of one channel plane.
+    var channels: Int
+    var plane: Int
+    /// Tasks the pass splits into, fixed when the step is made.
+    var tasks: Int
+
+    init(input: UnsafePointer<Float>, shape: [Int], scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+         output: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+        self.input = input
+        self.shape = shape
+        self.scale = scale
+        self.shift = shift
+        self.output = output
+        self.pool = pool
+        channels = shape.count > 1 ? shape[1] : 1
+        plane = shape.dropFirst(2).reduce(1, *)
+        let planes = (shape.first ?? 1) * channels
+        tasks = min(pool.taskCount(forElements: planes * plane), max(planes, 1))
+    }
+
+    func run() {
         if tasks == 1 {
-            Kernels.affinePerChannel(input, shape: shape, scale: foldedScale, shift: foldedShift, into: output)
+            Kernels.affinePerChannel(input, shape: shape, scale: scale, shift: shift, into: output)
             return
         }
         withUnsafePointer(to: self) { context in
             pool.forEach(tasks, context: context) { raw, task in
-                let step = raw.assumingMemoryBound(to: BatchNormalizationStep.self).pointee
+                let step = raw.assumingMemoryBound(to: ChannelAffineStep.self).pointee
                 let planes = step.shape[0] * step.channels
-                let tasks = step.pool.taskCount(forElements: planes * step.plane)
-                let scale = step.workspace
-                let shift = step.workspace + step.channels
-                for index in (task * planes / tasks)..<((task + 1) * planes / tasks) {
+                for index in (task * planes / step.tasks)..<((task + 1) * planes / step.tasks) {
                     let channel = index % step.channels
                     let x = step.input + index * step.plane
                     let y = step.output + index * step.plane
-                    let a = scale[channel]
-                    let b = shift[channel]
+                    let a = step.scale[channel]
+                    let b = step.shift[channel]
                     for element in 0..<step.plane { y[element] = x[element] * a + b }
                 }
             }

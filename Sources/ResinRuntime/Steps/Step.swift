@@ -10,6 +10,7 @@ enum Step {
     case copy(CopyStep)
     case fill(FillStep)
     case batchNormalization(BatchNormalizationStep)
+    case channelAffine(ChannelAffineStep)
     case activation(ActivationStep)
     case binary(BinaryStep)
     case sum(SumStep)
@@ -33,6 +34,7 @@ enum Step {
             case .copy(let step): step.run()
             case .fill(let step): step.run()
             case .batchNormalization(let step): step.run()
+            case .channelAffine(let step): step.run()
             case .activation(let step): step.run()
             case .binary(let step): try step.run()
             case .sum(let step): step.run()
@@ -52,22 +54,24 @@ enum Step {
     }
 }
 
-/// A Conv node.
+/// A Conv or FusedConv node: the convolution, then its epilogue (bias, residual, activation) in one pass;
+/// in place when the output is the residual's own buffer.
 struct ConvolutionStep {
     var input: UnsafePointer<Float>
     var weight: UnsafePointer<Float>
-    var bias: UnsafePointer<Float>?
     var output: UnsafeMutablePointer<Float>
     var geometry: ConvolutionGeometry
+    var epilogue: ConvolutionEpilogue
     var workspace: UnsafeMutablePointer<Float>?
     var pool: WorkerPool
 
     func run() {
-        Kernels.convolution(input: input, weight: weight, bias: bias, output: output, geometry: geometry, workspace: workspace, pool: pool)
+        Kernels.convolution(input: input, weight: weight, output: output, geometry: geometry, epilogue: epilogue,
+                            workspace: workspace, pool: pool)
     }
 }
 
-/// A Gemm node.
+/// A Gemm or FusedGemm node: the product, then the activation over the output in place.
 struct GemmStep {
     var a: UnsafePointer<Float>
     var b: UnsafePointer<Float>
@@ -75,8 +79,13 @@ struct GemmStep {
     var output: UnsafeMutablePointer<Float>
     var geometry: GemmGeometry
     var pool: WorkerPool
+    /// The fused activation, reading and writing the output; nil for a plain Gemm.
+    var activation: ActivationStep?
 
-    func run() { Kernels.gemm(a: a, b: b, c: c, output: output, geometry: geometry, pool: pool) }
+    func run() {
+        Kernels.gemm(a: a, b: b, c: c, output: output, geometry: geometry, pool: pool)
+        activation?.run()
+    }
 }
 
 /// A MatMul node.

@@ -6,14 +6,21 @@ enum StepFactory {
     static func workspaceBytes(node: Node, inputs: [ValueShape?], outputs: [ValueShape]) throws -> Int {
         switch node.op {
         case .conv(let attributes):
-            guard let x = inputs[0], let w = inputs[1] else { return 0 }
-            return try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape).workspaceElements * 4
+            return try convolutionWorkspaceBytes(node: node, attributes: attributes, inputs: inputs)
+        case .fusedConv(let attributes):
+            return try convolutionWorkspaceBytes(node: node, attributes: attributes.conv, inputs: inputs)
         case .batchNormalization:
             guard let x = inputs[0] else { return 0 }
             return 2 * (x.shape.count > 1 ? x.shape[1] : 1) * 4
         default:
             return 0
         }
+    }
+
+    /// im2col columns for one group of one image.
+    private static func convolutionWorkspaceBytes(node: Node, attributes: ConvAttributes, inputs: [ValueShape?]) throws -> Int {
+        guard inputs.count > 1, let x = inputs[0], let w = inputs[1] else { return 0 }
+        return try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape).workspaceElements * 4
     }
 
     static func convolutionGeometry(node: Node, attributes: ConvAttributes, input: [Int], weight: [Int]) throws -> ConvolutionGeometry {
@@ -63,6 +70,19 @@ enum StepFactory {
             .copy(CopyStep(source: UnsafeRawPointer(source.pointer), destination: outputs[0].pointer,
                            byteCount: source.dataType.byteCount(elements: source.elementCount) ?? 0))
         }
+        /// Gemm, then the fused activation over its output in place.
+        func gemm(_ attributes: GemmAttributes, activation: FusedActivation) throws -> Step {
+            guard let a = input(0), let b = input(1), let y = outputs.first else {
+                throw GraphError.arity(node: node.displayName, opType: node.opType, reason: "an input it needs is missing")
+            }
+            try requireFloat(a, b, input(2), y)
+            let geometry = GemmGeometry(
+                m: y.shape[0], n: y.shape[1], k: attributes.transA ? a.shape[0] : a.shape[1], transA: attributes.transA,
+                transB: attributes.transB, alpha: attributes.alpha, beta: attributes.beta, biasShape: input(2)?.shape)
+            return .gemm(GemmStep(a: UnsafePointer(a.floats), b: UnsafePointer(b.floats), c: input(2).map { UnsafePointer($0.floats) },
+                                  output: y.floats, geometry: geometry, pool: pool,
+                                  activation: ActivationStep(inPlace: activation, over: y.floats, count: y.elementCount, pool: pool)))
+        }
         let x = input(0)
         let y = outputs.first
 
@@ -72,8 +92,26 @@ enum StepFactory {
             try requireFloat(x, w, input(2))
             let geometry = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape)
             return .convolution(ConvolutionStep(
-                input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), bias: input(2).map { UnsafePointer($0.floats) },
-                output: y.floats, geometry: geometry, workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool))
+                input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
+                epilogue: ConvolutionEpilogue(bias: input(2).map { UnsafePointer($0.floats) }),
+                workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool))
+
+        case .fusedConv(let attributes):
+            guard let x, let w = input(1), let y else { break }
+            let skip = input(3)
+            try requireFloat(x, w, input(2), skip, y)
+            let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: w.shape)
+            let convolved = [geometry.batch, geometry.outputChannels] + geometry.outputSpatial
+            if let skip, skip.shape != convolved || y.shape != convolved {
+                throw RuntimeError.unsupportedAttribute(
+                    node: node.displayName, opType: node.opType,
+                    reason: "the residual \(describe(skip.shape)) must have the convolution's output shape \(describe(convolved))")
+            }
+            let epilogue = ConvolutionEpilogue(bias: input(2).map { UnsafePointer($0.floats) }, skip: skip.map { UnsafePointer($0.floats) },
+                                               activation: attributes.activation)
+            return .convolution(ConvolutionStep(
+                input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
+                epilogue: epilogue, workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool))
 
         case .batchNormalization(let attributes):
             guard let x, let y, let scale = input(1), let bias = input(2), let mean = input(3), let variance = input(4) else { break }
@@ -86,11 +124,24 @@ enum StepFactory {
                 throw RuntimeError.unsupportedAttribute(node: node.displayName, opType: node.opType,
                                                         reason: "spatial=0 (per-element statistics) is not supported")
             }
+            let folded = workspace!.assumingMemoryBound(to: Float.self)
+            let channels = x.shape.count > 1 ? x.shape[1] : 1
             return .batchNormalization(BatchNormalizationStep(
-                input: UnsafePointer(x.floats), shape: x.shape, scale: UnsafePointer(scale.floats), bias: UnsafePointer(bias.floats),
+                scale: UnsafePointer(scale.floats), bias: UnsafePointer(bias.floats),
                 mean: UnsafePointer(mean.floats), variance: UnsafePointer(variance.floats), epsilon: attributes.epsilon,
-                output: y.floats, workspace: workspace!.assumingMemoryBound(to: Float.self), pool: pool,
-                channels: x.shape.count > 1 ? x.shape[1] : 1, plane: x.shape.dropFirst(2).reduce(1, *)))
+                workspace: folded, affine: ChannelAffineStep(input: UnsafePointer(x.floats), shape: x.shape, scale: UnsafePointer(folded),
+                                          shift: UnsafePointer(folded + channels), output: y.floats, pool: pool)))
+
+        case .channelAffine:
+            guard let x, let scale = input(1), let shift = input(2), let y else { break }
+            try requireFloat(x, scale, shift)
+            guard x.shape.count >= 2, scale.elementCount == x.shape[1], shift.elementCount == x.shape[1] else {
+                throw GraphError.shapeMismatch(
+                    node: node.displayName, opType: node.opType,
+                    reason: "X \(describe(x.shape)) needs a scale and shift of one value per channel, found \(describe(scale.shape)) and \(describe(shift.shape))")
+            }
+            return .channelAffine(ChannelAffineStep(input: UnsafePointer(x.floats), shape: x.shape, scale: UnsafePointer(scale.floats),
+                                                    shift: UnsafePointer(shift.floats), output: y.floats, pool: pool))
 
         case .relu, .leakyRelu, .clip:
             guard let x, let y else { break }
@@ -152,14 +203,8 @@ enum StepFactory {
             for value in present { try requireFloat(value) }
             return .sum(SumStep(inputs: present.map { UnsafePointer($0.floats) }, shapes: present.map(\.shape), output: y.floats, outputShape: y.shape))
 
-        case .gemm(let attributes):
-            guard let a = input(0), let b = input(1), let y else { break }
-            try requireFloat(a, b, input(2))
-            let geometry = GemmGeometry(
-                m: y.shape[0], n: y.shape[1], k: attributes.transA ? a.shape[0] : a.shape[1], transA: attributes.transA,
-                transB: attributes.transB, alpha: attributes.alpha, beta: attributes.beta, biasShape: input(2)?.shape)
-            return .gemm(GemmStep(a: UnsafePointer(a.floats), b: UnsafePointer(b.floats), c: input(2).map { UnsafePointer($0.floats) },
-                                  output: y.floats, geometry: geometry, pool: pool))
+        case .gemm(let attributes): return try gemm(attributes, activation: .none)
+        case .fusedGemm(let attributes): return try gemm(attributes.gemm, activation: attributes.activation)
 
         case .matMul:
             guard let a = input(0), let b = input(1), let y else { break }
