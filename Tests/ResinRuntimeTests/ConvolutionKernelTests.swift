@@ -115,3 +115,27 @@ extension Optional where Wrapped == [Float] {
         }
     }
 }
+
+@Suite struct ConvolutionBandTests {
+    /// A workspace limit of a few rows' columns splits im2col into bands; results must not change.
+    @Test(arguments: [(1, 1), (2, 2), (1, 3)])
+    func bandedIm2colMatchesTheReference(_ strides: (Int, Int)) throws {
+        var random = SplitMix64(seed: strides.0 * 7 + strides.1)
+        let input = [2, 3, 23, 17]
+        let kernel = [3, 5]
+        let window = try WindowAttributes(strides: [strides.0, strides.1], pads: [1, 2, 1, 2]).resolve(spatial: [23, 17], kernel: kernel)
+        let full = ConvolutionGeometry(batch: 2, inputChannels: 3, outputChannels: 4, group: 1, inputSpatial: [23, 17], window: window)
+        let banded = ConvolutionGeometry(batch: 2, inputChannels: 3, outputChannels: 4, group: 1, inputSpatial: [23, 17], window: window,
+                                         workspaceLimit: full.columnRows * full.outputSpatial[1] * 3)
+        #expect(banded.tileRows == 3 && banded.tileRows < banded.outputSpatial[0])
+        let x = random.floats(input.reduce(1, *)), w = random.floats(4 * 3 * 15), bias = random.floats(4)
+        var fast = [Float](repeating: .nan, count: 2 * 4 * full.outputPlane)
+        var reference = fast
+        var workspace = [Float](repeating: .nan, count: banded.workspaceElements)
+        for pool in [WorkerPool.serial, WorkerPool(threads: 2)] {
+            Kernels.convolution(input: x, weight: w, bias: bias, output: &fast, geometry: banded, workspace: &workspace, pool: pool)
+            Kernels.referenceConvolution(input: x, weight: w, bias: bias, output: &reference, geometry: full)
+            expectClose(fast, reference, rtol: 1e-4, atol: 1e-5)
+        }
+    }
+}

@@ -10,7 +10,11 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public var outputSpatial: [Int]
     public var window: ResolvedWindow
 
-    public init(batch: Int, inputChannels: Int, outputChannels: Int, group: Int, inputSpatial: [Int], window: ResolvedWindow) {
+    /// `workspaceLimit` caps the floats of im2col columns per band; tests lower it to exercise banding.
+    public init(
+        batch: Int, inputChannels: Int, outputChannels: Int, group: Int, inputSpatial: [Int], window: ResolvedWindow,
+        workspaceLimit: Int = ConvolutionGeometry.workspaceLimit
+    ) {
         self.batch = batch
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
@@ -28,7 +32,22 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         columnRows = channelsPerGroup * kernelVolume
         isPointwise = window.kernel.allSatisfy { $0 == 1 } && window.strides.allSatisfy { $0 == 1 }
             && window.padsBegin.allSatisfy { $0 == 0 } && window.padsEnd.allSatisfy { $0 == 0 }
+        // 2-D im2col runs over bands of output rows small enough that the columns stay near the caches
+        // and the workspace stays small: ResNet's 7x7 stem would otherwise need 7 MiB of columns, the
+        // largest block of the whole memory plan.
+        if inputSpatial.count == 2, !isPointwise, window.outputSizes[1] > 0 {
+            let perRow = columnRows * window.outputSizes[1]
+            tileRows = max(1, min(window.outputSizes[0], workspaceLimit / max(perRow, 1)))
+        } else {
+            tileRows = inputSpatial.count == 2 ? window.outputSizes[0] : 0
+        }
     }
+
+    /// Floats of im2col columns one band may use (2 MiB).
+    public static let workspaceLimit = 1 << 19
+
+    /// Output rows per im2col band (2-D convolutions).
+    public let tileRows: Int
 
     /// Input channels each group reads.
     public let channelsPerGroup: Int
@@ -46,7 +65,11 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public let isPointwise: Bool
 
     /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions).
-    public var workspaceElements: Int { isPointwise ? 0 : columnRows * outputPlane }
+    public var workspaceElements: Int {
+        if isPointwise { return 0 }
+        if inputSpatial.count == 2 { return columnRows * tileRows * outputSpatial[1] }
+        return columnRows * outputPlane
+    }
 
     /// Multiply-accumulates of the whole convolution.
     public var multiplyAccumulates: Int { batch * outputChannels * outputPlane * columnRows }

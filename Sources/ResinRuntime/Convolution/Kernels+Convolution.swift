@@ -59,37 +59,53 @@ extension Kernels {
         var accumulates = false
         if let skip = epilogue.skip { accumulates = skip == UnsafePointer(output) }
         let beta: Float = accumulates ? 1 : 0
+        let bands = geometry.inputSpatial.count == 2 && !pointwise
+        let bandRows = bands ? geometry.tileRows : 1
+        let outputRows = bands ? geometry.outputSpatial[0] : 1
+        let outputWidth = bands ? geometry.outputSpatial[1] : outputPlane
         for image in 0..<geometry.batch {
             for group in 0..<geometry.group {
                 let source = input + (image * geometry.inputChannels + group * geometry.channelsPerGroup) * inputPlane
-                let columns: UnsafePointer<Float>
-                if pointwise {
-                    columns = source
-                } else if let pool, pool.threads > 1, geometry.channelsPerGroup > 1, rows * outputPlane >= 1 << 16 {
-                    let tasks = min(geometry.channelsPerGroup, pool.threads * 4)
-                    var split = Im2colSplit(input: source, geometry: geometry, columns: workspace!, tasks: tasks)
-                    withUnsafePointer(to: &split) { context in
-                        pool.forEach(tasks, context: context) { raw, task in
-                            let s = raw.assumingMemoryBound(to: Im2colSplit.self).pointee
-                            let channels = s.geometry.channelsPerGroup
-                            let first = task * channels / s.tasks
-                            let last = (task + 1) * channels / s.tasks
-                            Kernels.im2col(s.input, channels: first..<last, geometry: s.geometry,
-                                           into: s.columns + first * s.geometry.kernelVolume * s.geometry.outputPlane)
-                        }
-                    }
-                    columns = UnsafePointer(workspace!)
-                } else {
-                    im2col(source, channels: 0..<geometry.channelsPerGroup, geometry: geometry, into: workspace!)
-                    columns = UnsafePointer(workspace!)
-                }
                 let destination = output + (image * geometry.outputChannels + group * filters) * outputPlane
-                if let pool {
-                    parallelSGEMM(pool: pool, m: filters, n: outputPlane, k: rows, a: weight + group * filters * rows, lda: rows,
-                                  b: columns, ldb: outputPlane, beta: beta, c: destination, ldc: outputPlane)
-                } else {
-                    sgemm(m: filters, n: outputPlane, k: rows, a: weight + group * filters * rows, lda: rows,
-                          b: columns, ldb: outputPlane, beta: beta, c: destination, ldc: outputPlane)
+                let filterBlock = weight + group * filters * rows
+                var firstRow = 0
+                while firstRow < outputRows {
+                    // One band of output rows (all of them when not tiling): im2col, then one GEMM.
+                    let rowCount = bands ? min(bandRows, outputRows - firstRow) : 1
+                    let columnCount = bands ? rowCount * outputWidth : outputPlane
+                    let columns: UnsafePointer<Float>
+                    if pointwise {
+                        columns = source
+                    } else if let pool, pool.threads > 1, geometry.channelsPerGroup > 1, rows * columnCount >= 1 << 16 {
+                        let tasks = min(geometry.channelsPerGroup, pool.threads * 4)
+                        var split = Im2colSplit(input: source, geometry: geometry, columns: workspace!, tasks: tasks,
+                                                firstRow: firstRow, rowCount: rowCount)
+                        withUnsafePointer(to: &split) { context in
+                            pool.forEach(tasks, context: context) { raw, task in
+                                let s = raw.assumingMemoryBound(to: Im2colSplit.self).pointee
+                                let channels = s.geometry.channelsPerGroup
+                                let first = task * channels / s.tasks
+                                let last = (task + 1) * channels / s.tasks
+                                let bandColumns = s.geometry.inputSpatial.count == 2 ? s.rowCount * s.geometry.outputSpatial[1] : s.geometry.outputPlane
+                                Kernels.im2col(s.input, channels: first..<last, geometry: s.geometry, rows: s.firstRow..<(s.firstRow + s.rowCount),
+                                               into: s.columns + first * s.geometry.kernelVolume * bandColumns)
+                            }
+                        }
+                        columns = UnsafePointer(workspace!)
+                    } else {
+                        im2col(source, channels: 0..<geometry.channelsPerGroup, geometry: geometry, rows: firstRow..<(firstRow + rowCount),
+                               into: workspace!)
+                        columns = UnsafePointer(workspace!)
+                    }
+                    let target = destination + firstRow * outputWidth
+                    if let pool {
+                        parallelSGEMM(pool: pool, m: filters, n: columnCount, k: rows, a: filterBlock, lda: rows,
+                                      b: columns, ldb: columnCount, beta: beta, c: target, ldc: outputPlane)
+                    } else {
+                        sgemm(m: filters, n: columnCount, k: rows, a: filterBlock, lda: rows,
+                              b: columns, ldb: columnCount, beta: beta, c: target, ldc: outputPlane)
+                    }
+                    firstRow += bands ? rowCount : outputRows
                 }
             }
         }
@@ -170,20 +186,26 @@ extension Kernels {
         var geometry: ConvolutionGeometry
         var columns: UnsafeMutablePointer<Float>
         var tasks: Int
+        /// The band of output rows (2-D convolutions).
+        var firstRow: Int
+        var rowCount: Int
     }
 
     /// Writes the patches of one group's input channels as columns: row `(c, kernel offset)`, column
     /// `output position`; positions that fall in the padding read zero.
     /// Only the rows of `channels` are written, starting at `columns`, so channel ranges can run in parallel.
+    /// For 2-D convolutions only the output rows in `rows` are written (a band), each matrix row then
+    /// holding `rows.count * outputWidth` columns; other ranks always write every position.
     static func im2col(
-        _ input: UnsafePointer<Float>, channels: Range<Int>, geometry: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>
+        _ input: UnsafePointer<Float>, channels: Range<Int>, geometry: ConvolutionGeometry, rows: Range<Int>,
+        into columns: UnsafeMutablePointer<Float>
     ) {
         let window = geometry.window
         let input = input + channels.lowerBound * geometry.inputPlane
         if geometry.inputSpatial.count == 2 {
             im2col2D(input, channels: channels.count,
                      height: geometry.inputSpatial[0], width: geometry.inputSpatial[1],
-                     outputHeight: geometry.outputSpatial[0], outputWidth: geometry.outputSpatial[1],
+                     firstRow: rows.lowerBound, rowCount: rows.count, outputWidth: geometry.outputSpatial[1],
                      kernelHeight: window.kernel[0], kernelWidth: window.kernel[1],
                      strideHeight: window.strides[0], strideWidth: window.strides[1],
                      dilationHeight: window.dilations[0], dilationWidth: window.dilations[1],
@@ -195,7 +217,7 @@ extension Kernels {
 
     // swiftlint:disable:next function_parameter_count
     static func im2col2D(
-        _ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, outputHeight: Int, outputWidth: Int,
+        _ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, firstRow: Int, rowCount: Int, outputWidth: Int,
         kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
         dilationHeight: Int, dilationWidth: Int, padTop: Int, padLeft: Int, into columns: UnsafeMutablePointer<Float>
     ) {
@@ -208,9 +230,9 @@ extension Kernels {
                     // Output columns whose input column lies inside [0, width).
                     let firstInside = columnOffset >= 0 ? 0 : (-columnOffset + strideWidth - 1) / strideWidth
                     let lastInside = width - 1 - columnOffset < 0 ? -1 : min(outputWidth - 1, (width - 1 - columnOffset) / strideWidth)
-                    for oh in 0..<outputHeight {
-                        let ih = oh * strideHeight - padTop + kh * dilationHeight
-                        let out = row + oh * outputWidth
+                    for band in 0..<rowCount {
+                        let ih = (firstRow + band) * strideHeight - padTop + kh * dilationHeight
+                        let out = row + band * outputWidth
                         if ih < 0 || ih >= height || lastInside < firstInside {
                             out.update(repeating: 0, count: outputWidth)
                             continue
@@ -230,7 +252,7 @@ extension Kernels {
                             (out + lastInside + 1).update(repeating: 0, count: outputWidth - lastInside - 1)
                         }
                     }
-                    row += outputHeight * outputWidth
+                    row += rowCount * outputWidth
                 }
             }
         }
