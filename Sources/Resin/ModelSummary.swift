@@ -65,7 +65,9 @@ public struct ModelSummary: Sendable {
         var counts: [String: Int] = [:]
         var order: [String] = []
         for node in graph.nodes {
-            let name = (node.domain ?? "").isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain!).\(node.opType)"
+            // Resin's own fused operators count under their plain names (FusedConv), as INTERFACE.md shows.
+            let domain = node.domain ?? ""
+            let name = domain.isEmpty || domain == "ai.onnx" || domain == resinDomain ? node.opType : "\(domain).\(node.opType)"
             if counts[name] == nil { order.append(name) }
             counts[name, default: 0] += 1
         }
