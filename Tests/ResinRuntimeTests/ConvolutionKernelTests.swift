@@ -139,3 +139,67 @@ extension Optional where Wrapped == [Float] {
         }
     }
 }
+
+@Suite struct WinogradTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var channels: Int, filters: Int, height: Int, width: Int, pads: [Int], bandLimit: Int, residual: Bool
+        var testDescription: String { "C \(channels) M \(filters) \(height)x\(width) pads \(pads) band \(bandLimit) residual \(residual)" }
+    }
+
+    static let cases: [Case] = [
+        Case(channels: 16, filters: 16, height: 8, width: 8, pads: [1, 1, 1, 1], bandLimit: 1 << 20, residual: false),
+        Case(channels: 16, filters: 24, height: 9, width: 7, pads: [1, 1, 1, 1], bandLimit: 1 << 20, residual: true),
+        Case(channels: 20, filters: 16, height: 11, width: 13, pads: [0, 2, 1, 0], bandLimit: 16 * 36 * 7 * 2, residual: false),
+        Case(channels: 32, filters: 16, height: 14, width: 14, pads: [1, 1, 1, 1], bandLimit: 16 * 48 * 7, residual: true),
+        Case(channels: 16, filters: 16, height: 6, width: 7, pads: [0, 0, 0, 0], bandLimit: 1 << 20, residual: false),
+    ]
+
+    @Test func resNetShapesChooseWinogradAndSmallOnesDoNot() throws {
+        let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [14, 14], kernel: [3, 3])
+        let large = ConvolutionGeometry(batch: 1, inputChannels: 256, outputChannels: 256, group: 1, inputSpatial: [14, 14],
+                                        window: window, allowsWinograd: true)
+        #expect(large.usesWinograd)
+        let small = ConvolutionGeometry(batch: 1, inputChannels: 16, outputChannels: 16, group: 1, inputSpatial: [14, 14],
+                                        window: window, allowsWinograd: true)
+        #expect(!small.usesWinograd, "products too small for OpenBLAS's blocked kernels stay on im2col")
+        let strided = try WindowAttributes(strides: [2, 2], pads: [1, 1, 1, 1]).resolve(spatial: [14, 14], kernel: [3, 3])
+        #expect(!ConvolutionGeometry(batch: 1, inputChannels: 256, outputChannels: 256, group: 1, inputSpatial: [14, 14],
+                                     window: strided, allowsWinograd: true).usesWinograd)
+    }
+
+    @Test(arguments: cases)
+    func winogradMatchesTheReference(_ test: Case) throws {
+        var random = SplitMix64(seed: test.channels * 31 + test.height)
+        let window = try WindowAttributes(pads: test.pads).resolve(spatial: [test.height, test.width], kernel: [3, 3])
+        let geometry = ConvolutionGeometry(batch: 2, inputChannels: test.channels, outputChannels: test.filters, group: 1,
+                                           inputSpatial: [test.height, test.width], window: window, allowsWinograd: true,
+                                           winogradWorkspaceLimit: test.bandLimit, winogradMinimumProduct: 0)
+        try #require(geometry.usesWinograd)
+        let x = random.floats(2 * test.channels * test.height * test.width)
+        let w = random.floats(test.filters * test.channels * 9)
+        let bias = random.floats(test.filters)
+        let outputCount = 2 * test.filters * geometry.outputPlane
+        let skip = random.floats(outputCount)
+        var reference = [Float](repeating: 0, count: outputCount)
+        Kernels.referenceConvolution(input: x, weight: w, bias: bias, output: &reference, geometry: geometry)
+        if test.residual { for index in reference.indices { reference[index] = max(0, reference[index] + skip[index]) } }
+        let transformed = Kernels.winogradWeights(w, filters: test.filters, channels: test.channels)
+        var workspace = [Float](repeating: .nan, count: geometry.workspaceElements)
+        for pool in [WorkerPool.serial, WorkerPool(threads: 2)] {
+            // In place when there is a residual: the output starts as the residual and accumulates.
+            var output = test.residual ? skip : [Float](repeating: .nan, count: outputCount)
+            output.withUnsafeMutableBufferPointer { out in
+                let epilogue = ConvolutionEpilogue(bias: bias.withUnsafeBufferPointer { $0.baseAddress },
+                                                   skip: test.residual ? UnsafePointer(out.baseAddress) : nil,
+                                                   activation: test.residual ? .relu : .none)
+                bias.withUnsafeBufferPointer { b in
+                    var epilogue = epilogue
+                    epilogue.bias = b.baseAddress
+                    Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
+                                        workspace: &workspace, pool: pool, transformedWeight: transformed)
+                }
+            }
+            expectClose(output, reference, rtol: 1e-4, atol: 1e-4)
+        }
+    }
+}

@@ -13,7 +13,9 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// `workspaceLimit` caps the floats of im2col columns per band; tests lower it to exercise banding.
     public init(
         batch: Int, inputChannels: Int, outputChannels: Int, group: Int, inputSpatial: [Int], window: ResolvedWindow,
-        workspaceLimit: Int = ConvolutionGeometry.workspaceLimit
+        workspaceLimit: Int = ConvolutionGeometry.workspaceLimit, allowsWinograd: Bool = false,
+        winogradWorkspaceLimit: Int = ConvolutionGeometry.winogradWorkspaceLimit,
+        winogradMinimumProduct: Int = smallProductLimit
     ) {
         self.batch = batch
         self.inputChannels = inputChannels
@@ -41,7 +43,35 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         } else {
             tileRows = inputSpatial.count == 2 ? window.outputSizes[0] : 0
         }
+        // Winograd F(2x2, 3x3) for 3x3 stride-1 undilated ungrouped convolutions with enough channels to
+        // repay the transforms: 16 products of 2x2 output tiles instead of 36 (Lavin and Gray, 2016).
+        let outputs = window.outputSizes
+        let eligible = allowsWinograd && inputSpatial.count == 2 && window.kernel == [3, 3] && window.strides == [1, 1]
+            && window.dilations == [1, 1] && group == 1 && inputChannels >= 16 && outputChannels >= 16
+            && outputs.count == 2 && outputs[0] >= 4 && outputs[1] >= 4
+        var tileColumns = 0
+        var bandTileRows = 0
+        if eligible {
+            tileColumns = (outputs[1] + 1) / 2
+            let tileRowsTotal = (outputs[0] + 1) / 2
+            let perTileRow = 16 * (inputChannels + outputChannels) * tileColumns
+            bandTileRows = max(1, min(tileRowsTotal, winogradWorkspaceLimit / perTileRow))
+        }
+        // Each of the 16 products must be large enough for OpenBLAS's blocked kernels; smaller ones run in
+        // Resin's plain loop (see `smallProductLimit`), where Winograd would lose to im2col.
+        usesWinograd = eligible && outputChannels * inputChannels * bandTileRows * tileColumns > winogradMinimumProduct
+        winogradTileColumns = usesWinograd ? tileColumns : 0
+        winogradBandTileRows = usesWinograd ? bandTileRows : 0
     }
+
+    /// Floats of Winograd transformed input and products one band may use (2 MiB).
+    public static let winogradWorkspaceLimit = 1 << 19
+
+    /// Whether the convolution runs as Winograd F(2x2, 3x3); the step then holds transformed weights.
+    public let usesWinograd: Bool
+    /// Winograd: 2x2 output tiles per tile row, and tile rows per band.
+    public let winogradTileColumns: Int
+    public let winogradBandTileRows: Int
 
     /// Floats of im2col columns one band may use (2 MiB).
     public static let workspaceLimit = 1 << 19
@@ -66,6 +96,7 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 
     /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions).
     public var workspaceElements: Int {
+        if usesWinograd { return 16 * (inputChannels + outputChannels) * winogradBandTileRows * winogradTileColumns }
         if isPointwise { return 0 }
         if inputSpatial.count == 2 { return columnRows * tileRows * outputSpatial[1] }
         return columnRows * outputPlane

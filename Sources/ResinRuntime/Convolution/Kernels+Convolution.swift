@@ -48,7 +48,7 @@ extension Kernels {
     public static func convolution(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, workspace: UnsafeMutablePointer<Float>?,
-        pool: WorkerPool? = nil
+        pool: WorkerPool? = nil, transformedWeight: UnsafePointer<Float>? = nil
     ) {
         let filters = geometry.filtersPerGroup
         let rows = geometry.columnRows
@@ -59,6 +59,16 @@ extension Kernels {
         var accumulates = false
         if let skip = epilogue.skip { accumulates = skip == UnsafePointer(output) }
         let beta: Float = accumulates ? 1 : 0
+        if geometry.usesWinograd, let transformedWeight, let workspace {
+            for image in 0..<geometry.batch {
+                Kernels.winogradConvolution(
+                    input: input + image * geometry.inputChannels * inputPlane, transformedWeight: transformedWeight,
+                    output: output + image * geometry.outputChannels * outputPlane, geometry: geometry,
+                    accumulates: accumulates, workspace: workspace, pool: pool ?? .serial)
+            }
+            finish(output: output, geometry: geometry, epilogue: epilogue, accumulates: accumulates, pool: pool)
+            return
+        }
         let bands = geometry.inputSpatial.count == 2 && !pointwise
         let bandRows = bands ? geometry.tileRows : 1
         let outputRows = bands ? geometry.outputSpatial[0] : 1
@@ -109,6 +119,15 @@ extension Kernels {
                 }
             }
         }
+        finish(output: output, geometry: geometry, epilogue: epilogue, accumulates: accumulates, pool: pool)
+    }
+
+    /// The epilogue pass over the whole output, split over the pool by planes when large.
+    private static func finish(
+        output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, accumulates: Bool,
+        pool: WorkerPool?
+    ) {
+        let outputPlane = geometry.outputPlane
         var pass = EpiloguePass(output: output, bias: epilogue.bias, skip: accumulates ? nil : epilogue.skip,
                                 activation: epilogue.activation, channels: geometry.outputChannels,
                                 planes: geometry.batch * geometry.outputChannels, plane: outputPlane, tasks: 1)

@@ -64,10 +64,13 @@ struct ConvolutionStep {
     var epilogue: ConvolutionEpilogue
     var workspace: UnsafeMutablePointer<Float>?
     var pool: WorkerPool
+    /// Winograd-transformed filters, when the convolution runs that way; the step keeps them alive.
+    var transformedWeight: TensorStorage?
 
     func run() {
         Kernels.convolution(input: input, weight: weight, output: output, geometry: geometry, epilogue: epilogue,
-                            workspace: workspace, pool: pool)
+                            workspace: workspace, pool: pool,
+                            transformedWeight: transformedWeight?.bytes.baseAddress?.assumingMemoryBound(to: Float.self))
     }
 }
 

@@ -20,10 +20,15 @@ enum StepFactory {
     /// im2col columns for one group of one image.
     private static func convolutionWorkspaceBytes(node: Node, attributes: ConvAttributes, inputs: [ValueShape?]) throws -> Int {
         guard inputs.count > 1, let x = inputs[0], let w = inputs[1] else { return 0 }
-        return try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape).workspaceElements * 4
+        // Sized for whichever algorithm may run: Winograd needs constant weights, known only at binding.
+        let direct = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape, allowsWinograd: false)
+        let winograd = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape, allowsWinograd: true)
+        return max(direct.workspaceElements, winograd.workspaceElements) * 4
     }
 
-    static func convolutionGeometry(node: Node, attributes: ConvAttributes, input: [Int], weight: [Int]) throws -> ConvolutionGeometry {
+    static func convolutionGeometry(
+        node: Node, attributes: ConvAttributes, input: [Int], weight: [Int], allowsWinograd: Bool = false
+    ) throws -> ConvolutionGeometry {
         let kernel = attributes.window.kernelShape ?? Array(weight.dropFirst(2))
         let window: ResolvedWindow
         do {
@@ -32,7 +37,16 @@ enum StepFactory {
             throw GraphError.shapeMismatch(node: node.displayName, opType: node.opType, reason: error.reason)
         }
         return ConvolutionGeometry(batch: input[0], inputChannels: input[1], outputChannels: weight[0],
-                                   group: attributes.group, inputSpatial: Array(input.dropFirst(2)), window: window)
+                                   group: attributes.group, inputSpatial: Array(input.dropFirst(2)), window: window,
+                                   allowsWinograd: allowsWinograd)
+    }
+
+    /// Winograd-transformed filters, made once when the step is, for a convolution that runs that way.
+    static func winogradWeights(_ geometry: ConvolutionGeometry, _ weight: BoundValue) -> TensorStorage? {
+        guard geometry.usesWinograd else { return nil }
+        let transformed = Kernels.winogradWeights(UnsafePointer(weight.floats), filters: geometry.outputChannels,
+                                                  channels: geometry.inputChannels)
+        return transformed.withUnsafeBytes { TensorStorage(copying: $0) }
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -90,17 +104,20 @@ enum StepFactory {
         case .conv(let attributes):
             guard let x, let w = input(1), let y else { break }
             try requireFloat(x, w, input(2))
-            let geometry = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape)
+            let geometry = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape,
+                                                   allowsWinograd: w.isConstant)
             return .convolution(ConvolutionStep(
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
                 epilogue: ConvolutionEpilogue(bias: input(2).map { UnsafePointer($0.floats) }),
-                workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool))
+                workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool,
+                transformedWeight: winogradWeights(geometry, w)))
 
         case .fusedConv(let attributes):
             guard let x, let w = input(1), let y else { break }
             let skip = input(3)
             try requireFloat(x, w, input(2), skip, y)
-            let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: w.shape)
+            let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: w.shape,
+                                                   allowsWinograd: w.isConstant)
             let convolved = [geometry.batch, geometry.outputChannels] + geometry.outputSpatial
             if let skip, skip.shape != convolved || y.shape != convolved {
                 throw RuntimeError.unsupportedAttribute(
@@ -111,7 +128,8 @@ enum StepFactory {
                                                activation: attributes.activation)
             return .convolution(ConvolutionStep(
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
-                epilogue: epilogue, workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool))
+                epilogue: epilogue, workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool,
+                transformedWeight: winogradWeights(geometry, w)))
 
         case .batchNormalization(let attributes):
             guard let x, let y, let scale = input(1), let bias = input(2), let mean = input(3), let variance = input(4) else { break }

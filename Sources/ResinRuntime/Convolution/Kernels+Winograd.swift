@@ -1,0 +1,207 @@
+/// Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+/// each 2x2 output tile is `A^T [(G g G^T) . (B^T d B)] A` over a 4x4 input tile d, so a 3x3 filter costs
+/// 16 multiplies per tile instead of 36. With the 16 transformed positions as separate matrices, the
+/// element-wise products over channels become 16 GEMMs: `M[k] (filters x tiles) = U[k] (filters x channels)
+/// x V[k] (channels x tiles)`.
+extension Kernels {
+    /// Transforms 3x3 filters `[M, C, 3, 3]` to `U = G g G^T`, laid out `[16][M][C]` for the GEMMs.
+    /// `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`. Done once, when a session is made.
+    public static func winogradWeights(_ weight: UnsafePointer<Float>, filters: Int, channels: Int) -> [Float] {
+        var transformed = [Float](repeating: 0, count: 16 * filters * channels)
+        for filter in 0..<filters {
+            for channel in 0..<channels {
+                let g = weight + (filter * channels + channel) * 9
+                // Rows: t = G g (4 x 3).
+                var t = [Float](repeating: 0, count: 12)
+                for column in 0..<3 {
+                    let g0 = g[column], g1 = g[3 + column], g2 = g[6 + column]
+                    t[column] = g0
+                    t[3 + column] = 0.5 * (g0 + g1 + g2)
+                    t[6 + column] = 0.5 * (g0 - g1 + g2)
+                    t[9 + column] = g2
+                }
+                // Columns: u = t G^T (4 x 4).
+                for row in 0..<4 {
+                    let t0 = t[row * 3], t1 = t[row * 3 + 1], t2 = t[row * 3 + 2]
+                    let values = [t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2]
+                    for column in 0..<4 {
+                        transformed[((row * 4 + column) * filters + filter) * channels + channel] = values[column]
+                    }
+                }
+            }
+        }
+        return transformed
+    }
+
+    /// The GEMM part of a Winograd convolution for one image: writes (or, when `accumulates`, adds) the
+    /// convolution of `input` `[C, H, W]` into `output` `[M, OH, OW]`. `workspace` holds
+    /// `geometry.workspaceElements` floats.
+    static func winogradConvolution(
+        input: UnsafePointer<Float>, transformedWeight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        geometry: ConvolutionGeometry, accumulates: Bool, workspace: UnsafeMutablePointer<Float>, pool: WorkerPool
+    ) {
+        let tileColumns = geometry.winogradTileColumns
+        let tileRowsTotal = (geometry.outputSpatial[0] + 1) / 2
+        var band = WinogradBand(
+            input: input, weights: transformedWeight, output: output, geometry: geometry, accumulates: accumulates,
+            transformedInput: workspace, products: workspace + 16 * geometry.inputChannels * geometry.winogradBandTileRows * tileColumns,
+            firstTileRow: 0, tileRows: 0,
+            channelTasks: min(geometry.inputChannels, pool.threads * 4), filterTasks: min(geometry.outputChannels, pool.threads * 4))
+        var firstTileRow = 0
+        while firstTileRow < tileRowsTotal {
+            band.firstTileRow = firstTileRow
+            band.tileRows = min(geometry.winogradBandTileRows, tileRowsTotal - firstTileRow)
+            let channelTasks = band.channelTasks
+            let filterTasks = band.filterTasks
+            withUnsafePointer(to: &band) { context in
+                pool.forEach(channelTasks, context: context) { raw, task in
+                    let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
+                    band.transformInput(channels: band.range(task, of: band.geometry.inputChannels, tasks: band.channelTasks))
+                }
+                pool.forEach(16, context: context) { raw, position in
+                    raw.assumingMemoryBound(to: WinogradBand.self).pointee.multiply(position: position)
+                }
+                pool.forEach(filterTasks, context: context) { raw, task in
+                    let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
+                    band.transformOutput(filters: band.range(task, of: band.geometry.outputChannels, tasks: band.filterTasks))
+                }
+            }
+            firstTileRow += band.tileRows
+        }
+    }
+}
+
+/// One band of tile rows of a Winograd convolution: what every task shares.
+struct WinogradBand {
+    var input: UnsafePointer<Float>
+    var weights: UnsafePointer<Float>
+    var output: UnsafeMutablePointer<Float>
+    var geometry: ConvolutionGeometry
+    var accumulates: Bool
+    /// `V`: `[16][C][tiles]`.
+    var transformedInput: UnsafeMutablePointer<Float>
+    /// `M`: `[16][M][tiles]`.
+    var products: UnsafeMutablePointer<Float>
+    var firstTileRow: Int
+    var tileRows: Int
+    /// How the input transform and output transform are split over the pool.
+    var channelTasks: Int
+    var filterTasks: Int
+
+    var tiles: Int { tileRows * geometry.winogradTileColumns }
+
+    func range(_ task: Int, of count: Int, tasks: Int) -> Range<Int> {
+        (task * count / tasks)..<((task + 1) * count / tasks)
+    }
+
+    /// `V = B^T d B` for every tile of the band and the given channels, with
+    /// `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`; cells outside the input read 0.
+    func transformInput(channels: Range<Int>) {
+        let height = geometry.inputSpatial[0], width = geometry.inputSpatial[1]
+        let padTop = geometry.window.padsBegin[0], padLeft = geometry.window.padsBegin[1]
+        let tileColumns = geometry.winogradTileColumns
+        let tiles = self.tiles
+        let channelCount = geometry.inputChannels
+        for channel in channels {
+            let plane = input + channel * height * width
+            for tileRow in 0..<tileRows {
+                let top = (firstTileRow + tileRow) * 2 - padTop
+                for tileColumn in 0..<tileColumns {
+                    let left = tileColumn * 2 - padLeft
+                    // The 4x4 input tile, rows as vectors; cells outside the input read 0.
+                    var d0 = SIMD4<Float>(), d1 = SIMD4<Float>(), d2 = SIMD4<Float>(), d3 = SIMD4<Float>()
+                    for r in 0..<4 {
+                        let y = top + r
+                        if y < 0 || y >= height { continue }
+                        let line = plane + y * width
+                        var values = SIMD4<Float>()
+                        if left >= 0, left + 3 < width {
+                            values = SIMD4(line[left], line[left + 1], line[left + 2], line[left + 3])
+                        } else {
+                            for c in 0..<4 where left + c >= 0 && left + c < width { values[c] = line[left + c] }
+                        }
+                        switch r {
+                        case 0: d0 = values
+                        case 1: d1 = values
+                        case 2: d2 = values
+                        default: d3 = values
+                        }
+                    }
+                    // Rows of B^T d, then the same combination across each row (t B).
+                    let t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3
+                    let tile = tileRow * tileColumns + tileColumn
+                    let stride = channelCount * tiles
+                    let origin = transformedInput + channel * tiles + tile
+                    Self.storeRow(t0, at: origin, stride: stride)
+                    Self.storeRow(t1, at: origin + 4 * stride, stride: stride)
+                    Self.storeRow(t2, at: origin + 8 * stride, stride: stride)
+                    Self.storeRow(t3, at: origin + 12 * stride, stride: stride)
+                }
+            }
+        }
+    }
+
+    /// One row of `B^T d` times `B`: four positions, `stride` floats apart.
+    @inline(__always)
+    static func storeRow(_ t: SIMD4<Float>, at base: UnsafeMutablePointer<Float>, stride: Int) {
+        base[0] = t[0] - t[2]
+        base[stride] = t[1] + t[2]
+        base[2 * stride] = t[2] - t[1]
+        base[3 * stride] = t[1] - t[3]
+    }
+
+    /// `M[k] = U[k] V[k]` for one of the 16 positions.
+    func multiply(position: Int) {
+        let filters = geometry.outputChannels, channels = geometry.inputChannels
+        sgemm(m: filters, n: tiles, k: channels, a: weights + position * filters * channels, lda: channels,
+              b: transformedInput + position * channels * tiles, ldb: tiles,
+              c: products + position * filters * tiles, ldc: tiles)
+    }
+
+    /// `Y = A^T M A` per tile, `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`, written into the output (or added).
+    func transformOutput(filters: Range<Int>) {
+        let outputHeight = geometry.outputSpatial[0], outputWidth = geometry.outputSpatial[1]
+        let tileColumns = geometry.winogradTileColumns
+        let tiles = self.tiles
+        let filterCount = geometry.outputChannels
+        let stride = filterCount * tiles
+        for filter in filters {
+            let plane = output + filter * outputHeight * outputWidth
+            for tileRow in 0..<tileRows {
+                let y = (firstTileRow + tileRow) * 2
+                for tileColumn in 0..<tileColumns {
+                    let tile = tileRow * tileColumns + tileColumn
+                    let base = products + filter * tiles + tile
+                    // s = A^T m (2 x 4), then y = s A (2 x 2).
+                    var s0 = SIMD4<Float>(), s1 = SIMD4<Float>()
+                    for j in 0..<4 {
+                        let m0 = base[j * stride], m1 = base[(4 + j) * stride]
+                        let m2 = base[(8 + j) * stride], m3 = base[(12 + j) * stride]
+                        s0[j] = m0 + m1 + m2
+                        s1[j] = m1 - m2 - m3
+                    }
+                    let y00 = s0[0] + s0[1] + s0[2], y01 = s0[1] - s0[2] - s0[3]
+                    let y10 = s1[0] + s1[1] + s1[2], y11 = s1[1] - s1[2] - s1[3]
+                    let x = tileColumn * 2
+                    let line0 = plane + y * outputWidth + x
+                    let hasRight = x + 1 < outputWidth
+                    if accumulates {
+                        line0[0] += y00
+                        if hasRight { line0[1] += y01 }
+                        if y + 1 < outputHeight {
+                            line0[outputWidth] += y10
+                            if hasRight { line0[outputWidth + 1] += y11 }
+                        }
+                    } else {
+                        line0[0] = y00
+                        if hasRight { line0[1] = y01 }
+                        if y + 1 < outputHeight {
+                            line0[outputWidth] = y10
+                            if hasRight { line0[outputWidth + 1] = y11 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
