@@ -7,30 +7,34 @@ extension Kernels {
     /// Transforms 3x3 filters `[M, C, 3, 3]` to `U = G g G^T`, laid out `[16][M][C]` for the GEMMs.
     /// `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`. Done once, when a session is made.
     public static func winogradWeights(_ weight: UnsafePointer<Float>, filters: Int, channels: Int) -> [Float] {
-        var transformed = [Float](repeating: 0, count: 16 * filters * channels)
-        for filter in 0..<filters {
-            for channel in 0..<channels {
-                let g = weight + (filter * channels + channel) * 9
-                // Rows: t = G g (4 x 3).
-                var t = [Float](repeating: 0, count: 12)
-                for column in 0..<3 {
-                    let g0 = g[column], g1 = g[3 + column], g2 = g[6 + column]
-                    t[column] = g0
-                    t[3 + column] = 0.5 * (g0 + g1 + g2)
-                    t[6 + column] = 0.5 * (g0 - g1 + g2)
-                    t[9 + column] = g2
-                }
-                // Columns: u = t G^T (4 x 4).
-                for row in 0..<4 {
-                    let t0 = t[row * 3], t1 = t[row * 3 + 1], t2 = t[row * 3 + 2]
-                    let values = [t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2]
-                    for column in 0..<4 {
-                        transformed[((row * 4 + column) * filters + filter) * channels + channel] = values[column]
+        [Float](unsafeUninitializedCapacity: 16 * filters * channels) { out, initialized in
+            let stride = filters * channels
+            for filter in 0..<filters {
+                for channel in 0..<channels {
+                    let g = weight + (filter * channels + channel) * 9
+                    // Rows: t = G g, three columns at a time.
+                    let g0 = SIMD4(g[0], g[1], g[2], 0), g1 = SIMD4(g[3], g[4], g[5], 0), g2 = SIMD4(g[6], g[7], g[8], 0)
+                    let rows = (g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2)
+                    // Columns: u = t G^T, written to position (row, column) of the 4x4 transform.
+                    let base = out.baseAddress! + filter * channels + channel
+                    for row in 0..<4 {
+                        let t: SIMD4<Float>
+                        switch row {
+                        case 0: t = rows.0
+                        case 1: t = rows.1
+                        case 2: t = rows.2
+                        default: t = rows.3
+                        }
+                        let position = base + row * 4 * stride
+                        position[0] = t[0]
+                        position[stride] = 0.5 * (t[0] + t[1] + t[2])
+                        position[2 * stride] = 0.5 * (t[0] - t[1] + t[2])
+                        position[3 * stride] = t[2]
                     }
                 }
             }
+            initialized = 16 * filters * channels
         }
-        return transformed
     }
 
     /// The GEMM part of a Winograd convolution for one image: writes (or, when `accumulates`, adds) the
