@@ -77,9 +77,9 @@ public enum Operator: Equatable, Sendable {
         case "Gemm": self = .gemm(try GemmAttributes(reading: reader))
         case "MatMul": self = .matMul
         case "Flatten": self = .flatten(try FlattenAttributes(reading: reader))
-        case "Reshape": self = .reshape(try ReshapeAttributes(reading: reader))
+        case "Reshape": self = .reshape(try ReshapeAttributes(reading: reader, opset: opset))
         case "Transpose": self = .transpose(try TransposeAttributes(reading: reader))
-        case "Concat": self = .concat(try ConcatAttributes(reading: reader))
+        case "Concat": self = .concat(try ConcatAttributes(reading: reader, opset: opset))
         case "Softmax": self = .softmax(try SoftmaxAttributes(reading: reader, opset: opset))
         case "Identity": self = .identity
         case "Dropout": self = .dropout(try DropoutAttributes(reading: reader))
@@ -110,7 +110,8 @@ public enum Operator: Equatable, Sendable {
             .transpose, .constantOfShape, .shape, .maxPool, .averagePool:
             (1, 1)
         case .clip: (1, 3)
-        case .binary, .matMul, .reshape, .gather: (2, 2)
+        case .reshape(let attributes): attributes.shape == nil ? (2, 2) : (1, 1)
+        case .binary, .matMul, .gather: (2, 2)
         case .sum, .concat: (1, Int.max)
         case .gemm: (2, 3)
         case .dropout: (1, 3)

@@ -38,6 +38,19 @@ import Testing
         }
     }
 
+    @Test func oldOpsetsKeepTheirAttributeForms() throws {
+        // Reshape-1 takes its target as an attribute; Concat before opset 4 defaults the axis to 1.
+        let reshape = try Operator(opType: "Reshape", domain: "", attributes: [Attribute(name: "shape", value: .ints([1, -1]))], opset: 4)
+        #expect(reshape == .reshape(ReshapeAttributes(shape: [1, -1])))
+        #expect(reshape.inputArity == (1, 1))
+        #expect(try Operator(opType: "Concat", domain: "", attributes: [], opset: 3) == .concat(ConcatAttributes(axis: 1)))
+        let graph = Graph(nodes: [Node(name: "r", opType: "Reshape", inputs: ["x"], outputs: ["y"], op: reshape)],
+                          inputs: [ValueInfo(name: "x", type: .tensor(.float, [.fixed(2), .fixed(3), .fixed(4)]))],
+                          outputs: [ValueInfo(name: "y", type: nil)])
+        try graph.verify()
+        #expect(try graph.inferFacts()["y"]?.dimensions == [.fixed(1), .fixed(24)])
+    }
+
     @Test func unknownAutoPadIsRejected() {
         #expect(throws: AttributeProblem.self) {
             try Operator(opType: "Conv", domain: "", attributes: [Attribute(name: "auto_pad", value: .string(Array("SIDEWAYS".utf8)))], opset: 13)

@@ -18,14 +18,20 @@ public struct FlattenAttributes: Equatable, Sendable {
 public struct ReshapeAttributes: Equatable, Sendable {
     /// Opset 14 on: a 0 means an empty dimension instead of "copy".
     public var allowZero: Bool
-    public init(allowZero: Bool = false) { self.allowZero = allowZero }
-    init(reading reader: AttributeReader) throws(AttributeProblem) {
+    /// Opsets before 5 give the target shape as an attribute instead of an input.
+    public var shape: [Int]?
+    public init(allowZero: Bool = false, shape: [Int]? = nil) {
+        self.allowZero = allowZero
+        self.shape = shape
+    }
+    init(reading reader: AttributeReader, opset: Int) throws(AttributeProblem) {
         allowZero = try reader.int("allowzero", default: 0) != 0
+        if opset < 5 { shape = try reader.ints("shape") }
     }
 
     func inferOutputs(_ inputs: InferenceInputs) throws(ShapeProblem) -> [ValueFacts] {
         let dataType = inputs[0]?.dataType
-        guard let requested = inputs[1]?.elements else {
+        guard let requested = shape.map({ $0.map(Dimension.fixed) }) ?? inputs[1]?.elements else {
             let rank = inputs[1]?.dimensions?.first?.value
             return [ValueFacts(dataType: dataType, dimensions: rank.map { Array(repeating: .unknown, count: $0) })]
         }
@@ -113,8 +119,11 @@ public struct TransposeAttributes: Equatable, Sendable {
 public struct ConcatAttributes: Equatable, Sendable {
     public var axis: Int
     public init(axis: Int) { self.axis = axis }
-    init(reading reader: AttributeReader) throws(AttributeProblem) {
-        guard let axis = try reader.int("axis") else { throw .invalid(attribute: "axis", reason: "is required") }
+    init(reading reader: AttributeReader, opset: Int) throws(AttributeProblem) {
+        // Concat-1 defaulted the axis to 1; from opset 4 on it is required.
+        guard let axis = try reader.int("axis") ?? (opset < 4 ? 1 : nil) else {
+            throw .invalid(attribute: "axis", reason: "is required")
+        }
         self.axis = axis
     }
 
