@@ -18,20 +18,10 @@ import os
 import sys
 
 
-def _ensure_venv():
-    tools = os.path.dirname(os.path.abspath(__file__))
-    if os.path.realpath(sys.prefix) == os.path.realpath(os.path.join(tools, ".venv")):
-        return
-    if os.environ.get("RESIN_TOOLS_REEXEC") == "1":
-        sys.exit("error: tools/venv.sh did not give a python inside tools/.venv")
-    import subprocess
-    out = subprocess.run(["bash", os.path.join(tools, "venv.sh")], check=True,
-                         stdout=subprocess.PIPE, text=True).stdout.split()
-    os.execve(out[-1], [out[-1], os.path.abspath(__file__)] + sys.argv[1:],
-              dict(os.environ, RESIN_TOOLS_REEXEC="1"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from toolenv import ensure_venv  # noqa: E402
 
-
-_ensure_venv()
+ensure_venv(__file__)
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
