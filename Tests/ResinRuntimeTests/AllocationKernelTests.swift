@@ -1,6 +1,7 @@
 import CAllocationCounter
 import ResinIR
 import Testing
+import TestSupport
 @testable import ResinRuntime
 
 /// Every kernel runs without touching the heap once its operands exist (the executor's contract:

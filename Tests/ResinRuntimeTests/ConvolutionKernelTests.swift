@@ -1,5 +1,6 @@
 import ResinIR
 import Testing
+import TestSupport
 @testable import ResinRuntime
 
 /// The im2col + sgemm convolution and the sgemm-based Gemm and MatMul against their definitions.

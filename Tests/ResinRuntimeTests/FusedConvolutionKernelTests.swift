@@ -1,5 +1,6 @@
 import ResinIR
 import Testing
+import TestSupport
 @testable import ResinRuntime
 
 /// The convolution with its epilogue (bias, residual, activation; in place or not) against the reference

@@ -1,6 +1,7 @@
 import CAllocationCounter
 import ResinIR
 import Testing
+import TestSupport
 @testable import ResinRuntime
 
 /// Sessions over FusedConv, FusedGemm and ChannelAffine: results against the unfused standard operators,

@@ -1,3 +1,4 @@
+import TestSupport
 import ResinIR
 @testable import ResinRuntime
 

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import ResinRuntime
 
 @Suite struct MemoryPlannerTests {
@@ -42,7 +43,7 @@ import Testing
 
     @Test(arguments: 0..<40)
     func randomGraphsNeverOverlapLiveBlocks(seed: Int) {
-        var random = PlannerRandom(seed: UInt64(seed) &+ 1)
+        var random = SplitMix64(seed: UInt64(seed) &+ 1)
         let count = 5 + Int(random.next() % 120)
         let steps = 3 + Int(random.next() % 60)
         let blocks = (0..<count).map { _ -> PlannedBlock in
@@ -63,18 +64,5 @@ import Testing
         }
         #expect(plan.arenaBytes <= plan.noReuseBytes)
         #expect(plan.arenaBytes >= plan.lowerBoundBytes)
-    }
-}
-
-/// A seeded generator for reproducible random plans.
-struct PlannerRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 import ResinIR
 import Testing
+import TestSupport
 @testable import ResinRuntime
 
 /// One node on constant inputs, as the optimizer's constant folding evaluates it.

@@ -1,5 +1,6 @@
 import ResinIR
 import Testing
+import TestSupport
 @testable import ResinRuntime
 
 @Suite struct PoolingKernelTests {

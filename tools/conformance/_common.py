@@ -29,16 +29,8 @@ ConstantOfShape Shape Gather Unsqueeze Squeeze Pad ReduceMean
 """.split())
 
 
-def ensure_venv(script):
-    """Re-executes `script` with the pinned interpreter of tools/.venv (made by tools/venv.sh)."""
-    if os.path.realpath(sys.prefix) == os.path.realpath(os.path.join(TOOLS_DIR, ".venv")):
-        return
-    if os.environ.get("RESIN_TOOLS_REEXEC") == "1":
-        sys.exit("error: tools/venv.sh did not give a python inside tools/.venv")
-    out = subprocess.run(["bash", os.path.join(TOOLS_DIR, "venv.sh")], check=True,
-                         stdout=subprocess.PIPE, text=True).stdout.split()
-    os.execve(out[-1], [out[-1], os.path.abspath(script)] + sys.argv[1:],
-              dict(os.environ, RESIN_TOOLS_REEXEC="1"))
+sys.path.insert(0, TOOLS_DIR)
+from toolenv import ensure_venv  # noqa: E402,F401  (re-exported for the scripts here)
 
 
 def resin_path(value):

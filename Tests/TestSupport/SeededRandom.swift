@@ -1,11 +1,11 @@
 /// SplitMix64 (Steele, Lea and Flood, "Fast Splittable Pseudorandom Number Generators", 2014): a tiny
 /// seeded generator, so every random test case is reproducible from its seed.
-struct SplitMix64: RandomNumberGenerator {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var mixed = state
         mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -16,20 +16,20 @@ struct SplitMix64: RandomNumberGenerator {
 
 extension SplitMix64 {
     /// Convenience for parameterised tests that pass the seed as an `Int`.
-    init(seed: Int) { self.init(seed: UInt64(truncatingIfNeeded: seed)) }
+    public init(seed: Int) { self.init(seed: UInt64(truncatingIfNeeded: seed)) }
 
     /// `count` floats drawn uniformly from `range`.
-    mutating func floats(_ count: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
+    public mutating func floats(_ count: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
         (0..<count).map { _ in Float.random(in: range, using: &self) }
     }
 
     /// A shape of `rank` dimensions, each drawn from `dimensions`.
-    mutating func shape(rank: Int, dimensions: ClosedRange<Int>) -> [Int] {
+    public mutating func shape(rank: Int, dimensions: ClosedRange<Int>) -> [Int] {
         (0..<rank).map { _ in Int.random(in: dimensions, using: &self) }
     }
 
     /// True with probability `probability`.
-    mutating func chance(_ probability: Double) -> Bool {
+    public mutating func chance(_ probability: Double) -> Bool {
         Double.random(in: 0..<1, using: &self) < probability
     }
 }
