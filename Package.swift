@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "ResinIR"),
         .target(name: "ResinONNX", dependencies: ["ResinIR", "CONNXProto", "CProtobufC"]),
         .target(name: "ResinOptimizer", dependencies: ["ResinIR"]),
-        .target(name: "ResinFormat", dependencies: ["ResinIR", "CZlib"]),
+        .target(name: "ResinFormat", dependencies: ["ResinIR", "ResinONNX", "CZlib"]),
         .target(name: "ResinRuntime", dependencies: ["ResinIR", "COpenBLAS"]),
         .target(
             name: "Resin",
@@ -47,6 +47,7 @@ let package = Package(
         // Counts a thread's heap allocations by interposing malloc in the test executable.
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(name: "ResinRuntimeTests", dependencies: ["ResinRuntime", "Resin", "TestSupport", "CAllocationCounter"]),
+        .testTarget(name: "ResinFormatTests", dependencies: ["ResinFormat", "TestSupport"]),
         .testTarget(name: "ResinOptimizerTests", dependencies: ["ResinOptimizer", "ResinRuntime", "TestSupport"]),
         .testTarget(name: "ResinCLITests", dependencies: ["TestSupport", "ResinCLI"]),
     ],

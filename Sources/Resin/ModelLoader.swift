@@ -20,6 +20,8 @@ public struct LoadedModel: Sendable {
     public var loadMilliseconds: Double
     /// What the optimizer did, when the model was optimized as it loaded.
     public var optimization: OptimizationReport?
+    /// Where a native file keeps its sections, for `.resin` files.
+    public var nativeLayout: NativeFileLayout?
 }
 
 /// Why a model file could not be loaded, for formats not handled by a more specific error.
@@ -48,7 +50,11 @@ public enum ModelLoader {
 
     /// Loads a model file in either format; `optimize` runs the optimizer on an ONNX model as it loads,
     /// and `log` receives the optimizer's per-pass lines.
-    public static func load(path: String, optimize: Bool = false, log: ((String) -> Void)? = nil) throws -> LoadedModel {
+    /// A `.resin` file holds its graph as converted and is not optimized again; `verifyWeights` checks
+    /// every weight blob's CRC-32 too.
+    public static func load(
+        path: String, optimize: Bool = false, verifyWeights: Bool = false, log: ((String) -> Void)? = nil
+    ) throws -> LoadedModel {
         let start = monotonicMilliseconds()
         switch try format(ofFileAt: path) {
         case .onnx:
@@ -70,7 +76,9 @@ public enum ModelLoader {
             return LoadedModel(model: model, format: .onnx, path: path,
                                loadMilliseconds: monotonicMilliseconds() - start, optimization: report)
         case .resin:
-            throw LoadError(path: path, reason: "native .resin files are not supported by this build yet")
+            let (model, layout) = try NativeReader.read(path: path, verifyWeights: verifyWeights)
+            return LoadedModel(model: model, format: .resin, path: path, loadMilliseconds: monotonicMilliseconds() - start,
+                               optimization: nil, nativeLayout: layout)
         }
     }
 }

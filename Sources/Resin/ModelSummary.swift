@@ -34,6 +34,8 @@ public struct ModelSummary: Sendable {
     public var memoryPlanProblem: String?
     /// What the optimizer did, when the graph shown is optimized.
     public var optimization: OptimizationReport?
+    /// The sections of a native file.
+    public var nativeLayout: NativeFileLayout?
 
     /// Adds the memory plan of a session for `batch`.
     public mutating func planMemory(_ model: Model, batch: Int) {
@@ -88,6 +90,7 @@ public struct ModelSummary: Sendable {
         macsPerImage = cost.multiplyAccumulates / batch
         importMilliseconds = loaded.loadMilliseconds
         optimization = loaded.optimization
+        nativeLayout = loaded.nativeLayout
     }
 
     /// The `--json` object of INTERFACE.md.
@@ -110,7 +113,7 @@ public struct ModelSummary: Sendable {
                 ])
             })
         }
-        return .object([
+        var entries: [(String, JSONValue)] = [
             ("format", .string(format.rawValue)),
             ("irVersion", irVersion.map { .int(Int($0)) } ?? .null),
             ("opsetVersion", opsetVersion.map { .int($0) } ?? .null),
@@ -134,15 +137,27 @@ public struct ModelSummary: Sendable {
                 ])
             } ?? .null),
             ("importMs", .double((importMilliseconds * 1000).rounded() / 1000)),
-        ] + (optimization.map { report in
-            [("fusions", JSONValue.object([
+        ]
+        if let layout = nativeLayout {
+            entries.append(("native", JSONValue.object([
+                ("version", .string("\(layout.majorVersion).\(layout.minorVersion)")), ("headerBytes", .int(layout.headerBytes)),
+                ("sectionTable", .object([("offset", .int(layout.tableOffset)), ("length", .int(layout.tableBytes))])),
+                ("graph", .object([("offset", .int(layout.graph.offset)), ("length", .int(layout.graph.storedBytes))])),
+                ("blobs", .array(layout.blobs.map { blob in
+                    .object([("offset", .int(blob.offset)), ("length", .int(blob.storedBytes)), ("encoding", .int(Int(blob.encoding.rawValue)))])
+                })),
+            ])))
+        }
+        if let report = optimization {
+            entries.append(("fusions", JSONValue.object([
                 ("batchNormFolded", .int(report.batchNormFolded)), ("residualAddFused", .int(report.residualAddFused)),
                 ("activationFused", .int(report.activationFused)), ("constantsFolded", .int(report.constantsFolded)),
                 ("nodesRemoved", .int(report.nodesRemoved)), ("nodeCountBefore", .int(report.nodeCountBefore)),
                 ("nodeCountAfter", .int(report.nodeCountAfter)),
                 ("passes", .object(report.rewrites.map { ($0.pass, JSONValue.int($0.count)) })),
-            ]))]
-        } ?? []))
+            ])))
+        }
+        return .object(entries)
     }
 
     /// "4,089,184,256 (4.1 G)".

@@ -37,12 +37,18 @@ struct Convert: ParsableCommand {
     func run() throws {
         try reportingErrors(about: input) {
             if output.hasSuffix(".resin") {
-                throw LoadError(path: output, reason: "writing native .resin files is not supported by this build yet")
+                // To the native format: optimized unless --no-optimize, weights as the options say.
+                let loaded = try ModelLoader.load(path: input, optimize: optimize ?? true, log: verboseLog(verbose))
+                try reportingErrors(about: output) {
+                    try NativeWriter.write(loaded.model, toPath: output, options: NativeWriteOptions(halfPrecision: fp16, compress: compress))
+                }
+                return
             }
-            // ONNX to ONNX is a faithful round trip unless --optimize asks for the optimized graph, which is
-            // then written back as standard operators.
+            // ONNX to ONNX is a faithful round trip unless --optimize asks for the optimized graph; a native
+            // file's graph is written back as standard operators either way.
             let loaded = try ModelLoader.load(path: input, optimize: optimize == true, log: verboseLog(verbose))
-            let model = optimize == true ? StandardONNX.lower(loaded.model) : loaded.model
+            let lowered = optimize == true || loaded.format == .resin
+            let model = lowered ? StandardONNX.lower(loaded.model) : loaded.model
             try reportingErrors(about: output) {
                 try ONNXExporter.write(model, toPath: output)
             }

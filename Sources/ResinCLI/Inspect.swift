@@ -24,13 +24,16 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print each optimizer pass and its rewrites.")
     var verbose = false
 
+    @Flag(help: "Check every weight blob's CRC-32 of a .resin file.")
+    var verifyWeights = false
+
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }
 
     func run() throws {
         try reportingErrors(about: model) {
-            let loaded = try ModelLoader.load(path: model, optimize: optimize, log: verboseLog(verbose))
+            let loaded = try ModelLoader.load(path: model, optimize: optimize, verifyWeights: verifyWeights, log: verboseLog(verbose))
             var summary = try ModelSummary(loaded)
             summary.planMemory(loaded.model, batch: batch)
             if let dot {

@@ -39,6 +39,7 @@ func message(for error: Error, path: String) -> String {
     case let error as FileError: return error.description
     case let error as LoadError: return error.description
     case let error as BindingError: return error.description
+    case let error as NativeFormatError: return error.description
     default:
         let text = String(describing: error)
         return text.hasPrefix(path) ? text : "\(path): \(text)"

@@ -73,9 +73,12 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(help: "Print each optimizer pass and how many rewrites it made.")
     var verbose = false
 
+    @Flag(help: "Check every weight blob's CRC-32 of a .resin file (the header, table and graph are always checked).")
+    var verifyWeights = false
+
     /// Loads the model as these options say.
     func load(_ path: String) throws -> LoadedModel {
-        try ModelLoader.load(path: path, optimize: optimize, log: verboseLog(verbose))
+        try ModelLoader.load(path: path, optimize: optimize, verifyWeights: verifyWeights, log: verboseLog(verbose))
     }
 
     func validate() throws {

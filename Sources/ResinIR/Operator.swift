@@ -53,11 +53,23 @@ public enum Operator: Equatable, Sendable {
 
     /// Parses a node's operator; `opset` is the version the model imports for the node's domain.
     public init(opType: String, domain: String, attributes: [Attribute], opset: Int) throws(AttributeProblem) {
+        let reader = AttributeReader(attributes)
+        if domain == resinDomain {
+            // Resin's own operators, as the native format stores them.
+            switch opType {
+            case FusedConvAttributes.opType:
+                self = .fusedConv(FusedConvAttributes(conv: try ConvAttributes(reading: reader), activation: try FusedActivation(reading: reader)))
+            case FusedGemmAttributes.opType:
+                self = .fusedGemm(FusedGemmAttributes(gemm: try GemmAttributes(reading: reader), activation: try FusedActivation(reading: reader)))
+            case "ChannelAffine": self = .channelAffine
+            default: self = .unsupported(UnsupportedOperator(opType: opType, domain: domain))
+            }
+            return
+        }
         guard domain.isEmpty || domain == "ai.onnx" else {
             self = .unsupported(UnsupportedOperator(opType: opType, domain: domain))
             return
         }
-        let reader = AttributeReader(attributes)
         switch opType {
         case "Conv": self = .conv(try ConvAttributes(reading: reader))
         case "BatchNormalization": self = .batchNormalization(try BatchNormalizationAttributes(reading: reader))

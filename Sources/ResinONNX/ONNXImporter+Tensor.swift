@@ -54,7 +54,11 @@ extension ProtoConverter {
             encoding = .typed
         } else if isExternal {
             let entries = pairs(proto.external_data, proto.n_external_data)
-            storage = try externalData(tensor: label, entries: entries, byteCount: byteCount)
+            if let resolveExternal {
+                storage = try resolveExternal(label, entries, byteCount)
+            } else {
+                storage = try externalData(tensor: label, entries: entries, byteCount: byteCount)
+            }
             encoding = .external(entries)
         } else if hasRaw {
             guard proto.raw_data.len == byteCount else {

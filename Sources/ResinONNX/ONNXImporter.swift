@@ -24,8 +24,13 @@ public enum ONNXImporter {
     }
 
     /// Imports a model from its encoded bytes; `file` names it in messages and `folder` anchors external data.
+    /// Provides the bytes of an externally stored tensor from something other than a file beside the
+    /// model (the native format's blobs): given the tensor's name, its `external_data` entries and the byte
+    /// count its type and dims need.
+    public typealias ExternalResolver = (_ tensor: String, _ entries: [StringPair], _ byteCount: Int) throws -> TensorStorage
+
     public static func importModel(
-        bytes: UnsafeRawBufferPointer, file: String, folder: String?
+        bytes: UnsafeRawBufferPointer, file: String, folder: String?, resolveExternal: ExternalResolver? = nil
     ) throws(ImportError) -> Model {
         func fail(_ problem: ImportError.Problem) -> ImportError { ImportError(file: file, problem: problem) }
         if let problem = WireScanner.diagnose(bytes) { throw fail(.notProtobuf(detail: problem)) }
@@ -38,6 +43,7 @@ public enum ONNXImporter {
         }
         do {
             var converter = ProtoConverter(file: file, folder: folder, arena: arena)
+            converter.resolveExternal = resolveExternal
             return try converter.model(proto.pointee)
         } catch let error as ImportError.Problem {
             throw fail(error)
@@ -57,6 +63,8 @@ struct ProtoConverter {
     let arena: DecodeArena
     /// Operator set versions by domain ("" for the default domain).
     var opsets: [String: Int] = [:]
+    /// Where external tensors come from when not from files beside the model.
+    var resolveExternal: ONNXImporter.ExternalResolver?
 
     init(file: String, folder: String?, arena: DecodeArena) {
         self.file = file

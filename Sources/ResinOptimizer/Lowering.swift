@@ -7,6 +7,8 @@ public enum StandardONNX {
     public static func lower(_ model: Model) -> Model {
         var model = model
         let opset = model.defaultOpsetVersion ?? 13
+        // Resin's domain and the attributes only its operators carry do not leave Resin.
+        model.opsetImports.removeAll { $0.domain == resinDomain }
         var graph = model.graph
         var nodes: [Node] = []
         for node in graph.nodes {
@@ -18,7 +20,7 @@ public enum StandardONNX {
                 var value = stages == 0 ? output : graph.freshName(output + "_conv")
                 let convInputs = node.inputs.prefix(3).last == "" ? Array(node.inputs.prefix(2)) : Array(node.inputs.prefix(3))
                 nodes.append(Node(name: node.name, opType: "Conv", inputs: convInputs, outputs: [value],
-                                  attributes: node.attributes, op: .conv(fused.conv)))
+                                  attributes: standardAttributes(node), op: .conv(fused.conv)))
                 if hasSkip {
                     let sum = fused.activation == .none ? output : graph.freshName(output + "_add")
                     nodes.append(Node(name: (node.name ?? output) + "_add", opType: "Add", inputs: [value, node.inputs[3]],
@@ -32,7 +34,7 @@ public enum StandardONNX {
                 let output = node.outputs[0]
                 let value = graph.freshName(output + "_gemm")
                 nodes.append(Node(name: node.name, opType: "Gemm", inputs: node.inputs, outputs: [value],
-                                  attributes: node.attributes, op: .gemm(fused.gemm)))
+                                  attributes: standardAttributes(node), op: .gemm(fused.gemm)))
                 nodes.append(activationNode(fused.activation, input: value, output: output, name: node.name ?? output, graph: &graph, opset: opset))
             case .channelAffine:
                 let output = node.outputs[0]
@@ -55,6 +57,11 @@ public enum StandardONNX {
         }
         model.graph = graph
         return model
+    }
+
+    /// A fused node's attributes without the activation ones the native format adds.
+    private static func standardAttributes(_ node: Node) -> [Attribute] {
+        node.attributes.filter { !$0.name.hasPrefix("activation") }
     }
 
     private static func activationNode(

@@ -6,6 +6,30 @@ public enum FusedActivation: Equatable, Sendable {
     case clip(min: Float, max: Float)
 }
 
+extension FusedActivation {
+    /// The attributes that carry the activation in Resin's own serialized graphs: `activation` ("none",
+    /// "relu", "clip") and, for clip, `activation_min` and `activation_max`.
+    public var attributes: [Attribute] {
+        switch self {
+        case .none: [Attribute(name: "activation", value: .string(Array("none".utf8)))]
+        case .relu: [Attribute(name: "activation", value: .string(Array("relu".utf8)))]
+        case .clip(let low, let high):
+            [Attribute(name: "activation", value: .string(Array("clip".utf8))),
+             Attribute(name: "activation_min", value: .float(low)), Attribute(name: "activation_max", value: .float(high))]
+        }
+    }
+
+    init(reading reader: AttributeReader) throws(AttributeProblem) {
+        switch try reader.string("activation") ?? "none" {
+        case "none": self = .none
+        case "relu": self = .relu
+        case "clip":
+            self = .clip(min: try reader.float("activation_min") ?? -.infinity, max: try reader.float("activation_max") ?? .infinity)
+        case let other: throw .invalid(attribute: "activation", reason: "has unknown value '\(other)'")
+        }
+    }
+}
+
 /// Resin's fused convolution: `activation(Conv(X, W, B) + Skip)`.
 ///
 /// Inputs: X, W, B (empty name when the conv has no bias), Skip (absent when there is no residual).
