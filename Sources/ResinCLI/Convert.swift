@@ -39,8 +39,11 @@ struct Convert: ParsableCommand {
             if output.hasSuffix(".resin") {
                 // To the native format: optimized unless --no-optimize, weights as the options say.
                 let loaded = try ModelLoader.load(path: input, optimize: optimize ?? true, log: verboseLog(verbose))
+                // Weights in the kernels' layout (Winograd filters transformed), unless half precision
+                // is asked for: those are widened at load and transformed then.
+                let model = fp16 ? loaded.model : try KernelPreparation.prepare(loaded.model)
                 try reportingErrors(about: output) {
-                    try NativeWriter.write(loaded.model, toPath: output, options: NativeWriteOptions(halfPrecision: fp16, compress: compress))
+                    try NativeWriter.write(model, toPath: output, options: NativeWriteOptions(halfPrecision: fp16, compress: compress))
                 }
                 return
             }

@@ -16,8 +16,35 @@ public struct NativeWriteOptions: Sendable, Equatable {
 /// Writes `.resin` files: the graph as an ONNX ModelProto whose initializers point at blob sections,
 /// and each initializer's elements in a blob of its own, 64-byte aligned, checksummed.
 public enum NativeWriter {
-    /// The encoded file.
+    /// The encoded file, in memory.
     public static func encode(_ model: Model, options: NativeWriteOptions = NativeWriteOptions()) -> [UInt8] {
+        var bytes: [UInt8] = []
+        emit(model, options: options) { part in bytes.append(contentsOf: part) }
+        return bytes
+    }
+
+    /// Writes a native file atomically, streaming the weights straight from their storage.
+    public static func write(_ model: Model, toPath path: String, options: NativeWriteOptions = NativeWriteOptions()) throws {
+        try writeFileAtomically(atPath: path) { append in
+            var failure: Error?
+            emit(model, options: options) { part in
+                guard failure == nil else { return }
+                do { try append(part) } catch { failure = error }
+            }
+            if let failure { throw failure }
+        }
+    }
+
+    /// A blob ready to go: where its bytes come from, and its table entry.
+    private struct Blob {
+        var section: NativeSection
+        /// Bytes made for the file (half floats, deflated); nil when the tensor's own storage is written.
+        var made: [UInt8]?
+        var storage: TensorStorage
+    }
+
+    /// Produces the file's bytes in order: header, section table, graph, blobs, with zero padding between.
+    private static func emit(_ model: Model, options: NativeWriteOptions, _ output: (UnsafeRawBufferPointer) -> Void) {
         var model = model
         // Resin's own operators carry their activation as attributes; the domain is imported so they parse back.
         for index in model.graph.nodes.indices {
@@ -34,26 +61,25 @@ public enum NativeWriter {
         }
 
         // Blobs: one per initializer with numeric elements (section index = position + 1, after the graph).
-        var blobs: [(section: NativeSection, bytes: [UInt8])] = []
+        var blobs: [Blob] = []
         for index in model.graph.initializers.indices {
             let tensor = model.graph.initializers[index]
             guard tensor.dataType != .string, tensor.dataType.bitWidth >= 8 else { continue }
             var encoding = NativeLayout.Encoding()
-            var stored: [UInt8]
+            var made: [UInt8]?
             if options.halfPrecision, tensor.dataType == .float {
                 encoding.insert(.float16)
-                stored = halfPrecisionBytes(tensor.storage.bytes)
-            } else {
-                stored = Array(tensor.storage.bytes)
+                made = halfPrecisionBytes(tensor.storage.bytes)
             }
-            let decodedBytes = stored.count
-            if options.compress, !stored.isEmpty {
+            let decodedBytes = made?.count ?? tensor.storage.byteCount
+            if options.compress, decodedBytes > 0 {
                 encoding.insert(.deflate)
-                stored = stored.withUnsafeBytes { Compression.deflate($0) }
+                made = made.map { bytes in bytes.withUnsafeBytes { Compression.deflate($0) } } ?? Compression.deflate(tensor.storage.bytes)
             }
-            let checksum = stored.withUnsafeBytes { crc32($0) }
-            blobs.append((NativeSection(kind: .blob, encoding: encoding, offset: 0, storedBytes: stored.count,
-                                        decodedBytes: decodedBytes, dataType: tensor.dataType, checksum: checksum), stored))
+            let checksum = made.map { bytes in bytes.withUnsafeBytes { crc32($0) } } ?? crc32(tensor.storage.bytes)
+            let section = NativeSection(kind: .blob, encoding: encoding, offset: 0, storedBytes: made?.count ?? decodedBytes,
+                                        decodedBytes: decodedBytes, dataType: tensor.dataType, checksum: checksum)
+            blobs.append(Blob(section: section, made: made, storage: tensor.storage))
             var reference = tensor
             reference.encoding = .external([StringPair(key: "location", value: NativeLayout.blobLocation),
                                             StringPair(key: "section", value: String(blobs.count))])
@@ -68,15 +94,15 @@ public enum NativeWriter {
         var sections = [NativeSection(kind: .graph, encoding: [], offset: offset, storedBytes: graph.count,
                                       decodedBytes: graph.count, dataType: .undefined, checksum: graph.withUnsafeBytes { crc32($0) })]
         offset = NativeLayout.aligned(offset + graph.count)
-        for blob in blobs {
-            var section = blob.section
-            section.offset = offset
-            sections.append(section)
-            offset = NativeLayout.aligned(offset + section.storedBytes)
+        for index in blobs.indices {
+            blobs[index].section.offset = offset
+            sections.append(blobs[index].section)
+            offset = NativeLayout.aligned(offset + blobs[index].section.storedBytes)
         }
         let fileBytes = sections.last.map { $0.offset + $0.storedBytes } ?? offset
 
-        var writer = ByteWriter(bytes: [UInt8](repeating: 0, count: fileBytes))
+        // Header and table, then the graph: the part the structure checksum covers, built in memory.
+        var writer = ByteWriter(bytes: [UInt8](repeating: 0, count: sections[0].offset + graph.count))
         for (index, byte) in NativeLayout.magic.enumerated() { writer.bytes[index] = byte }
         writer.put(NativeLayout.majorVersion, at: 8)
         writer.put(NativeLayout.minorVersion, at: 10)
@@ -99,20 +125,22 @@ public enum NativeWriter {
             writer.put(section.checksum, at: entry + 36)
         }
         writer.bytes.replaceSubrange(sections[0].offset..<(sections[0].offset + graph.count), with: graph)
-        for (index, blob) in blobs.enumerated() {
-            let start = sections[index + 1].offset
-            writer.bytes.replaceSubrange(start..<(start + blob.bytes.count), with: blob.bytes)
-        }
         let structure = writer.bytes.withUnsafeBytes { NativeReader.structureChecksum($0, graph: sections[0]) }
         writer.put(structure, at: NativeLayout.checksumOffset)
-        return writer.bytes
-    }
+        writer.bytes.withUnsafeBytes(output)
 
-    /// Writes a native file atomically.
-    public static func write(_ model: Model, toPath path: String, options: NativeWriteOptions = NativeWriteOptions()) throws {
-        let bytes = encode(model, options: options)
-        try writeFileAtomically(atPath: path) { append in
-            try bytes.withUnsafeBytes { try append($0) }
+        // The blobs, each after the zero padding that aligns it.
+        let zeros = [UInt8](repeating: 0, count: NativeLayout.alignment)
+        var written = writer.bytes.count
+        for blob in blobs {
+            let padding = blob.section.offset - written
+            if padding > 0 { zeros.withUnsafeBytes { output(UnsafeRawBufferPointer(rebasing: $0[0..<padding])) } }
+            if let made = blob.made {
+                made.withUnsafeBytes(output)
+            } else {
+                withExtendedLifetime(blob.storage) { output(blob.storage.bytes) }
+            }
+            written = blob.section.offset + blob.section.storedBytes
         }
     }
 

@@ -130,7 +130,7 @@ public enum Operator: Equatable, Sendable {
         case .constant: (0, 0)
         case .unsqueeze, .squeeze, .reduceMean: (1, 2)
         case .pad: (1, 4)
-        case .fusedConv: (2, 4)
+        case .fusedConv: (2, 5)
         case .fusedGemm: (2, 3)
         case .channelAffine: (3, 3)
         case .unsupported: (0, Int.max)

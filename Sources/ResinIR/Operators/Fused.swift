@@ -32,7 +32,9 @@ extension FusedActivation {
 
 /// Resin's fused convolution: `activation(Conv(X, W, B) + Skip)`.
 ///
-/// Inputs: X, W, B (empty name when the conv has no bias), Skip (absent when there is no residual).
+/// Inputs: X, W, B (empty name when the conv has no bias), Skip (empty or absent when there is no
+/// residual), and, in native files, U: the filters already transformed for the algorithm the runtime
+/// picks (Winograd `[16, M, C]`), so loading does no arithmetic on weights.
 /// The optimizer makes it from Conv, a following residual Add and Relu or Clip; export writes it back as
 /// those standard operators. Its node keeps the original Conv's attributes for that.
 public struct FusedConvAttributes: Equatable, Sendable {

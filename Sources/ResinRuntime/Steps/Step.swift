@@ -66,11 +66,13 @@ struct ConvolutionStep {
     var pool: WorkerPool
     /// Winograd-transformed filters, when the convolution runs that way; the step keeps them alive.
     var transformedWeight: TensorStorage?
+    /// Transformed filters a native file provided (kept alive by the session's constants).
+    var preparedWeight: UnsafePointer<Float>? = nil
 
     func run() {
         Kernels.convolution(input: input, weight: weight, output: output, geometry: geometry, epilogue: epilogue,
                             workspace: workspace, pool: pool,
-                            transformedWeight: transformedWeight?.bytes.baseAddress?.assumingMemoryBound(to: Float.self))
+                            transformedWeight: preparedWeight ?? transformedWeight?.bytes.baseAddress?.assumingMemoryBound(to: Float.self))
     }
 }
 

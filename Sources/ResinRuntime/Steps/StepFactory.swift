@@ -41,6 +41,18 @@ enum StepFactory {
                                    allowsWinograd: allowsWinograd)
     }
 
+    /// Filters a native file stored already transformed (`KernelPreparation`): used in place.
+    static func preparedWeights(_ geometry: ConvolutionGeometry, _ prepared: BoundValue?, node: Node) throws -> UnsafePointer<Float>? {
+        guard let prepared else { return nil }
+        guard geometry.usesWinograd, prepared.dataType == .float,
+              prepared.elementCount == 16 * geometry.outputChannels * geometry.inputChannels else {
+            throw RuntimeError.unsupportedAttribute(
+                node: node.displayName, opType: node.opType,
+                reason: "its prepared filters \(describe(prepared.shape)) do not fit the convolution this runtime would run")
+        }
+        return UnsafePointer(prepared.floats)
+    }
+
     /// Winograd-transformed filters, made once when the step is, for a convolution that runs that way.
     static func winogradWeights(_ geometry: ConvolutionGeometry, _ weight: BoundValue) -> TensorStorage? {
         guard geometry.usesWinograd else { return nil }
@@ -115,6 +127,7 @@ enum StepFactory {
         case .fusedConv(let attributes):
             guard let x, let w = input(1), let y else { break }
             let skip = input(3)
+            let prepared = input(4)
             try requireFloat(x, w, input(2), skip, y)
             let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: w.shape,
                                                    allowsWinograd: w.isConstant)
@@ -129,7 +142,8 @@ enum StepFactory {
             return .convolution(ConvolutionStep(
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
                 epilogue: epilogue, workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool,
-                transformedWeight: winogradWeights(geometry, w)))
+                transformedWeight: prepared == nil ? winogradWeights(geometry, w) : nil,
+                preparedWeight: try preparedWeights(geometry, prepared, node: node)))
 
         case .batchNormalization(let attributes):
             guard let x, let y, let scale = input(1), let bias = input(2), let mean = input(3), let variance = input(4) else { break }
