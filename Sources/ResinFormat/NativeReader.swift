@@ -29,7 +29,8 @@ public struct NativeFileLayout: Sendable, Equatable {
 public enum NativeReader {
     /// Reads the model; `verifyWeights` also checks every blob's CRC-32 (about 40 ms per 100 MB).
     public static func read(path: String, verifyWeights: Bool = false) throws -> (Model, NativeFileLayout) {
-        let file = try MappedFile(path: path)
+        // Pages come in as the checks and the first inference touch them; nothing is copied up front.
+        let file = try MappedFile(path: path, populate: false)
         func fail(_ reason: String) -> NativeFormatError { NativeFormatError(path: path, reason: reason) }
         let bytes = file.bytes
         let layout = try parseLayout(bytes, fail: fail)

@@ -13,7 +13,10 @@ public final class MappedFile: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     public let path: String
 
-    public init(path: String) throws {
+    /// `populate` maps every page up front (right for a file read once from start to end, like an ONNX
+    /// model being decoded); without it pages are mapped as they are first touched (right for a native
+    /// file whose weights are read in place by the first inference).
+    public init(path: String, populate: Bool = true) throws {
         self.path = path
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw FileError.system(path, "cannot open") }
@@ -26,7 +29,7 @@ public final class MappedFile: @unchecked Sendable {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
-        let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, descriptor, 0)
+        let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), descriptor, 0)
         guard let address, address != MAP_FAILED else { throw FileError.system(path, "cannot map") }
         bytes = UnsafeRawBufferPointer(start: address, count: size)
     }
