@@ -34,12 +34,14 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (ALLOWLIST, DEFAULT_NODE_DIR, DEFAULT_RESIN, EXCLUDED, check_resin,  # noqa: E402
+from _common import (Outcome, ALLOWLIST, DEFAULT_NODE_DIR, DEFAULT_RESIN, EXCLUDED, check_resin,  # noqa: E402
                      ensure_venv, read_list, resin_path, run_verify)
 
 ensure_venv(__file__)
 
 import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 # case name -> (rtol, atol, why). Only for cases whose reference cannot be met at the defaults.
@@ -73,6 +75,8 @@ def main():
     ap.add_argument("--threads", type=int, help="pass --threads N to resin verify")
     ap.add_argument("--lines", type=int, default=8, help="output lines shown per failure (default 8)")
     ap.add_argument("--verbose", action="store_true", help="also print a line per passing case")
+    ap.add_argument("--native", action="store_true",
+                    help="convert each case's model to .resin first and verify that (the native round trip)")
     args = ap.parse_args()
     if args.jobs < 1:
         ap.error("--jobs must be >= 1")
@@ -103,14 +107,33 @@ def main():
 
     jobs = [(n, True) for n in allow_names] + [(n, False) for n in excl_names]
 
+    native_root = tempfile.mkdtemp(prefix="resin-native-cases-") if args.native else None
+
     def run(job):
         name, _ = job
-        return run_verify(resin, os.path.join(case_root, name),
-                          verify_args(name, args.rtol, args.atol, args.threads),
+        case_dir = os.path.join(case_root, name)
+        if native_root:
+            # A case folder holding model.resin (converted here) and the original test data.
+            native_dir = os.path.join(native_root, name)
+            os.makedirs(native_dir)
+            for entry in os.listdir(case_dir):
+                if entry.startswith("test_data_set_"):
+                    os.symlink(os.path.join(case_dir, entry), os.path.join(native_dir, entry))
+            convert = subprocess.run([resin, "convert", os.path.join(case_dir, "model.onnx"),
+                                      os.path.join(native_dir, "model.resin")],
+                                     capture_output=True, text=True, timeout=args.timeout)
+            if convert.returncode != 0:
+                return Outcome(name, convert.returncode, "convert to .resin failed: " + convert.stderr, 0.0)
+            case_dir = native_dir
+        return run_verify(resin, case_dir, verify_args(name, args.rtol, args.atol, args.threads),
                           timeout=args.timeout, name=name)
 
     passed = failed = 0
     would_pass, crashed, excl_failed = [], [], 0
+    if native_root:
+        import atexit
+        import shutil
+        atexit.register(shutil.rmtree, native_root, True)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for (name, listed), outcome in zip(jobs, pool.map(run, jobs)):
             if listed:
