@@ -32,18 +32,22 @@ with one conversion of each kind reused by every step:
   (4) `RESIN convert --compress DIR/model.onnx TMP/c.resin` verifies as in (1), plain and with
       --verify-weights.
   (5) Corruption (skipped with --quick). First `RESIN inspect` and `RESIN inspect --verify-weights`
-      must accept the intact TMP/m.resin. The layout comes from `inspect --json`'s "native" object:
-      {"headerBytes": H, "sectionTable": {"offset", "length"}, "graph": {"offset", "length"},
-       "blobs": [{"offset", "length", "name"?}, ...]}; without it the first 4096 bytes (or the whole
-      file, if smaller) count as structural, and the graph and blob flips are skipped (a note says so).
+      must accept the intact TMP/m.resin. Its layout is read from its own header and section table
+      as Docs/FORMAT.md (version 1) gives them: header H bytes, table, graph section (entry 0), blobs
+      (entries 1..n, named by the initializers whose external_data points at them); the intact file
+      must read that way. `inspect --json`'s "native" object, {"headerBytes": H, "sectionTable":
+      {"offset", "length"}, "graph": {"offset", "length"}, "blobs": [{"offset", "length"}, ...]},
+      must agree with it when present, and serves as the layout when the header cannot be read;
+      with neither, the first 4096 bytes (or the whole file, if smaller) count as structural, and
+      the graph and blob flips are skipped (a note says so).
       Each corrupt copy is one change to the intact file:
         - every byte of the header and the section table XOR 0xFF, and 64 evenly spaced bytes of
           the graph section: `RESIN inspect COPY` must exit 2 with a message on stderr naming the
           file;
         - one byte in the middle of each of the first 8 weight blobs: `RESIN inspect
-          --verify-weights COPY` must exit 2 naming the file and the blob (its name when the
-          layout gives one, else the word blob, section, weight, tensor or initializer); plain
-          `RESIN inspect COPY` may pass or exit 2, nothing else;
+          --verify-weights COPY` must exit 2 naming the file and the blob (as "section K" or
+          "blob K", K its table index, or by its initializer's name); plain `RESIN inspect COPY`
+          may pass or exit 2, nothing else;
         - the file truncated at 50 lengths spread over it (0, 1, H-1, H, inside the table, inside
           the graph, inside blobs, size-1 and evenly spaced ones): `RESIN inspect COPY` must exit 2
           naming the file.
@@ -70,6 +74,7 @@ import queue  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
+import struct  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -90,7 +95,7 @@ GRAPH_FLIPS = 64
 BLOB_FLIPS = 8
 TRUNCATIONS = 50
 CORRUPT_TIMEOUT = 30.0
-BLOB_WORDS = re.compile(r"blob|section|weight|tensor|initializer", re.IGNORECASE)
+MAGIC = b"RESIN\x00\x1a\n"
 
 
 def _default_domain(domain):
@@ -458,7 +463,7 @@ def _region(obj, size, what, problems):
 
 
 def native_layout(report, size):
-    """(layout, problems): layout is a dict with header, table, graph, blobs, or None."""
+    """(layout, problems) from `inspect --json`'s "native" object; layout is None when there is none."""
     native = report.get("native") if isinstance(report, dict) else None
     if native is None:
         return None, []
@@ -479,10 +484,70 @@ def native_layout(report, size):
             r = _region(b, size, f"blobs[{k}]", problems)
             if r:
                 name = b.get("name") if isinstance(b.get("name"), str) and b.get("name") else None
-                blobs.append((r[0], r[1], name, k))
+                blobs.append((r[0], r[1], name, k + 1))  # the graph is section 0
     if problems:
         return None, problems
     return {"header": h, "table": table, "graph": graph, "blobs": blobs}, []
+
+
+def header_layout(data):
+    """(layout, problems) read from the file's own header and section table as Docs/FORMAT.md
+    (version 1) lays them out: header 64 bytes (magic, u16 major, u16 minor, u32 header size,
+    u64 file size, u64 table offset, u32 section count, ...), 48-byte entries (u32 kind, u32
+    encoding, u64 offset, u64 stored size, ...), entry 0 the graph (an ONNX ModelProto whose
+    initializers point at their blob by external_data section = index)."""
+    size = len(data)
+    if size < 64:
+        return None, [f"the file is {size} bytes, shorter than the 64-byte header"]
+    if data[:8] != MAGIC:
+        return None, [f"magic {data[:8].hex(' ')}, Docs/FORMAT.md says {MAGIC.hex(' ')}"]
+    major, minor, hsize, fsize, toff, count = struct.unpack_from("<HHIQQI", data, 8)
+    if major != 1:
+        return None, [f"format version {major}.{minor}; this check reads version 1 (Docs/FORMAT.md)"]
+    problems = []
+    if fsize != size:
+        problems.append(f"the header records {fsize} bytes, the file has {size}")
+    if not 0 < hsize <= size:
+        problems.append(f"header size {hsize}")
+    if count < 1 or toff < hsize or toff + 48 * count > size:
+        problems.append(f"section table at {toff}, {count} entries, does not fit the {size}-byte file")
+    if problems:
+        return None, problems
+    sections = []
+    for k in range(count):
+        kind, _, off, ln = struct.unpack_from("<IIQQ", data, toff + 48 * k)
+        if off + ln > size:
+            problems.append(f"section {k} [{off}, +{ln}) is outside the file")
+        if (kind == 1) != (k == 0):
+            problems.append(f"section {k} has kind {kind}")
+        sections.append((off, ln))
+    if problems:
+        return None, problems
+    names = {}
+    try:
+        model = onnx.ModelProto.FromString(data[sections[0][0]:sections[0][0] + sections[0][1]])
+        for t in model.graph.initializer:
+            where = {e.key: e.value for e in t.external_data}
+            if where.get("location") == "resin:section" and where.get("section", "").isdigit():
+                names[int(where["section"])] = t.name
+    except Exception as e:  # a graph this check cannot decode still has its extent
+        problems.append(f"the graph section does not decode as a ModelProto: {_first_line(e)}")
+    blobs = [(off, ln, names.get(k), k) for k, (off, ln) in enumerate(sections) if k > 0]
+    return {"header": hsize, "table": (toff, 48 * count), "graph": sections[0], "blobs": blobs}, problems
+
+
+def compare_layouts(from_header, from_inspect):
+    """Differences between the header's layout and the one `inspect --json` reports."""
+    diffs = []
+    for key in ("header", "table", "graph"):
+        if from_header[key] != from_inspect[key]:
+            diffs.append(f"{key} {from_inspect[key]} (header: {from_header[key]})")
+    a = [(off, ln) for off, ln, _, _ in from_header["blobs"]]
+    b = [(off, ln) for off, ln, _, _ in from_inspect["blobs"]]
+    if a != b:
+        first = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), min(len(a), len(b)))
+        diffs.append(f"{len(b)} blobs (header: {len(a)}), first difference at blob {first + 1}")
+    return diffs
 
 
 def spread(lo, hi, count):
@@ -539,7 +604,7 @@ class Outcome:
                 self.failures[kind].append(failure)
 
 
-def judge(kind, where, code, stderr, copy, must_fail, blob_name=None):
+def judge(kind, where, code, stderr, copy, must_fail, blob=None):
     """None when resin reacted as it must to this corrupt copy, else what went wrong."""
     if code is None:  # timed out (a hang), or resin could not be started at all
         return f"{where}: {stderr}"
@@ -556,10 +621,10 @@ def judge(kind, where, code, stderr, copy, must_fail, blob_name=None):
     if os.path.basename(copy) not in msg:
         return f"{where}: exit 2, the message does not name the file: {first}"
     if kind == "blob-verify":
-        if blob_name is not None and blob_name not in msg:
-            return f"{where}: exit 2, the message does not name blob {blob_name!r}: {first}"
-        if blob_name is None and not BLOB_WORDS.search(msg):
-            return f"{where}: exit 2, the message names no blob/section: {first}"
+        name, index, _ = blob
+        if not ((name and name in msg) or re.search(rf"\b(?:section|blob)\s*#?{index}\b", msg, re.IGNORECASE)):
+            return (f"{where}: exit 2, the message does not name section {index}"
+                    + (f" or {name!r}" if name else "") + f": {first}")
     return None
 
 
@@ -571,11 +636,21 @@ def check_corruption(resin, path, report, tmp, reasons, notes):
             reasons.append(f"inspect {' '.join(extra + ['m.resin'])} on the intact file "
                            + describe_exit(code, so, se) + "; corruption checks skipped")
             return
-    layout, problems = native_layout(report, size)
-    if problems:
-        reasons.append("inspect --json `native` layout is unusable: " + "; ".join(problems))
     with open(path, "rb") as f:
         original = f.read()
+    layout, problems = header_layout(original)
+    source = "header"
+    if problems:
+        reasons.append("the intact m.resin does not read as Docs/FORMAT.md says: " + "; ".join(problems))
+    reported, problems = native_layout(report, size)
+    if problems:
+        reasons.append("inspect --json `native` is unusable: " + "; ".join(problems))
+    if layout and reported:
+        diffs = compare_layouts(layout, reported)
+        if diffs:
+            reasons.append("inspect --json `native` disagrees with the file's header: " + "; ".join(diffs))
+    elif reported:
+        layout, source = reported, "inspect --json"
 
     flips = []  # (kind, position, blob name)
     if layout:
@@ -584,20 +659,20 @@ def check_corruption(resin, path, report, tmp, reasons, notes):
         structural |= set(range(t_off, t_off + t_len))
         g_off, g_len = layout["graph"]
         graph = [p for p in spread(g_off, g_off + g_len, GRAPH_FLIPS) if p not in structural]
-        blobs = [(off + ln // 2, name if name else None, k) for off, ln, name, k in layout["blobs"] if ln][:BLOB_FLIPS]
-        layout_note = (f"layout: header {layout['header']} B, table {t_len} B, graph {g_len} B, "
-                       f"{len(layout['blobs'])} blobs")
+        blobs = [(off + ln // 2, name, k) for off, ln, name, k in layout["blobs"] if ln][:BLOB_FLIPS]
+        layout_note = (f"layout from the {source}: header {layout['header']} B, table {t_len} B, "
+                       f"graph {g_len} B, {len(layout['blobs'])} blobs")
     else:
         structural = set(range(0, min(size, STRUCTURAL_FALLBACK)))
         graph, blobs = [], []
-        layout_note = (f"no usable `native` layout in inspect --json: first {len(structural)} B "
-                       "taken as structural, graph and blob flips skipped")
+        layout_note = (f"no usable layout: first {len(structural)} B taken as structural, graph and "
+                       "blob flips skipped")
     flips += [("structural", p, None) for p in sorted(structural)]
     flips += [("graph", p, None) for p in graph]
     for p, name, k in blobs:
-        label = name if name is not None else f"blob {k}"
-        flips.append(("blob-verify", p, (name, label)))
-        flips.append(("blob-plain", p, (name, label)))
+        label = f"section {k}" + (f" {name}" if name else "")
+        flips.append(("blob-verify", p, (name, k, label)))
+        flips.append(("blob-plain", p, (name, k, label)))
     truncs = truncation_lengths(size, layout)
 
     outcome = Outcome()
@@ -627,11 +702,10 @@ def check_corruption(resin, path, report, tmp, reasons, notes):
                         code, _, se = run_resin(resin, args, CORRUPT_TIMEOUT)
                     finally:
                         os.pwrite(fd, bytes([byte]), pos)
-                    where = f"byte {pos}" + (f" ({blob[1]})" if blob else "")
+                    where = f"byte {pos}" + (f" ({blob[2]})" if blob else "")
                     if kind == "blob-verify":
                         where += " with --verify-weights"
-                    outcome.record(kind, judge(kind, where, code, se, copy, kind != "blob-plain",
-                                               blob[0] if blob else None))
+                    outcome.record(kind, judge(kind, where, code, se, copy, kind != "blob-plain", blob))
             finally:
                 os.close(fd)
             while True:
@@ -654,7 +728,8 @@ def check_corruption(resin, path, report, tmp, reasons, notes):
     for e in errors:
         reasons.append("corruption checks: " + e)
 
-    labels = (("structural", "header+table flips"), ("graph", "graph flips"),
+    labels = (("structural", "header+table flips" if layout else f"flips of the first {len(structural)} B"),
+              ("graph", "graph flips"),
               ("blob-verify", "blob flips with --verify-weights"), ("blob-plain", "blob flips without"),
               ("truncated", "truncations"))
     total = sum(outcome.counts.values())

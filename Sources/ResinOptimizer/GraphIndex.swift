@@ -7,15 +7,48 @@ struct GraphIndex {
     var initializers: [String: Tensor] = [:]
     var graphOutputs: Set<String> = []
     var graphInputs: Set<String> = []
+    /// Values that subgraphs (If and Loop bodies) read from the enclosing graph: their names must not
+    /// change, since rewrites only edit the top level.
+    var subgraphReads: Set<String> = []
 
     init(_ graph: Graph) {
         for (index, node) in graph.nodes.enumerated() {
             for output in node.outputs where !output.isEmpty { producer[output] = index }
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(index) }
+            // A node whose subgraphs read outer values consumes them, as far as rewrites are concerned.
+            for name in Self.outerReads(of: node) {
+                subgraphReads.insert(name)
+                consumers[name, default: []].append(index)
+            }
         }
         initializers = graph.initializersByName
         graphOutputs = Set(graph.outputs.map(\.name))
         graphInputs = Set(graph.runtimeInputs.map(\.name))
+    }
+
+    /// Names the node's subgraph attributes read without producing them.
+    static func outerReads(of node: Node) -> Set<String> {
+        var reads: Set<String> = []
+        for attribute in node.attributes {
+            switch attribute.value {
+            case .graph(let graph): reads.formUnion(outerReads(of: graph))
+            case .graphs(let graphs): for graph in graphs { reads.formUnion(outerReads(of: graph)) }
+            default: continue
+            }
+        }
+        return reads
+    }
+
+    static func outerReads(of graph: Graph) -> Set<String> {
+        var produced = Set(graph.inputs.map(\.name)).union(graph.initializers.compactMap(\.name))
+        var reads: Set<String> = []
+        for node in graph.nodes {
+            for input in node.inputs where !input.isEmpty && !produced.contains(input) { reads.insert(input) }
+            reads.formUnion(outerReads(of: node).subtracting(produced))
+            produced.formUnion(node.outputs)
+        }
+        for output in graph.outputs where !produced.contains(output.name) { reads.insert(output.name) }
+        return reads
     }
 
     /// The one node that reads `value`, when exactly one does and the value is not a graph output.

@@ -176,6 +176,21 @@ import Testing
         #expect(report.count("eliminate-identity") == 2)
     }
 
+    @Test func valuesASubgraphReadsKeepTheirProducersAndNames() throws {
+        // An If branch reads "i" from the enclosing graph: the Identity making it must stay, or the branch
+        // would refer to nothing.
+        let branch = Graph(nodes: [try node("Relu", ["i"], ["b"])], outputs: [output("b")])
+        let ifNode = Node(name: "if", opType: "If", inputs: ["cond"], outputs: ["y"],
+                          attributes: [Attribute(name: "then_branch", value: .graph(branch)),
+                                       Attribute(name: "else_branch", value: .graph(branch))],
+                          op: .unsupported(UnsupportedOperator(opType: "If", domain: "")))
+        let graph = Graph(
+            nodes: [try node("Identity", ["x"], ["i"]), ifNode],
+            inputs: [input("x", [.fixed(2)]), ValueInfo(name: "cond", type: .tensor(.bool, []))], outputs: [output("y")])
+        let (result, _) = try optimize(graph, with: [EliminateIdentity(), EliminateDeadNodes()])
+        #expect(result.opTypes == ["Identity", "If"])
+    }
+
     @Test func matMulPlusVectorBecomesGemm() throws {
         let graph = Graph(
             nodes: [try node("MatMul", ["a", "w"], ["m"]), try node("Add", ["m", "b"], ["y"])],

@@ -45,7 +45,8 @@ struct EliminateIdentity: Pass {
                 }
             default: continue
             }
-            guard let input = node.inputs.first, !input.isEmpty, let output = node.outputs.first else { continue }
+            guard let input = node.inputs.first, !input.isEmpty, let output = node.outputs.first,
+                  !index.subgraphReads.contains(output), !index.subgraphReads.contains(input) else { continue }
             if !index.graphOutputs.contains(output) { return (position, false) }
             // The output is a graph output: rename the input's producer, if a node produces it and
             // nothing else needs the input's own name.

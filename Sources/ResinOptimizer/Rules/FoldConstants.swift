@@ -19,6 +19,9 @@ struct FoldConstants: Pass {
             if case .shape(let attributes) = node.op, let dims = facts[node.inputs[0]]?.dimensions?.fixedShape {
                 let values = dims[attributes.range(rank: dims.count)].map { Int64($0) }
                 outputs = [.int64s(values, shape: [values.count])]
+            } else if case .constant(let attributes) = node.op {
+                // The value as the node states it: strings included, which the kernels do not carry.
+                outputs = [attributes.value]
             } else {
                 let inputs = node.inputs.map { $0.isEmpty ? nil : constants[$0] }
                 // What the kernels cannot evaluate (strings, say) is left for the runtime to judge.

@@ -145,6 +145,7 @@ struct EliminateDeadNodes: Pass {
         }
         var used = Set(graph.outputs.map(\.name))
         for node in graph.nodes { used.formUnion(node.inputs) }
+        used.formUnion(GraphIndex(graph).subgraphReads)
         let wereConstant = Set(graph.initializers.compactMap(\.name))
         let before = graph.initializers.count
         graph.initializers = graph.initializers.filter { used.contains($0.name ?? "") }
