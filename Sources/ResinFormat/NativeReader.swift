@@ -53,7 +53,7 @@ public enum NativeReader {
             model = try ONNXImporter.importModel(bytes: graphBytes, file: path, folder: nil) { tensor, entries, byteCount in
                 try blobStorage(file: file, layout: layout, tensor: tensor, entries: entries, byteCount: byteCount, fail: fail)
             }
-        } catch let error as ImportError {
+        } catch {
             let text = error.description
             throw fail("graph section: " + (text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text))
         }

@@ -19,15 +19,27 @@ public struct FileError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Reads a whole regular file.
-public func readFile(atPath path: String) throws -> [UInt8] {
+/// Opens a regular file for reading and returns its descriptor, which the caller closes, and its size.
+func openRegularFile(atPath path: String) throws -> (descriptor: Int32, size: Int) {
     let descriptor = open(path, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { throw FileError.system(path, "cannot open") }
-    defer { close(descriptor) }
     var status = stat()
-    guard fstat(descriptor, &status) == 0 else { throw FileError.system(path, "cannot stat") }
-    guard (status.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, reason: "is not a regular file") }
-    let size = Int(status.st_size)
+    guard fstat(descriptor, &status) == 0 else {
+        let error = FileError.system(path, "cannot stat")
+        close(descriptor)
+        throw error
+    }
+    guard (status.st_mode & S_IFMT) == S_IFREG else {
+        close(descriptor)
+        throw FileError(path: path, reason: "is not a regular file")
+    }
+    return (descriptor, Int(status.st_size))
+}
+
+/// Reads a whole regular file.
+public func readFile(atPath path: String) throws -> [UInt8] {
+    let (descriptor, size) = try openRegularFile(atPath: path)
+    defer { close(descriptor) }
     var failure: FileError?
     // Uninitialised capacity: zero-filling a 100 MB buffer first would cost as much as reading it.
     let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
@@ -50,13 +62,8 @@ public func readFile(atPath path: String) throws -> [UInt8] {
 
 /// Reads `length` bytes at `offset` of a file, checking that they exist.
 public func readFile(atPath path: String, offset: Int, length: Int) throws -> [UInt8] {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { throw FileError.system(path, "cannot open") }
+    let (descriptor, size) = try openRegularFile(atPath: path)
     defer { close(descriptor) }
-    var status = stat()
-    guard fstat(descriptor, &status) == 0 else { throw FileError.system(path, "cannot stat") }
-    guard (status.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, reason: "is not a regular file") }
-    let size = Int(status.st_size)
     guard offset >= 0, length >= 0, offset <= size, length <= size - offset else {
         throw FileError(path: path, reason: "has \(size) bytes, but \(length) bytes at offset \(offset) were asked for")
     }

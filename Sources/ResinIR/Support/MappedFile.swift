@@ -18,13 +18,8 @@ public final class MappedFile: @unchecked Sendable {
     /// file whose weights are read in place by the first inference).
     public init(path: String, populate: Bool = true) throws {
         self.path = path
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw FileError.system(path, "cannot open") }
+        let (descriptor, size) = try openRegularFile(atPath: path)
         defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw FileError.system(path, "cannot stat") }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, reason: "is not a regular file") }
-        let size = Int(status.st_size)
         guard size > 0 else {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
