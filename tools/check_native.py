@@ -66,6 +66,8 @@ from toolenv import ensure_venv  # noqa: E402
 
 ensure_venv(__file__)
 
+from ortsupport import case_file_index as _index  # noqa: E402
+
 import argparse  # noqa: E402
 import collections  # noqa: E402
 import glob  # noqa: E402
@@ -109,14 +111,6 @@ def _first_line(e, limit=300):
 
 # --------------------------------------------------------------------------------------------
 # The test case
-
-
-def _index(path):
-    base = os.path.basename(path)
-    try:
-        return int(base.rsplit("_", 1)[1].split(".")[0])
-    except (IndexError, ValueError):
-        return 1 << 30
 
 
 class Case:

@@ -30,6 +30,8 @@ from toolenv import ensure_venv  # noqa: E402
 
 ensure_venv(__file__)
 
+from ortsupport import case_file_index as _index, ort_session  # noqa: E402
+
 import argparse  # noqa: E402
 import glob  # noqa: E402
 import shutil  # noqa: E402
@@ -195,23 +197,6 @@ def compare_models(original_path, output_path):
 
 # --------------------------------------------------------------------------------------------
 # (c) ONNX Runtime
-
-
-def ort_session(path, threads):
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-
-
-def _index(path):
-    base = os.path.basename(path)
-    try:
-        return int(base.rsplit("_", 1)[1].split(".")[0])
-    except (IndexError, ValueError):
-        return 1 << 30
 
 
 def load_data_sets(case_dir):
