@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ResinIR
 import ResinRuntime
 
@@ -226,11 +231,16 @@ public func bytes(_ count: Int) -> String {
 }
 
 extension String {
-    /// A number with one decimal, without Foundation's formatter.
+    /// A number with one decimal.
     init(format1 value: Double) {
-        let scaled = (value * 10).rounded()
-        let whole = Int(scaled / 10)
-        let tenth = Int(abs(scaled).truncatingRemainder(dividingBy: 10))
-        self = (value < 0 && whole == 0 ? "-" : "") + "\(whole).\(tenth)"
+        self = formatted(value, "%.1f")
     }
+}
+
+/// One number through a C `printf` conversion ("%.2f", "%8.2f", "%.3g"), without Foundation's formatter
+/// (the command line does not link Foundation, which would add 7 MiB to every process's resident memory).
+public func formatted(_ value: Double, _ conversion: String) -> String {
+    var buffer = [CChar](repeating: 0, count: 64)
+    _ = withVaList([value]) { arguments in vsnprintf(&buffer, buffer.count, conversion, arguments) }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Resin
 
 /// `resin bench <model>`: load time, first run, and latency over many runs.
@@ -78,16 +77,16 @@ struct Bench: ParsableCommand {
             } else {
                 print("model:        \(model)")
                 print("batch:        \(batch), threads \(runtime.threads)")
-                print("load:         \(String(format: "%.1f", loadMs)) ms (open to ready-to-run)")
-                print("first run:    \(String(format: "%.1f", firstRunMs)) ms")
-                print("latency:      min \(String(format: "%.2f", latencies[0])) ms, median \(String(format: "%.2f", median)) ms, p90 \(String(format: "%.2f", p90)) ms over \(iterations) runs")
-                print("throughput:   \(String(format: "%.1f", imagesPerSecond)) images/s")
+                print("load:         \(formatted(loadMs, "%.1f")) ms (open to ready-to-run)")
+                print("first run:    \(formatted(firstRunMs, "%.1f")) ms")
+                print("latency:      min \(formatted(latencies[0], "%.2f")) ms, median \(formatted(median, "%.2f")) ms, p90 \(formatted(p90, "%.2f")) ms over \(iterations) runs")
+                print("throughput:   \(formatted(imagesPerSecond, "%.1f")) images/s")
                 print("arena:        \(bytes(session.memoryPlan.arenaBytes))")
                 print("peak RSS:     \(bytes(peak))")
                 if profile {
                     print("per operator (mean ms per run):")
                     for (name, entry) in profileTotals.sorted(by: { $0.value.milliseconds > $1.value.milliseconds }) {
-                        print("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%8.2f", entry.milliseconds)) ms  (\(entry.steps) steps)")
+                        print("  \(name + String(repeating: " ", count: max(0, 20 - name.count))) \(formatted(entry.milliseconds, "%8.2f")) ms  (\(entry.steps) steps)")
                     }
                 }
             }

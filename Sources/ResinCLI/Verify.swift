@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Resin
 
 /// `resin verify`: outputs against expected tensors, element by element.
@@ -35,9 +34,7 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
-        var isDirectory: ObjCBool = false
-        let exists = FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory)
-        if exists, isDirectory.boolValue {
+        if pathKind(target) == .directory {
             guard inputs.isEmpty, expected.isEmpty else {
                 throw ValidationError("a test-case folder brings its own inputs and outputs; drop --input and --expected")
             }
@@ -58,17 +55,17 @@ struct Verify: ParsableCommand {
 
     /// The ONNX test-case layout: model.onnx plus test_data_set_*/input_*.pb and output_*.pb.
     func verifyCase(folder: String) throws {
-        let modelPath = ["model.onnx", "model.resin"].map { folder + "/" + $0 }.first { FileManager.default.fileExists(atPath: $0) }
+        let modelPath = ["model.onnx", "model.resin"].map { folder + "/" + $0 }.first { pathKind($0) != .missing }
             ?? folder + "/model.onnx"
         let passed = try reportingErrors(about: folder) { () throws -> Bool in
             let loaded = try runtime.load(modelPath)
-            let sets = try FileManager.default.contentsOfDirectory(atPath: folder)
+            let sets = try directoryEntries(atPath: folder)
                 .filter { $0.hasPrefix("test_data_set_") }.sorted(by: numericOrder)
             guard !sets.isEmpty else { throw BindingError("\(folder): no test_data_set_* folder") }
             var allPassed = true
             for set in sets {
                 let directory = folder + "/" + set
-                let files = try FileManager.default.contentsOfDirectory(atPath: directory).sorted(by: numericOrder)
+                let files = try directoryEntries(atPath: directory).sorted(by: numericOrder)
                 let inputFiles = files.filter { $0.hasPrefix("input_") && $0.hasSuffix(".pb") }.map { directory + "/" + $0 }
                 let outputFiles = files.filter { $0.hasPrefix("output_") && $0.hasSuffix(".pb") }.map { directory + "/" + $0 }
                 let feeds = try readTensors(inputFiles, names: loaded.model.graph.runtimeInputs.map(\.name), role: "input")
@@ -104,14 +101,9 @@ struct Verify: ParsableCommand {
     }
 }
 
-/// "input_10" after "input_9": names compared with their digit runs as numbers.
-func numericOrder(_ lhs: String, _ rhs: String) -> Bool {
-    lhs.compare(rhs, options: .numeric) == .orderedAscending
-}
-
 /// A number in short scientific notation: 1.23e-05.
 func scientific(_ value: Double) -> String {
     if value == 0 { return "0" }
     if !value.isFinite { return "\(value)" }
-    return String(format: "%.3g", value)
+    return formatted(value, "%.3g")
 }

@@ -158,14 +158,23 @@ extension Optional where Wrapped == [Float] {
     @Test func resNetShapesChooseWinogradAndSmallOnesDoNot() throws {
         let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [14, 14], kernel: [3, 3])
         let large = ConvolutionGeometry(batch: 1, inputChannels: 256, outputChannels: 256, group: 1, inputSpatial: [14, 14],
-                                        window: window, allowsWinograd: true)
+                                        window: window, winograd: .whenFaster)
         #expect(large.usesWinograd)
         let small = ConvolutionGeometry(batch: 1, inputChannels: 16, outputChannels: 16, group: 1, inputSpatial: [14, 14],
-                                        window: window, allowsWinograd: true)
+                                        window: window, winograd: .whenFaster)
         #expect(!small.usesWinograd, "products too small for OpenBLAS's blocked kernels stay on im2col")
         let strided = try WindowAttributes(strides: [2, 2], pads: [1, 1, 1, 1]).resolve(spatial: [14, 14], kernel: [3, 3])
         #expect(!ConvolutionGeometry(batch: 1, inputChannels: 256, outputChannels: 256, group: 1, inputSpatial: [14, 14],
-                                     window: strided, allowsWinograd: true).usesWinograd)
+                                     window: strided, winograd: .whenFaster).usesWinograd)
+        // ResNet's last stage: 16 tiles of a 7x7 output do not repay 16/9 of the filter memory...
+        let last = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [7, 7], kernel: [3, 3])
+        #expect(!ConvolutionGeometry(batch: 1, inputChannels: 512, outputChannels: 512, group: 1, inputSpatial: [7, 7],
+                                     window: last, winograd: .whenFaster).usesWinograd)
+        // ...but filters that come transformed (a native file's choice) are used whenever the shape allows.
+        #expect(ConvolutionGeometry(batch: 1, inputChannels: 512, outputChannels: 512, group: 1, inputSpatial: [7, 7],
+                                    window: last, winograd: .whenEligible).usesWinograd)
+        #expect(!ConvolutionGeometry(batch: 1, inputChannels: 256, outputChannels: 256, group: 1, inputSpatial: [14, 14],
+                                     window: strided, winograd: .whenEligible).usesWinograd)
     }
 
     @Test(arguments: cases)
@@ -173,8 +182,8 @@ extension Optional where Wrapped == [Float] {
         var random = SplitMix64(seed: test.channels * 31 + test.height)
         let window = try WindowAttributes(pads: test.pads).resolve(spatial: [test.height, test.width], kernel: [3, 3])
         let geometry = ConvolutionGeometry(batch: 2, inputChannels: test.channels, outputChannels: test.filters, group: 1,
-                                           inputSpatial: [test.height, test.width], window: window, allowsWinograd: true,
-                                           winogradWorkspaceLimit: test.bandLimit, winogradMinimumProduct: 0)
+                                           inputSpatial: [test.height, test.width], window: window, winograd: .whenEligible,
+                                           winogradWorkspaceLimit: test.bandLimit)
         try #require(geometry.usesWinograd)
         let x = random.floats(2 * test.channels * test.height * test.width)
         let w = random.floats(test.filters * test.channels * 9)

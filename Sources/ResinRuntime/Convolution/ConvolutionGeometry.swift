@@ -1,5 +1,15 @@
 import ResinIR
 
+/// When a convolution runs as Winograd F(2x2, 3x3).
+public enum WinogradChoice: Sendable {
+    /// Never: the filters are not constant, or the caller wants im2col.
+    case never
+    /// When the shape is eligible and large enough for the transforms to pay (constant filters).
+    case whenFaster
+    /// Whenever the shape is eligible: the filters come already transformed (a native file's converter chose).
+    case whenEligible
+}
+
 /// Everything a convolution kernel needs to know about its shapes, resolved once per session.
 public struct ConvolutionGeometry: Equatable, Sendable {
     public var batch: Int
@@ -13,9 +23,8 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// `workspaceLimit` caps the floats of im2col columns per band; tests lower it to exercise banding.
     public init(
         batch: Int, inputChannels: Int, outputChannels: Int, group: Int, inputSpatial: [Int], window: ResolvedWindow,
-        workspaceLimit: Int = ConvolutionGeometry.workspaceLimit, allowsWinograd: Bool = false,
-        winogradWorkspaceLimit: Int = ConvolutionGeometry.winogradWorkspaceLimit,
-        winogradMinimumProduct: Int = smallProductLimit
+        workspaceLimit: Int = ConvolutionGeometry.workspaceLimit, winograd: WinogradChoice = .never,
+        winogradWorkspaceLimit: Int = ConvolutionGeometry.winogradWorkspaceLimit
     ) {
         self.batch = batch
         self.inputChannels = inputChannels
@@ -46,23 +55,32 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         // Winograd F(2x2, 3x3) for 3x3 stride-1 undilated ungrouped convolutions with enough channels to
         // repay the transforms: 16 products of 2x2 output tiles instead of 36 (Lavin and Gray, 2016).
         let outputs = window.outputSizes
-        let eligible = allowsWinograd && inputSpatial.count == 2 && window.kernel == [3, 3] && window.strides == [1, 1]
+        let eligible = winograd != .never && inputSpatial.count == 2 && window.kernel == [3, 3] && window.strides == [1, 1]
             && window.dilations == [1, 1] && group == 1 && inputChannels >= 16 && outputChannels >= 16
             && outputs.count == 2 && outputs[0] >= 4 && outputs[1] >= 4
         var tileColumns = 0
+        var tileRowsTotal = 0
         var bandTileRows = 0
         if eligible {
             tileColumns = (outputs[1] + 1) / 2
-            let tileRowsTotal = (outputs[0] + 1) / 2
+            tileRowsTotal = (outputs[0] + 1) / 2
             let perTileRow = 16 * (inputChannels + outputChannels) * tileColumns
             bandTileRows = max(1, min(tileRowsTotal, winogradWorkspaceLimit / perTileRow))
         }
         // Each of the 16 products must be large enough for OpenBLAS's blocked kernels; smaller ones run in
-        // Resin's plain loop (see `smallProductLimit`), where Winograd would lose to im2col.
-        usesWinograd = eligible && outputChannels * inputChannels * bandTileRows * tileColumns > winogradMinimumProduct
+        // Resin's plain loop (see `smallProductLimit`), where Winograd would lose to im2col. Below 32 tiles
+        // per image (outputs under about 11x11) it does not pay either: on ResNet-50's 7x7 stage the
+        // 16-column products and the quarter of tile outputs cropped away cancel the saved multiplications
+        // (measured equal or slower, for 16/9 of the filter memory).
+        let faster = outputChannels * inputChannels * bandTileRows * tileColumns > smallProductLimit
+            && tileColumns * tileRowsTotal >= ConvolutionGeometry.winogradMinimumTiles
+        usesWinograd = eligible && (winograd == .whenEligible || faster)
         winogradTileColumns = usesWinograd ? tileColumns : 0
         winogradBandTileRows = usesWinograd ? bandTileRows : 0
     }
+
+    /// 2x2 output tiles per image below which Winograd is not chosen by `.whenFaster`.
+    public static let winogradMinimumTiles = 32
 
     /// Floats of Winograd transformed input and products one band may use (2 MiB).
     public static let winogradWorkspaceLimit = 1 << 19

@@ -33,7 +33,7 @@ public enum KernelPreparation {
             guard node.inputs.count >= 2, let weight = constants[node.inputs[1]], weight.dataType == .float,
                   let input = facts[node.inputs[0]]?.dimensions?.fixedShape, input.count == 4 else { continue }
             let geometry = try StepFactory.convolutionGeometry(node: node, attributes: attributes, input: input, weight: weight.shape,
-                                                               allowsWinograd: true)
+                                                               winograd: .whenFaster)
             guard geometry.usesWinograd, let weightBytes = weight.storage.bytes.baseAddress else { continue }
             let transformed = Kernels.winogradWeights(weightBytes.assumingMemoryBound(to: Float.self), filters: geometry.outputChannels,
                                                       channels: geometry.inputChannels)

@@ -21,13 +21,21 @@ enum StepFactory {
     private static func convolutionWorkspaceBytes(node: Node, attributes: ConvAttributes, inputs: [ValueShape?]) throws -> Int {
         guard inputs.count > 1, let x = inputs[0], let w = inputs[1] else { return 0 }
         // Sized for whichever algorithm may run: Winograd needs constant weights, known only at binding.
-        let direct = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape, allowsWinograd: false)
-        let winograd = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape, allowsWinograd: true)
+        let direct = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape, winograd: .never)
+        let winograd = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape,
+                                               winograd: winogradChoice(node: node, weightIsConstant: true))
         return max(direct.workspaceElements, winograd.workspaceElements) * 4
     }
 
+    /// Filters stored already transformed (a native file's fifth FusedConv input) fix the choice made when
+    /// the file was written; otherwise constant filters run as Winograd where it is faster.
+    static func winogradChoice(node: Node, weightIsConstant: Bool) -> WinogradChoice {
+        if node.inputs.count > 4, !node.inputs[4].isEmpty { return .whenEligible }
+        return weightIsConstant ? .whenFaster : .never
+    }
+
     static func convolutionGeometry(
-        node: Node, attributes: ConvAttributes, input: [Int], weight: [Int], allowsWinograd: Bool = false
+        node: Node, attributes: ConvAttributes, input: [Int], weight: [Int], winograd: WinogradChoice = .never
     ) throws -> ConvolutionGeometry {
         let kernel = attributes.window.kernelShape ?? Array(weight.dropFirst(2))
         let window: ResolvedWindow
@@ -38,7 +46,7 @@ enum StepFactory {
         }
         return ConvolutionGeometry(batch: input[0], inputChannels: input[1], outputChannels: weight[0],
                                    group: attributes.group, inputSpatial: Array(input.dropFirst(2)), window: window,
-                                   allowsWinograd: allowsWinograd)
+                                   winograd: winograd)
     }
 
     /// Filters a native file stored already transformed (`KernelPreparation`): used in place.
@@ -117,7 +125,7 @@ enum StepFactory {
             guard let x, let w = input(1), let y else { break }
             try requireFloat(x, w, input(2))
             let geometry = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape,
-                                                   allowsWinograd: w.isConstant)
+                                                   winograd: winogradChoice(node: node, weightIsConstant: w.isConstant))
             return .convolution(ConvolutionStep(
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
                 epilogue: ConvolutionEpilogue(bias: input(2).map { UnsafePointer($0.floats) }),
@@ -130,7 +138,7 @@ enum StepFactory {
             let prepared = input(4)
             try requireFloat(x, w, input(2), skip, y)
             let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: w.shape,
-                                                   allowsWinograd: w.isConstant)
+                                                   winograd: winogradChoice(node: node, weightIsConstant: w.isConstant))
             let convolved = [geometry.batch, geometry.outputChannels] + geometry.outputSpatial
             if let skip, skip.shape != convolved || y.shape != convolved {
                 throw RuntimeError.unsupportedAttribute(
