@@ -54,6 +54,9 @@ with one conversion of each kind reused by every step:
       No copy may crash resin (signal) or hang it (30 s timeout each). The copies run on 2 worker
       threads, each with its own copy of the file that it changes in place and restores (and
       truncates from the longest length down), so a big model is copied twice, not once per case.
+With --export-only, only the two conversions and the checks on back.onnx of (2) run (the node tests
+use it: tools/conformance/run_node_tests.py --native verifies their .resin at INTERFACE.md's
+tolerances).
 Prints one PASS/FAIL line per model with the reasons and figures (sizes, how many corrupt copies
 were checked), then `N passed, M failed`; exit status 1 if any failed.
 """
@@ -752,6 +755,12 @@ def run_checks(case_dir, resin):
     tmp = tempfile.mkdtemp(prefix="resin-native-")
     m = os.path.join(tmp, "m.resin")
     try:
+        if ARGS.export_only:
+            back = os.path.join(tmp, "back.onnx")
+            if convert(resin, [], case.model, m, "convert to .resin", reasons) and \
+                    convert(resin, [], m, back, "convert .resin to .onnx", reasons):
+                check_exported(case, back, reasons, notes)
+            return merge_same_errors(reasons, tmp), notes
         # (1)
         report = None
         have_m = convert(resin, [], case.model, m, "convert to .resin", reasons)
@@ -841,6 +850,9 @@ def main():
     ap.add_argument("--resin", required=True, help="path to the resin binary")
     ap.add_argument("dirs", nargs="+", metavar="DIR", help="ONNX test-case folders")
     ap.add_argument("--quick", action="store_true", help="skip the corruption checks (5)")
+    ap.add_argument("--export-only", action="store_true",
+                    help="only convert to .resin and back to .onnx and check the export as in (2) "
+                         "(for cases verified from .resin elsewhere, like the node tests)")
     ap.add_argument("--threads", type=int, default=2,
                     help="ORT intra-op threads and resin verify/run --threads (default 2)")
     ap.add_argument("--workers", type=int, default=2, help="threads running corrupt copies (default 2)")
