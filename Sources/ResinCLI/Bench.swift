@@ -18,7 +18,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
-    @Flag(help: "Also print the time spent per operator type over the timed runs.")
+    @Flag(help: "Also time every step over as many more runs: time per operator type and the slowest steps.")
     var profile = false
 
     @OptionGroup var runtime: RuntimeOptions
@@ -49,15 +49,27 @@ struct Bench: ParsableCommand {
                 try session.run()
                 latencies.append(monotonicMilliseconds() - begin)
             }
+            // Mean milliseconds per run of every step, in execution order, then per operator type.
+            var stepMeans: [Session.StepTiming] = []
             var profileTotals: [String: (milliseconds: Double, steps: Int)] = [:]
             if profile {
                 for _ in 0..<iterations {
-                    for entry in try session.runProfiled() {
-                        let previous = profileTotals[entry.opType] ?? (0, 0)
-                        profileTotals[entry.opType] = (previous.milliseconds + entry.milliseconds / Double(iterations), entry.steps)
+                    let timings = try session.runProfiled()
+                    if stepMeans.isEmpty {
+                        stepMeans = timings.map { timing in
+                            var zero = timing
+                            zero.milliseconds = 0
+                            return zero
+                        }
                     }
+                    for (index, timing) in timings.enumerated() { stepMeans[index].milliseconds += timing.milliseconds / Double(iterations) }
+                }
+                for step in stepMeans {
+                    let previous = profileTotals[step.opType] ?? (0, 0)
+                    profileTotals[step.opType] = (previous.milliseconds + step.milliseconds, previous.steps + 1)
                 }
             }
+            let slowest = stepMeans.enumerated().sorted { $0.element.milliseconds > $1.element.milliseconds }.prefix(10)
             latencies.sort()
             let median = percentile(latencies, 0.5)
             let p90 = percentile(latencies, 0.9)
@@ -72,7 +84,12 @@ struct Bench: ParsableCommand {
                     ("imagesPerSecond", .double(rounded(imagesPerSecond))), ("batch", .int(batch)),
                     ("threads", .int(runtime.threads)), ("arenaBytes", .int(session.memoryPlan.arenaBytes)),
                     ("peakResidentBytes", .int(peak)), ("iterations", .int(iterations)), ("warmup", .int(warmup)),
-                ])
+                ] + (profile ? [("profileMs", .object([
+                    ("operators", .object(profileTotals.sorted { $0.value.milliseconds > $1.value.milliseconds }
+                        .map { ($0.key, .double(rounded($0.value.milliseconds))) })),
+                    ("steps", .array(stepMeans.map { .object([("node", .string($0.node)), ("opType", .string($0.opType)),
+                                                              ("ms", .double(rounded($0.milliseconds)))]) })),
+                ]))] : []))
                 print(object.rendered())
             } else {
                 print("model:        \(model)")
@@ -87,6 +104,10 @@ struct Bench: ParsableCommand {
                     print("per operator (mean ms per run):")
                     for (name, entry) in profileTotals.sorted(by: { $0.value.milliseconds > $1.value.milliseconds }) {
                         print("  \(name + String(repeating: " ", count: max(0, 20 - name.count))) \(formatted(entry.milliseconds, "%8.2f")) ms  (\(entry.steps) steps)")
+                    }
+                    print("slowest steps (mean ms per run; step number in execution order):")
+                    for (index, step) in slowest {
+                        print("  \(formatted(step.milliseconds, "%8.2f")) ms  #\(index)  \(step.node) (\(step.opType))")
                     }
                 }
             }

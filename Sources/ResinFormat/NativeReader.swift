@@ -48,10 +48,17 @@ public enum NativeReader {
             }
         }
         let graphBytes = UnsafeRawBufferPointer(rebasing: bytes[layout.graph.offset..<(layout.graph.offset + layout.graph.storedBytes)])
+        // Half-float and deflated blobs are decoded into one mapping of huge pages: a fresh 4 KiB page per
+        // fault would cost more than the widening itself.
+        let decodedTotal = layout.blobs.reduce(0) { total, blob in
+            blob.encoding.isEmpty ? total : total &+ (blob.encoding.contains(.float16) ? blob.decodedBytes * 2 : blob.decodedBytes) &+ 64
+        }
+        let arena = decodedTotal > 0 ? DecodeArena(expectedBytes: decodedTotal) : nil
         let model: Model
         do {
             model = try ONNXImporter.importModel(bytes: graphBytes, file: path, folder: nil) { tensor, entries, byteCount in
-                try blobStorage(file: file, layout: layout, tensor: tensor, entries: entries, byteCount: byteCount, fail: fail)
+                try blobStorage(file: file, layout: layout, tensor: tensor, entries: entries, byteCount: byteCount, arena: arena,
+                                fail: fail)
             }
         } catch {
             let text = error.description
@@ -127,9 +134,9 @@ public enum NativeReader {
     }
 
     /// The storage of the tensor an initializer refers to: the mapped bytes themselves for plain float32
-    /// blobs, else widened or inflated once.
+    /// blobs, else widened or inflated once into `arena`.
     static func blobStorage(
-        file: MappedFile, layout: NativeFileLayout, tensor: String, entries: [StringPair], byteCount: Int,
+        file: MappedFile, layout: NativeFileLayout, tensor: String, entries: [StringPair], byteCount: Int, arena: DecodeArena?,
         fail: (String) -> NativeFormatError
     ) throws -> TensorStorage {
         guard entries.first(where: { $0.key == "location" })?.value == NativeLayout.blobLocation,
@@ -144,26 +151,27 @@ public enum NativeReader {
             throw fail("tensor '\(tensor)' needs \(byteCount) bytes but section \(index) holds \(wideBytes)")
         }
         if blob.encoding.isEmpty { return TensorStorage(borrowing: stored, owner: file) }
-        var decoded = stored
-        var inflated: TensorStorage?
-        if blob.encoding.contains(.deflate) {
-            let storage = try TensorStorage(byteCount: blob.decodedBytes) { out in
-                if let problem = Compression.inflate(stored, count: blob.decodedBytes, into: out) {
-                    throw fail("section \(index) (tensor '\(tensor)'): \(problem)")
-                }
-            }
-            inflated = storage
-            decoded = storage.bytes
+        guard let arena, let start = arena.allocate(byteCount) else {
+            throw fail("cannot allocate \(byteCount) bytes to decode section \(index) (tensor '\(tensor)')")
         }
-        guard blob.encoding.contains(.float16) else { return inflated! }
-        return withExtendedLifetime(inflated) {
-            TensorStorage(byteCount: byteCount) { out in
-                for element in 0..<(blob.decodedBytes / 2) {
-                    let half = Float16(bitPattern: UInt16(littleEndian: decoded.loadUnaligned(fromByteOffset: element * 2, as: UInt16.self)))
-                    out.storeBytes(of: Float(half), toByteOffset: element * 4, as: Float.self)
-                }
+        let out = UnsafeMutableRawBufferPointer(start: start, count: byteCount)
+        func inflate(into destination: UnsafeMutableRawBufferPointer) throws {
+            if let problem = Compression.inflate(stored, count: blob.decodedBytes, into: destination) {
+                throw fail("section \(index) (tensor '\(tensor)'): \(problem)")
             }
         }
+        switch (blob.encoding.contains(.deflate), blob.encoding.contains(.float16)) {
+        case (true, true):
+            let halves = try TensorStorage(byteCount: blob.decodedBytes) { try inflate(into: $0) }
+            withExtendedLifetime(halves) { HalfFloat.widen(halves.bytes, into: out) }
+        case (true, false):
+            try inflate(into: out)
+        default:
+            HalfFloat.widen(stored, into: out)
+        }
+        // The encoded bytes are not read again: keeping their pages would count them twice in memory.
+        file.releasePages(blob.offset..<(blob.offset + blob.storedBytes))
+        return TensorStorage(borrowing: UnsafeRawBufferPointer(out), owner: arena)
     }
 
     static func hex(_ value: UInt32) -> String {

@@ -4,14 +4,15 @@ import CProtobufC
 import Glibc
 #endif
 
-/// The memory protobuf-c decodes a model into: a bump allocator over large anonymous mappings.
+/// The memory protobuf-c decodes a model into (and the native reader widens or inflates weights into): a
+/// bump allocator over large anonymous mappings.
 ///
 /// Decoding copies every `raw_data` field, so a 100 MB model means 100 MB of fresh memory. Taken page by
 /// page from malloc that costs a fault and a zeroing per 4 KiB page; from a mapping advised to use huge
 /// pages it costs about a third. Tensor storage then borrows the decoded bytes in place and keeps the
 /// arena alive, so weights are copied exactly once, from the file. Large blocks are 64-byte aligned for
 /// the kernels. Nothing is freed piecemeal: the whole arena goes when its last tensor does.
-final class DecodeArena: @unchecked Sendable {
+package final class DecodeArena: @unchecked Sendable {
     private struct Chunk {
         var base: UnsafeMutableRawPointer
         var size: Int
@@ -25,7 +26,7 @@ final class DecodeArena: @unchecked Sendable {
     private(set) var exhausted = false
 
     /// An arena sized for decoding `expectedBytes` of input.
-    init(expectedBytes: Int) {
+    package init(expectedBytes: Int) {
         chunkSize = max(expectedBytes + expectedBytes / 8 + (1 << 20), 1 << 20)
     }
 
@@ -34,7 +35,7 @@ final class DecodeArena: @unchecked Sendable {
     }
 
     /// `size` bytes, 16-byte aligned, or 64-byte aligned for blocks of a page or more.
-    func allocate(_ size: Int) -> UnsafeMutableRawPointer? {
+    package func allocate(_ size: Int) -> UnsafeMutableRawPointer? {
         let alignment = size >= 4096 ? 64 : 16
         if let cursor {
             let padding = (alignment - Int(bitPattern: cursor) % alignment) % alignment

@@ -101,3 +101,28 @@ import TestSupport
         }
     }
 }
+
+@Suite struct HalfFloatTests {
+    /// Every one of the 65,536 bit patterns against Swift's own Float16 conversion.
+    @Test func widenMatchesFloat16OnEveryBitPattern() {
+        for bits in 0...UInt16.max {
+            let expected = Float(Float16(bitPattern: bits))
+            let actual = HalfFloat.widen(bits)
+            if expected.isNaN {
+                #expect(actual.isNaN, "bits 0x\(String(bits, radix: 16))")
+                #expect(actual.sign == expected.sign)
+            } else {
+                #expect(actual.bitPattern == expected.bitPattern, "bits 0x\(String(bits, radix: 16)): \(actual) vs \(expected)")
+            }
+        }
+    }
+
+    @Test func widenBuffersAndEmptyOnes() {
+        let halves: [Float16] = [0, -0, 1, -2.5, 65504, .infinity, 0x1p-24, -0x1p-14]
+        let source = halves.map { $0.bitPattern.littleEndian }
+        var out = [Float](repeating: .nan, count: halves.count)
+        source.withUnsafeBytes { raw in out.withUnsafeMutableBytes { HalfFloat.widen(raw, into: $0) } }
+        #expect(out.map(\.bitPattern) == halves.map { Float($0).bitPattern })
+        [UInt16]().withUnsafeBytes { raw in HalfFloat.widen(raw, into: UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
+    }
+}

@@ -142,13 +142,22 @@ public final class Session: @unchecked Sendable {
         }
     }
 
-    /// Runs once like `run()`, timing every step; returns milliseconds per operator type, largest first.
-    public func runProfiled() throws -> [(opType: String, milliseconds: Double, steps: Int)] {
+    /// One step's time in a profiled run.
+    public struct StepTiming: Sendable {
+        /// The node's name (or its first output's, when unnamed) and operator type.
+        public var node: String
+        public var opType: String
+        public var milliseconds: Double
+    }
+
+    /// Runs once like `run()`, timing every step, in execution order.
+    public func runProfiled() throws -> [StepTiming] {
         guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             throw RuntimeError.busy
         }
         defer { running.store(false, ordering: .releasing) }
-        var totals: [String: (Double, Int)] = [:]
+        var timings: [StepTiming] = []
+        timings.reserveCapacity(steps.count)
         for index in steps.indices {
             var start = timespec()
             var end = timespec()
@@ -156,10 +165,9 @@ public final class Session: @unchecked Sendable {
             try steps[index].run(node: stepNodes[index])
             clock_gettime(CLOCK_MONOTONIC, &end)
             let milliseconds = Double(end.tv_sec - start.tv_sec) * 1e3 + Double(end.tv_nsec - start.tv_nsec) / 1e6
-            let previous = totals[stepNodes[index].opType] ?? (0, 0)
-            totals[stepNodes[index].opType] = (previous.0 + milliseconds, previous.1 + 1)
+            timings.append(StepTiming(node: stepNodes[index].displayName, opType: stepNodes[index].opType, milliseconds: milliseconds))
         }
-        return totals.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.milliseconds > $1.milliseconds }
+        return timings
     }
 
     /// Copies named tensors in, runs, and copies the outputs out.
