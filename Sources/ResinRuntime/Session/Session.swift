@@ -118,8 +118,20 @@ public final class Session: @unchecked Sendable {
     /// call, and two pools would oversubscribe the cores. The session's `threads` setting governs all
     /// parallelism.
     static func keepOpenBLASSingleThreaded() {
-        openblas_set_num_threads(1)
+        _ = openBLASConfigured
     }
+
+    /// Done once per process. OpenBLAS's pthread build starts a server thread per extra core when it loads,
+    /// and each spins in sched_yield for about 0.1 s before sleeping, taking a core from Resin's workers
+    /// during a model's first run; they are never used once OpenBLAS is single-threaded, so they are
+    /// stopped (`blas_thread_shutdown_`, looked up at run time: the serial and OpenMP builds lack it).
+    private static let openBLASConfigured: Void = {
+        openblas_set_num_threads(1)
+        typealias Shutdown = @convention(c) () -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "blas_thread_shutdown_") {
+            _ = unsafeBitCast(symbol, to: Shutdown.self)()
+        }
+    }()
 
     /// The arena bytes of input `index`: write the input here before `run()`.
     public func inputBuffer(at index: Int) -> UnsafeMutableRawBufferPointer {
