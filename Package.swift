@@ -33,7 +33,9 @@ let package = Package(
         .target(name: "ResinONNX", dependencies: ["ResinIR", "CONNXProto", "CProtobufC"]),
         .target(name: "ResinOptimizer", dependencies: ["ResinIR"]),
         .target(name: "ResinFormat", dependencies: ["ResinIR", "ResinONNX", "CZlib"]),
-        .target(name: "ResinRuntime", dependencies: ["ResinIR", "COpenBLAS"]),
+        // Resin's own matrix kernel for convolutions with few output columns (AVX-512, chosen at run time).
+        .target(name: "CResinKernels"),
+        .target(name: "ResinRuntime", dependencies: ["ResinIR", "COpenBLAS", "CResinKernels"]),
         .target(
             name: "Resin",
             dependencies: ["ResinIR", "ResinONNX", "ResinOptimizer", "ResinFormat", "ResinRuntime"]),

@@ -50,7 +50,9 @@ public enum NativeWriter {
         for index in model.graph.nodes.indices {
             var node = model.graph.nodes[index]
             switch node.op {
-            case .fusedConv(let fused): node.attributes = node.attributes.filter { !$0.name.hasPrefix("activation") } + fused.activation.attributes
+            case .fusedConv(let fused):
+                node.attributes = node.attributes.filter { !$0.name.hasPrefix("activation") && $0.name != "prepared" }
+                    + fused.activation.attributes + fused.preparedAttributes
             case .fusedGemm(let fused): node.attributes = node.attributes.filter { !$0.name.hasPrefix("activation") } + fused.activation.attributes
             default: break
             }

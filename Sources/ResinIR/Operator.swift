@@ -58,7 +58,12 @@ public enum Operator: Equatable, Sendable {
             // Resin's own operators, as the native format stores them.
             switch opType {
             case FusedConvAttributes.opType:
-                self = .fusedConv(FusedConvAttributes(conv: try ConvAttributes(reading: reader), activation: try FusedActivation(reading: reader)))
+                let preparedName = try reader.string("prepared") ?? PreparedFilters.winograd.rawValue
+                guard let prepared = PreparedFilters(rawValue: preparedName) else {
+                    throw .invalid(attribute: "prepared", reason: "has unknown value '\(preparedName)'")
+                }
+                self = .fusedConv(FusedConvAttributes(conv: try ConvAttributes(reading: reader), activation: try FusedActivation(reading: reader),
+                                                      prepared: prepared))
             case FusedGemmAttributes.opType:
                 self = .fusedGemm(FusedGemmAttributes(gemm: try GemmAttributes(reading: reader), activation: try FusedActivation(reading: reader)))
             case "ChannelAffine": self = .channelAffine

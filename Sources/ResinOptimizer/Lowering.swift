@@ -63,9 +63,9 @@ public enum StandardONNX {
         return model
     }
 
-    /// A fused node's attributes without the activation ones the native format adds.
+    /// A fused node's attributes without those the native format adds (the activation, `prepared`).
     private static func standardAttributes(_ node: Node) -> [Attribute] {
-        node.attributes.filter { !$0.name.hasPrefix("activation") }
+        node.attributes.filter { !$0.name.hasPrefix("activation") && $0.name != "prepared" }
     }
 
     private static func activationNode(

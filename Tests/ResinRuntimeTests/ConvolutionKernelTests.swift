@@ -1,3 +1,4 @@
+import Foundation
 import ResinIR
 import Testing
 import TestSupport
@@ -211,5 +212,76 @@ extension Optional where Wrapped == [Float] {
             }
             expectClose(output, reference, rtol: 1e-4, atol: 1e-4)
         }
+    }
+}
+
+/// Resin's packed-filter kernel (CResinKernels) against the reference convolution.
+@Suite struct PackedFilterTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var filters: Int, channels: Int, kernel: Int, stride: Int, height: Int, width: Int, batch: Int, residual: Bool
+        var testDescription: String {
+            "M \(filters) C \(channels) \(kernel)x\(kernel)/\(stride) \(height)x\(width) N \(batch) residual \(residual)"
+        }
+    }
+
+    /// Full and partial panels of 32 filters, column counts with every remainder of the 7-column tile,
+    /// inner dimensions beyond one 512-step block, batches, and in-place residual accumulation.
+    static let cases: [Case] = [
+        Case(filters: 64, channels: 40, kernel: 1, stride: 1, height: 7, width: 7, batch: 1, residual: false),
+        Case(filters: 37, channels: 600, kernel: 1, stride: 1, height: 5, width: 4, batch: 2, residual: true),
+        Case(filters: 96, channels: 64, kernel: 3, stride: 1, height: 7, width: 7, batch: 1, residual: true),
+        Case(filters: 33, channels: 70, kernel: 3, stride: 2, height: 14, width: 13, batch: 2, residual: false),
+        Case(filters: 32, channels: 1030, kernel: 1, stride: 1, height: 1, width: 3, batch: 1, residual: true),
+        Case(filters: 40, channels: 16, kernel: 1, stride: 1, height: 16, width: 16, batch: 1, residual: false),
+    ]
+
+    @Test(arguments: cases)
+    func packedFiltersMatchTheReference(_ test: Case) throws {
+        var random = SplitMix64(seed: test.filters * 131 + test.channels)
+        let pad = test.kernel / 2
+        let window = try WindowAttributes(strides: [test.stride, test.stride], pads: [pad, pad, pad, pad])
+            .resolve(spatial: [test.height, test.width], kernel: [test.kernel, test.kernel])
+        let geometry = ConvolutionGeometry(batch: test.batch, inputChannels: test.channels, outputChannels: test.filters, group: 1,
+                                           inputSpatial: [test.height, test.width], window: window)
+        #expect(PackedFilters.pay(for: geometry))
+        let x = random.floats(test.batch * test.channels * test.height * test.width)
+        let w = random.floats(test.filters * geometry.columnRows)
+        let bias = random.floats(test.filters)
+        let outputCount = test.batch * test.filters * geometry.outputPlane
+        let skip = random.floats(outputCount)
+        var reference = [Float](repeating: 0, count: outputCount)
+        Kernels.referenceConvolution(input: x, weight: w, bias: bias, output: &reference, geometry: geometry)
+        if test.residual { for index in reference.indices { reference[index] = max(0, reference[index] + skip[index]) } }
+        let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: test.filters, inner: geometry.columnRows) }
+        #expect(packed.count == PackedFilters.shape(filters: test.filters, inner: geometry.columnRows).reduce(1, *))
+        var workspace = [Float](repeating: .nan, count: max(geometry.workspaceElements, 1))
+        for pool in [WorkerPool.serial, WorkerPool(threads: 2)] {
+            var output = test.residual ? skip : [Float](repeating: .nan, count: outputCount)
+            output.withUnsafeMutableBufferPointer { out in
+                bias.withUnsafeBufferPointer { b in
+                    let epilogue = ConvolutionEpilogue(bias: b.baseAddress, skip: test.residual ? UnsafePointer(out.baseAddress) : nil,
+                                                       activation: test.residual ? .relu : .none)
+                    Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
+                                        workspace: &workspace, pool: pool, packedWeight: packed)
+                }
+            }
+            expectClose(output, reference, rtol: 1e-4, atol: 1e-4)
+        }
+    }
+
+    /// The packed kernel runs wherever the processor has AVX-512 (this suite then tests it, not the fallback).
+    @Test func packedKernelIsUsedWhereTheProcessorSupportsIt() throws {
+        let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        #expect(PackedFilters.isSupported == flags.contains(" avx512f"))
+    }
+
+    @Test func packingIsAPermutationWithZeroPadding() {
+        let w = (0..<(40 * 3)).map(Float.init)
+        let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: 40, inner: 3) }
+        #expect(packed.count == 2 * 3 * 32)
+        // Panel 1, inner index 2, lane 5 is filter 37's third element; lanes past filter 39 are zero.
+        #expect(packed[(1 * 3 + 2) * 32 + 5] == w[37 * 3 + 2])
+        #expect(packed[(1 * 3 + 2) * 32 + 8] == 0)
+        #expect(packed[(0 * 3 + 1) * 32 + 0] == w[0 * 3 + 1])
     }
 }

@@ -30,20 +30,36 @@ extension FusedActivation {
     }
 }
 
+/// The layout of a FusedConv's fifth input, filters a native file stores ready for a kernel.
+public enum PreparedFilters: String, Equatable, Sendable {
+    /// Winograd F(2x2, 3x3) transforms, `[16, M, C]`.
+    case winograd
+    /// Panels of 32 output channels, `[ceil(M / 32), C * kernel, 32]`, for Resin's packed matrix kernel.
+    case packed
+}
+
 /// Resin's fused convolution: `activation(Conv(X, W, B) + Skip)`.
 ///
 /// Inputs: X, W, B (empty name when the conv has no bias), Skip (empty or absent when there is no
-/// residual), and, in native files, U: the filters already transformed for the algorithm the runtime
-/// picks (Winograd `[16, M, C]`), so loading does no arithmetic on weights.
+/// residual), and, in native files, the filters already in the layout of the kernel the runtime picks
+/// (`prepared` says which), so loading does no arithmetic on weights.
 /// The optimizer makes it from Conv, a following residual Add and Relu or Clip; export writes it back as
 /// those standard operators. Its node keeps the original Conv's attributes for that.
 public struct FusedConvAttributes: Equatable, Sendable {
     public var conv: ConvAttributes
     public var activation: FusedActivation
+    /// What the fifth input holds, when there is one (attribute `prepared`; absent means Winograd).
+    public var prepared: PreparedFilters
 
-    public init(conv: ConvAttributes, activation: FusedActivation = .none) {
+    public init(conv: ConvAttributes, activation: FusedActivation = .none, prepared: PreparedFilters = .winograd) {
         self.conv = conv
         self.activation = activation
+        self.prepared = prepared
+    }
+
+    /// The attributes that carry `prepared` in Resin's own serialized graphs (none for the default).
+    public var preparedAttributes: [Attribute] {
+        prepared == .winograd ? [] : [Attribute(name: "prepared", value: .string(Array(prepared.rawValue.utf8)))]
     }
 
     /// The ONNX type Resin gives it, in its own domain.

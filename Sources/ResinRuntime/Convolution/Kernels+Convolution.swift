@@ -44,11 +44,14 @@ extension Kernels {
     /// Convolution with an epilogue: `output = activation(conv(input, weight) + bias + skip)`.
     ///
     /// `output` must not alias `input`, `weight` or `workspace`; it may be `epilogue.skip` (in-place residual
-    /// accumulation), and then it holds the residual on entry. Other parameters as in the plain entry.
+    /// accumulation), and then it holds the residual on entry. `transformedWeight` are the Winograd filters
+    /// when `geometry.usesWinograd`; `packedWeight`, the filters packed for Resin's own kernel
+    /// (`PackedFilters`), replace OpenBLAS for the products when the processor supports it. Other
+    /// parameters as in the plain entry.
     public static func convolution(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, workspace: UnsafeMutablePointer<Float>?,
-        pool: WorkerPool? = nil, transformedWeight: UnsafePointer<Float>? = nil
+        pool: WorkerPool? = nil, transformedWeight: UnsafePointer<Float>? = nil, packedWeight: UnsafePointer<Float>? = nil
     ) {
         let filters = geometry.filtersPerGroup
         let rows = geometry.columnRows
@@ -108,7 +111,10 @@ extension Kernels {
                         columns = UnsafePointer(workspace!)
                     }
                     let target = destination + firstRow * outputWidth
-                    if let pool {
+                    if let packedWeight, geometry.group == 1, PackedFilters.isSupported {
+                        packedGEMM(pool: pool, m: filters, n: columnCount, k: rows, packed: packedWeight, b: columns, ldb: columnCount,
+                                   c: target, ldc: outputPlane, accumulate: accumulates)
+                    } else if let pool {
                         parallelSGEMM(pool: pool, m: filters, n: columnCount, k: rows, a: filterBlock, lda: rows,
                                       b: columns, ldb: columnCount, beta: beta, c: target, ldc: outputPlane)
                     } else {

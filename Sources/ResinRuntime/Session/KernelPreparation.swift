@@ -2,12 +2,15 @@ import ResinIR
 
 /// Weights put in the layout the kernels read, once, when a native file is written (DESIGN.md: "weight
 /// transforms happen once, at convert time"): a convolution the runtime will run as Winograd gets its
-/// transformed filters as a fifth input, so a session made from the file maps them instead of computing them.
+/// transformed filters as a fifth input, and one with few output columns its filters packed for Resin's
+/// own kernel (`PackedFilters`), so a session made from the file maps them instead of computing them.
+/// Which convolutions get which depends on the shapes only, not on the processor converting.
 public enum KernelPreparation {
-    /// The name suffix of transformed filters.
+    /// The name suffixes of transformed and packed filters.
     public static let winogradSuffix = "_winograd"
+    public static let packedSuffix = "_packed"
 
-    /// Adds transformed filters to every convolution that will run as Winograd.
+    /// Adds transformed or packed filters to every convolution that will run with them.
     public static func prepare(_ model: Model) throws -> Model {
         var model = model
         var graph = model.graph
@@ -34,12 +37,20 @@ public enum KernelPreparation {
                   let input = facts[node.inputs[0]]?.dimensions?.fixedShape, input.count == 4 else { continue }
             let geometry = try StepFactory.convolutionGeometry(node: node, attributes: attributes, input: input, weight: weight.shape,
                                                                winograd: .whenFaster)
-            guard geometry.usesWinograd, let weightBytes = weight.storage.bytes.baseAddress else { continue }
-            let transformed = Kernels.winogradWeights(weightBytes.assumingMemoryBound(to: Float.self), filters: geometry.outputChannels,
-                                                      channels: geometry.inputChannels)
-            var name = node.inputs[1] + winogradSuffix
+            guard geometry.usesWinograd || PackedFilters.pay(for: geometry),
+                  let weightBytes = weight.storage.bytes.baseAddress?.assumingMemoryBound(to: Float.self) else { continue }
+            let prepared: PreparedFilters = geometry.usesWinograd ? .winograd : .packed
+            var name = node.inputs[1] + (prepared == .winograd ? winogradSuffix : packedSuffix)
             while constants[name] != nil { name += "_" }
-            let tensor = Tensor.floats(transformed, shape: [16, geometry.outputChannels, geometry.inputChannels], name: name)
+            let tensor: Tensor
+            if prepared == .winograd {
+                let transformed = Kernels.winogradWeights(weightBytes, filters: geometry.outputChannels, channels: geometry.inputChannels)
+                tensor = Tensor.floats(transformed, shape: [16, geometry.outputChannels, geometry.inputChannels], name: name)
+            } else {
+                let packed = PackedFilters.pack(weightBytes, filters: geometry.outputChannels, inner: geometry.columnRows)
+                tensor = Tensor.floats(packed, shape: PackedFilters.shape(filters: geometry.outputChannels, inner: geometry.columnRows),
+                                       name: name)
+            }
             constants[name] = tensor
             added.append(tensor)
             var inputs = node.inputs
@@ -49,10 +60,17 @@ public enum KernelPreparation {
                 node.opType = FusedConvAttributes.opType
                 node.domain = resinDomain
             }
-            node.op = .fusedConv(FusedConvAttributes(conv: attributes, activation: activation))
+            node.op = .fusedConv(FusedConvAttributes(conv: attributes, activation: activation, prepared: prepared))
             graph.nodes[index] = node
         }
-        graph.initializers += added
+        // Prepared filters first, the originals they replace last: a run never reads those, and kept
+        // together at the end of a native file their pages are never mapped in beside the ones it reads.
+        let replaced = Set(graph.nodes.compactMap { node -> String? in
+            guard case .fusedConv = node.op, node.inputs.count > 4, !node.inputs[4].isEmpty else { return nil }
+            return node.inputs[1]
+        })
+        graph.initializers = graph.initializers.filter { !replaced.contains($0.name ?? "") } + added
+            + graph.initializers.filter { replaced.contains($0.name ?? "") }
         model.graph = graph
         return model
     }

@@ -68,11 +68,16 @@ struct ConvolutionStep {
     var transformedWeight: TensorStorage?
     /// Transformed filters a native file provided (kept alive by the session's constants).
     var preparedWeight: UnsafePointer<Float>? = nil
+    /// Filters packed for Resin's own kernel, made when the step was (the step keeps them alive) or
+    /// provided by a native file.
+    var packedStorage: TensorStorage? = nil
+    var preparedPacked: UnsafePointer<Float>? = nil
 
     func run() {
         Kernels.convolution(input: input, weight: weight, output: output, geometry: geometry, epilogue: epilogue,
                             workspace: workspace, pool: pool,
-                            transformedWeight: preparedWeight ?? transformedWeight?.bytes.baseAddress?.assumingMemoryBound(to: Float.self))
+                            transformedWeight: preparedWeight ?? transformedWeight?.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
+                            packedWeight: preparedPacked ?? packedStorage?.bytes.baseAddress?.assumingMemoryBound(to: Float.self))
     }
 }
 

@@ -30,7 +30,10 @@ enum StepFactory {
     /// Filters stored already transformed (a native file's fifth FusedConv input) fix the choice made when
     /// the file was written; otherwise constant filters run as Winograd where it is faster.
     static func winogradChoice(node: Node, weightIsConstant: Bool) -> WinogradChoice {
-        if node.inputs.count > 4, !node.inputs[4].isEmpty { return .whenEligible }
+        if node.inputs.count > 4, !node.inputs[4].isEmpty {
+            if case .fusedConv(let fused) = node.op, fused.prepared == .packed { return .never }
+            return .whenEligible
+        }
         return weightIsConstant ? .whenFaster : .never
     }
 
@@ -59,6 +62,26 @@ enum StepFactory {
                 reason: "its prepared filters \(describe(prepared.shape)) do not fit the convolution this runtime would run")
         }
         return UnsafePointer(prepared.floats)
+    }
+
+    /// Packed filters a native file provided (`PackedFilters`): used in place when this processor runs the
+    /// packed kernel, else the convolution runs on the plain filters.
+    static func preparedPackedWeights(_ geometry: ConvolutionGeometry, _ prepared: BoundValue, node: Node) throws -> UnsafePointer<Float>? {
+        guard geometry.group == 1, !geometry.usesWinograd, prepared.dataType == .float,
+              prepared.elementCount == PackedFilters.floats(filters: geometry.outputChannels, inner: geometry.columnRows) else {
+            throw RuntimeError.unsupportedAttribute(
+                node: node.displayName, opType: node.opType,
+                reason: "its packed filters \(describe(prepared.shape)) do not fit the convolution (\(geometry.outputChannels) filters of \(geometry.columnRows))")
+        }
+        return PackedFilters.isSupported ? UnsafePointer(prepared.floats) : nil
+    }
+
+    /// Filters packed once when the step is made, for a convolution with few columns on a processor that
+    /// runs the packed kernel.
+    static func packedWeights(_ geometry: ConvolutionGeometry, _ weight: BoundValue) -> TensorStorage? {
+        guard weight.isConstant, PackedFilters.isSupported, PackedFilters.pay(for: geometry) else { return nil }
+        let packed = PackedFilters.pack(UnsafePointer(weight.floats), filters: geometry.outputChannels, inner: geometry.columnRows)
+        return packed.withUnsafeBytes { TensorStorage(copying: $0) }
     }
 
     /// Winograd-transformed filters, made once when the step is, for a convolution that runs that way.
@@ -130,7 +153,7 @@ enum StepFactory {
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
                 epilogue: ConvolutionEpilogue(bias: input(2).map { UnsafePointer($0.floats) }),
                 workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool,
-                transformedWeight: winogradWeights(geometry, w)))
+                transformedWeight: winogradWeights(geometry, w), packedStorage: packedWeights(geometry, w)))
 
         case .fusedConv(let attributes):
             guard let x, let w = input(1), let y else { break }
@@ -151,7 +174,9 @@ enum StepFactory {
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
                 epilogue: epilogue, workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool,
                 transformedWeight: prepared == nil ? winogradWeights(geometry, w) : nil,
-                preparedWeight: try preparedWeights(geometry, prepared, node: node)))
+                preparedWeight: attributes.prepared == .winograd ? try preparedWeights(geometry, prepared, node: node) : nil,
+                packedStorage: prepared == nil ? packedWeights(geometry, w) : nil,
+                preparedPacked: try prepared.flatMap { attributes.prepared == .packed ? try preparedPackedWeights(geometry, $0, node: node) : nil }))
 
         case .batchNormalization(let attributes):
             guard let x, let y, let scale = input(1), let bias = input(2), let mean = input(3), let variance = input(4) else { break }
