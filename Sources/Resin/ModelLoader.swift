@@ -72,6 +72,7 @@ public enum ModelLoader {
                 } catch {
                     throw LoadError(path: path, reason: "\(error)")
                 }
+                model = ONNXImporter.detachingDecodedStorage(model)
             }
             return LoadedModel(model: model, format: .onnx, path: path,
                                loadMilliseconds: monotonicMilliseconds() - start, optimization: report)

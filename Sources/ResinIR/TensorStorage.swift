@@ -49,6 +49,9 @@ public final class TensorStorage: @unchecked Sendable {
         }
     }
 
+    /// The object whose bytes these are, for storage that borrows; nil when Resin allocated them.
+    public var borrowedFrom: AnyObject? { owner }
+
     /// Storage over bytes someone else owns (an mmap'd file); `owner` keeps them alive.
     public init(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject) {
         self.bytes = bytes

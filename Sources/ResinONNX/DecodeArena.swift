@@ -1,4 +1,5 @@
 import CProtobufC
+import ResinIR
 
 #if canImport(Glibc)
 import Glibc
@@ -68,5 +69,19 @@ package final class DecodeArena: @unchecked Sendable {
             },
             free: { _, _ in },
             allocator_data: Unmanaged.passUnretained(self).toOpaque())
+    }
+}
+
+extension ONNXImporter {
+    /// The model with every initializer that still borrows the memory its file was decoded into copied
+    /// out, so that memory is returned once the imported model is dropped. Worth it after optimizing:
+    /// folding BatchNormalization gives almost every weight new storage, and the few tensors left (the
+    /// classifier's) would otherwise keep the whole decoded file resident, 98 MiB for ResNet-50.
+    public static func detachingDecodedStorage(_ model: Model) -> Model {
+        var model = model
+        for index in model.graph.initializers.indices where model.graph.initializers[index].storage.borrowedFrom is DecodeArena {
+            model.graph.initializers[index].storage = TensorStorage(copying: model.graph.initializers[index].storage.bytes)
+        }
+        return model
     }
 }

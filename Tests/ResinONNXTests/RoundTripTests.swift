@@ -80,3 +80,20 @@ import TestSupport
         #expect(again.graph.initializers == tensors)
     }
 }
+
+@Suite struct DecodedStorageTests {
+    /// After detaching, no initializer borrows the decode arena, the bytes are the same, and the arena
+    /// goes as soon as the imported model does.
+    @Test func detachingReleasesTheDecodedFile() throws {
+        var imported: Model? = try ONNXImporter.importModel(atPath: TestPaths.model("resnet-basic-v1.5"))
+        weak var arena = imported!.graph.initializers.lazy.compactMap { $0.storage.borrowedFrom as? DecodeArena }.first
+        #expect(arena != nil, "an inline model's weights borrow the memory it was decoded into")
+        let detached = ONNXImporter.detachingDecodedStorage(imported!)
+        #expect(!detached.graph.initializers.contains { $0.storage.borrowedFrom is DecodeArena })
+        for (before, after) in zip(imported!.graph.initializers, detached.graph.initializers) {
+            #expect(Array(before.storage.bytes) == Array(after.storage.bytes), "\(before.name ?? "")")
+        }
+        imported = nil
+        #expect(arena == nil)
+    }
+}
