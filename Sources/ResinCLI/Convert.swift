@@ -39,9 +39,11 @@ struct Convert: ParsableCommand {
             if output.hasSuffix(".resin") {
                 // To the native format: optimized unless --no-optimize, weights as the options say.
                 let loaded = try ModelLoader.load(path: input, optimize: optimize ?? true, log: verboseLog(verbose))
-                // Weights in the kernels' layout (Winograd filters transformed); with --fp16 those are
-                // stored as half floats too and widened once at load like every other weight.
-                let model = try KernelPreparation.prepare(loaded.model)
+                // Weights in the kernels' layout (Winograd filters transformed, filters packed); with --fp16
+                // those are stored as half floats too and widened once at load like every other weight.
+                // --no-optimize keeps the imported graph exactly, so its convolutions stay plain Conv nodes
+                // and a session prepares their filters when it is made, as for an ONNX file.
+                let model = optimize ?? true ? try KernelPreparation.prepare(loaded.model) : loaded.model
                 try reportingErrors(about: output) {
                     try NativeWriter.write(model, toPath: output, options: NativeWriteOptions(halfPrecision: fp16, compress: compress))
                 }

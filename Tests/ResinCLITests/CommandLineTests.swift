@@ -19,6 +19,27 @@ import TestSupport
         #expect(inputs.first?["dataType"] as? String == "float32")
     }
 
+    /// `convert --no-optimize` to `.resin` keeps the imported graph: the same operators, no fused or prepared ones.
+    /// The default conversion optimizes and prepares filters (FusedConv nodes).
+    @Test func nativeConversionWithoutOptimizationKeepsTheImportedGraph() throws {
+        let folder = try TemporaryFolder()
+        func operators(_ path: String) throws -> [String: Int] {
+            let result = try runResin(["inspect", "--json", path])
+            #expect(result.status == 0, "\(result.standardError)")
+            let object = try #require(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+            return try #require(object["operators"] as? [String: Int])
+        }
+        let model = TestPaths.model("resnet-bottleneck-v1.5")
+        for (options, name) in [(["--no-optimize"], "plain.resin"), ([], "optimized.resin")] {
+            let result = try runResin(["convert"] + options + [model, folder.file(name)])
+            #expect(result.status == 0, "\(result.standardError)")
+        }
+        #expect(try operators(folder.file("plain.resin")) == operators(model))
+        let optimized = try operators(folder.file("optimized.resin"))
+        #expect(optimized["BatchNormalization"] == nil)
+        #expect((optimized["FusedConv"] ?? 0) > 0)
+    }
+
     @Test func inspectTextAndDot() throws {
         let folder = try TemporaryFolder()
         let dot = folder.file("graph.dot")
