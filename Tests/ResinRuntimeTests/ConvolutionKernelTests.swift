@@ -269,6 +269,32 @@ extension Optional where Wrapped == [Float] {
         }
     }
 
+    /// 1-D and 3-D convolutions take the packed path too (im2col without bands).
+    @Test(arguments: [[40], [3, 4, 5]])
+    func packedFiltersForOtherRanks(_ spatial: [Int]) throws {
+        var random = SplitMix64(seed: spatial.count)
+        let kernel = spatial.map { _ in 3 }
+        let window = try WindowAttributes(pads: Array(repeating: 1, count: 2 * spatial.count)).resolve(spatial: spatial, kernel: kernel)
+        let geometry = ConvolutionGeometry(batch: 2, inputChannels: 5, outputChannels: 35, group: 1, inputSpatial: spatial, window: window)
+        #expect(PackedFilters.pay(for: geometry))
+        let x = random.floats(2 * 5 * spatial.reduce(1, *))
+        let w = random.floats(35 * geometry.columnRows)
+        let bias = random.floats(35)
+        var reference = [Float](repeating: 0, count: 2 * 35 * geometry.outputPlane)
+        var fast = reference
+        var workspace = [Float](repeating: .nan, count: max(geometry.workspaceElements, 1))
+        let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: 35, inner: geometry.columnRows) }
+        bias.withUnsafeBufferPointer { b in
+            Kernels.referenceConvolution(input: x, weight: w, bias: b.baseAddress, output: &reference, geometry: geometry)
+            fast.withUnsafeMutableBufferPointer { out in
+                Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry,
+                                    epilogue: ConvolutionEpilogue(bias: b.baseAddress), workspace: &workspace,
+                                    pool: WorkerPool(threads: 2), packedWeight: packed)
+            }
+        }
+        expectClose(fast, reference, rtol: 1e-4, atol: 1e-4)
+    }
+
     /// The packed kernel runs wherever the processor has AVX-512 (this suite then tests it, not the fallback).
     @Test func packedKernelIsUsedWhereTheProcessorSupportsIt() throws {
         let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
