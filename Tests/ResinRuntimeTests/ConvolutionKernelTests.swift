@@ -176,6 +176,8 @@ extension Optional where Wrapped == [Float] {
                                     window: last, winograd: .whenEligible).usesWinograd)
         #expect(!ConvolutionGeometry(batch: 1, inputChannels: 256, outputChannels: 256, group: 1, inputSpatial: [14, 14],
                                      window: strided, winograd: .whenEligible).usesWinograd)
+        // 49 tiles per band: the products run on packed transforms.
+        #expect(PackedFilters.pay(forWinograd: large))
     }
 
     @Test(arguments: cases)
@@ -195,23 +197,32 @@ extension Optional where Wrapped == [Float] {
         Kernels.referenceConvolution(input: x, weight: w, bias: bias, output: &reference, geometry: geometry)
         if test.residual { for index in reference.indices { reference[index] = max(0, reference[index] + skip[index]) } }
         let transformed = Kernels.winogradWeights(w, filters: test.filters, channels: test.channels)
-        var workspace = [Float](repeating: .nan, count: geometry.workspaceElements)
-        for pool in [WorkerPool.serial, WorkerPool(threads: 2)] {
-            // In place when there is a residual: the output starts as the residual and accumulates.
-            var output = test.residual ? skip : [Float](repeating: .nan, count: outputCount)
-            output.withUnsafeMutableBufferPointer { out in
-                let epilogue = ConvolutionEpilogue(bias: bias.withUnsafeBufferPointer { $0.baseAddress },
-                                                   skip: test.residual ? UnsafePointer(out.baseAddress) : nil,
-                                                   activation: test.residual ? .relu : .none)
-                bias.withUnsafeBufferPointer { b in
-                    var epilogue = epilogue
-                    epilogue.bias = b.baseAddress
-                    Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
-                                        workspace: &workspace, pool: pool, transformedWeight: transformed)
-                }
-            }
-            expectClose(output, reference, rtol: 1e-4, atol: 1e-4)
+        let packed = transformed.withUnsafeBufferPointer {
+            PackedFilters.packWinograd($0.baseAddress!, filters: test.filters, channels: test.channels)
         }
+        var workspace = [Float](repeating: .nan, count: geometry.workspaceElements)
+        // The plain transforms through sgemm, and the packed ones through Resin's kernel where it runs.
+        for usePacked in PackedFilters.isSupported ? [false, true] : [false] {
+            for pool in [WorkerPool.serial, WorkerPool(threads: 2)] {
+                // In place when there is a residual: the output starts as the residual and accumulates.
+                var output = test.residual ? skip : [Float](repeating: .nan, count: outputCount)
+                output.withUnsafeMutableBufferPointer { out in
+                    bias.withUnsafeBufferPointer { b in
+                        let epilogue = ConvolutionEpilogue(bias: b.baseAddress, skip: test.residual ? UnsafePointer(out.baseAddress) : nil,
+                                                           activation: test.residual ? .relu : .none)
+                        Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
+                                            workspace: &workspace, pool: pool, transformedWeight: usePacked ? nil : transformed,
+                                            packedTransformedWeight: usePacked ? packed : nil)
+                    }
+                }
+                expectClose(output, reference, rtol: 1e-4, atol: 1e-4)
+            }
+        }
+        // Unpacking (for a processor without the kernel) gives the plain transforms back exactly.
+        let unpacked = packed.withUnsafeBufferPointer {
+            PackedFilters.unpackWinograd($0.baseAddress!, filters: test.filters, channels: test.channels)
+        }
+        #expect(unpacked == transformed)
     }
 }
 

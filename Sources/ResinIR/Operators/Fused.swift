@@ -34,6 +34,9 @@ extension FusedActivation {
 public enum PreparedFilters: String, Equatable, Sendable {
     /// Winograd F(2x2, 3x3) transforms, `[16, M, C]`.
     case winograd
+    /// Winograd F(2x2, 3x3) transforms with each of the 16 packed for Resin's matrix kernel,
+    /// `[16, ceil(M / 32), C, 32]`.
+    case winogradPacked = "winograd_packed"
     /// Panels of 32 output channels, `[ceil(M / 32), C * kernel, 32]`, for Resin's packed matrix kernel.
     case packed
 }

@@ -45,13 +45,15 @@ extension Kernels {
     ///
     /// `output` must not alias `input`, `weight` or `workspace`; it may be `epilogue.skip` (in-place residual
     /// accumulation), and then it holds the residual on entry. `transformedWeight` are the Winograd filters
-    /// when `geometry.usesWinograd`; `packedWeight`, the filters packed for Resin's own kernel
+    /// when `geometry.usesWinograd`, or `packedTransformedWeight` the same packed for Resin's own kernel
+    /// (`PackedFilters.packWinograd`; only where `PackedFilters.isSupported`); `packedWeight`, the filters packed for Resin's own kernel
     /// (`PackedFilters`), replace OpenBLAS for the products when the processor supports it. Other
     /// parameters as in the plain entry.
     public static func convolution(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, workspace: UnsafeMutablePointer<Float>?,
-        pool: WorkerPool? = nil, transformedWeight: UnsafePointer<Float>? = nil, packedWeight: UnsafePointer<Float>? = nil
+        pool: WorkerPool? = nil, transformedWeight: UnsafePointer<Float>? = nil, packedTransformedWeight: UnsafePointer<Float>? = nil,
+        packedWeight: UnsafePointer<Float>? = nil
     ) {
         let filters = geometry.filtersPerGroup
         let rows = geometry.columnRows
@@ -62,10 +64,11 @@ extension Kernels {
         var accumulates = false
         if let skip = epilogue.skip { accumulates = skip == UnsafePointer(output) }
         let beta: Float = accumulates ? 1 : 0
-        if geometry.usesWinograd, let transformedWeight, let workspace {
+        if geometry.usesWinograd, let transforms = packedTransformedWeight ?? transformedWeight, let workspace {
             for image in 0..<geometry.batch {
                 Kernels.winogradConvolution(
-                    input: input + image * geometry.inputChannels * inputPlane, transformedWeight: transformedWeight,
+                    input: input + image * geometry.inputChannels * inputPlane, transformedWeight: transforms,
+                    packedTransforms: packedTransformedWeight != nil,
                     output: output + image * geometry.outputChannels * outputPlane, geometry: geometry,
                     accumulates: accumulates, workspace: workspace, pool: pool ?? .serial)
             }

@@ -1,3 +1,5 @@
+import CResinKernels
+
 /// Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
 /// each 2x2 output tile is `A^T [(G g G^T) . (B^T d B)] A` over a 4x4 input tile d, so a 3x3 filter costs
 /// 16 multiplies per tile instead of 36. With the 16 transformed positions as separate matrices, the
@@ -40,14 +42,19 @@ extension Kernels {
     /// The GEMM part of a Winograd convolution for one image: writes (or, when `accumulates`, adds) the
     /// convolution of `input` `[C, H, W]` into `output` `[M, OH, OW]`. `workspace` holds
     /// `geometry.workspaceElements` floats.
+    ///
+    /// `packedTransforms` says `transformedWeight` is packed position by position for Resin's matrix kernel
+    /// (`PackedFilters.packWinograd`, which needs `PackedFilters.isSupported`), else `[16][M][C]` for sgemm.
     static func winogradConvolution(
-        input: UnsafePointer<Float>, transformedWeight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-        geometry: ConvolutionGeometry, accumulates: Bool, workspace: UnsafeMutablePointer<Float>, pool: WorkerPool
+        input: UnsafePointer<Float>, transformedWeight: UnsafePointer<Float>, packedTransforms: Bool = false,
+        output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, accumulates: Bool,
+        workspace: UnsafeMutablePointer<Float>, pool: WorkerPool
     ) {
         let tileColumns = geometry.winogradTileColumns
         let tileRowsTotal = (geometry.outputSpatial[0] + 1) / 2
         var band = WinogradBand(
-            input: input, weights: transformedWeight, output: output, geometry: geometry, accumulates: accumulates,
+            input: input, weights: transformedWeight, packedWeights: packedTransforms, output: output, geometry: geometry,
+            accumulates: accumulates,
             transformedInput: workspace, products: workspace + 16 * geometry.inputChannels * geometry.winogradBandTileRows * tileColumns,
             firstTileRow: 0, tileRows: 0,
             channelTasks: min(geometry.inputChannels, pool.threads * 4), filterTasks: min(geometry.outputChannels, pool.threads * 4))
@@ -79,6 +86,8 @@ extension Kernels {
 struct WinogradBand {
     var input: UnsafePointer<Float>
     var weights: UnsafePointer<Float>
+    /// `weights` packed for Resin's matrix kernel rather than `[16][M][C]`.
+    var packedWeights: Bool
     var output: UnsafeMutablePointer<Float>
     var geometry: ConvolutionGeometry
     var accumulates: Bool
@@ -157,6 +166,13 @@ struct WinogradBand {
     /// `M[k] = U[k] V[k]` for one of the 16 positions.
     func multiply(position: Int) {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
+        if packedWeights {
+            let stride = PackedFilters.floats(filters: filters, inner: channels)
+            resin_packed_gemm(filters, tiles, channels, 0, (filters + PackedFilters.panel - 1) / PackedFilters.panel,
+                              weights + position * stride, transformedInput + position * channels * tiles, tiles,
+                              products + position * filters * tiles, tiles, 0)
+            return
+        }
         sgemm(m: filters, n: tiles, k: channels, a: weights + position * filters * channels, lda: channels,
               b: transformedInput + position * channels * tiles, ldb: tiles,
               c: products + position * filters * tiles, ldc: tiles)

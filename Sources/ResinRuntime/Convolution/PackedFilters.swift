@@ -27,6 +27,40 @@ public enum PackedFilters {
             && geometry.outputChannels >= panel && geometry.inputSpatial.count >= 1
     }
 
+    /// Whether a Winograd convolution's 16 products are worth running on packed transforms: few tiles per
+    /// band (the products' columns), at least one full panel. Measured on ResNet-50's 28x28 and 14x14
+    /// stages (196 and 49 tiles): 15 to 25% faster convolutions than OpenBLAS on the plain transforms.
+    public static func pay(forWinograd geometry: ConvolutionGeometry) -> Bool {
+        geometry.usesWinograd && geometry.outputChannels >= panel
+            && geometry.winogradBandTileRows * geometry.winogradTileColumns <= maximumColumns
+    }
+
+    /// Packs Winograd transforms `[16][M][C]` position by position: `[16][ceil(M / 32)][C][32]`.
+    public static func packWinograd(_ transforms: UnsafePointer<Float>, filters: Int, channels: Int) -> [Float] {
+        let stride = floats(filters: filters, inner: channels)
+        return [Float](unsafeUninitializedCapacity: 16 * stride) { buffer, count in
+            for position in 0..<16 {
+                resin_pack_filters(transforms + position * filters * channels, filters, channels, buffer.baseAddress! + position * stride)
+            }
+            count = 16 * stride
+        }
+    }
+
+    /// The plain `[16][M][C]` transforms back from their packed form (for a processor without the kernel).
+    public static func unpackWinograd(_ packed: UnsafePointer<Float>, filters: Int, channels: Int) -> [Float] {
+        let stride = floats(filters: filters, inner: channels)
+        return [Float](unsafeUninitializedCapacity: 16 * filters * channels) { buffer, count in
+            for position in 0..<16 {
+                for filter in 0..<filters {
+                    let source = packed + position * stride + (filter / panel) * channels * panel + filter % panel
+                    let destination = buffer.baseAddress! + (position * filters + filter) * channels
+                    for channel in 0..<channels { destination[channel] = source[channel * panel] }
+                }
+            }
+            count = 16 * filters * channels
+        }
+    }
+
     /// Floats of the packed form of `filters x inner` filters.
     public static func floats(filters: Int, inner: Int) -> Int { resin_packed_filter_floats(filters, inner) }
 

@@ -2,8 +2,8 @@ import ResinIR
 
 /// Weights put in the layout the kernels read, once, when a native file is written (DESIGN.md: "weight
 /// transforms happen once, at convert time"): a convolution the runtime will run as Winograd gets its
-/// transformed filters as a fifth input, and one with few output columns its filters packed for Resin's
-/// own kernel (`PackedFilters`), so a session made from the file maps them instead of computing them.
+/// transformed filters as a fifth input (packed for Resin's own kernel when its products have few
+/// columns), and one with few output columns its filters packed for that kernel (`PackedFilters`), so a session made from the file maps them instead of computing them.
 /// Which convolutions get which depends on the shapes only, not on the processor converting.
 public enum KernelPreparation {
     /// The name suffixes of transformed and packed filters.
@@ -39,13 +39,22 @@ public enum KernelPreparation {
                                                                winograd: .whenFaster)
             guard geometry.usesWinograd || PackedFilters.pay(for: geometry),
                   let weightBytes = weight.storage.bytes.baseAddress?.assumingMemoryBound(to: Float.self) else { continue }
-            let prepared: PreparedFilters = geometry.usesWinograd ? .winograd : .packed
-            var name = node.inputs[1] + (prepared == .winograd ? winogradSuffix : packedSuffix)
+            let prepared: PreparedFilters = geometry.usesWinograd ? (PackedFilters.pay(forWinograd: geometry) ? .winogradPacked : .winograd)
+                : .packed
+            var name = node.inputs[1] + (prepared == .packed ? packedSuffix : winogradSuffix)
             while constants[name] != nil { name += "_" }
             let tensor: Tensor
-            if prepared == .winograd {
-                let transformed = Kernels.winogradWeights(weightBytes, filters: geometry.outputChannels, channels: geometry.inputChannels)
-                tensor = Tensor.floats(transformed, shape: [16, geometry.outputChannels, geometry.inputChannels], name: name)
+            if geometry.usesWinograd {
+                let filters = geometry.outputChannels, channels = geometry.inputChannels
+                let transformed = Kernels.winogradWeights(weightBytes, filters: filters, channels: channels)
+                if prepared == .winogradPacked {
+                    let packed = transformed.withUnsafeBufferPointer {
+                        PackedFilters.packWinograd($0.baseAddress!, filters: filters, channels: channels)
+                    }
+                    tensor = Tensor.floats(packed, shape: [16] + PackedFilters.shape(filters: filters, inner: channels), name: name)
+                } else {
+                    tensor = Tensor.floats(transformed, shape: [16, filters, channels], name: name)
+                }
             } else {
                 let packed = PackedFilters.pack(weightBytes, filters: geometry.outputChannels, inner: geometry.columnRows)
                 tensor = Tensor.floats(packed, shape: PackedFilters.shape(filters: geometry.outputChannels, inner: geometry.columnRows),

@@ -68,6 +68,9 @@ struct ConvolutionStep {
     var transformedWeight: TensorStorage?
     /// Transformed filters a native file provided (kept alive by the session's constants).
     var preparedWeight: UnsafePointer<Float>? = nil
+    /// Winograd transforms packed for Resin's own kernel: made with the step, or provided by a native file.
+    var packedTransforms: TensorStorage? = nil
+    var preparedPackedTransforms: UnsafePointer<Float>? = nil
     /// Filters packed for Resin's own kernel, made when the step was (the step keeps them alive) or
     /// provided by a native file.
     var packedStorage: TensorStorage? = nil
@@ -77,6 +80,8 @@ struct ConvolutionStep {
         Kernels.convolution(input: input, weight: weight, output: output, geometry: geometry, epilogue: epilogue,
                             workspace: workspace, pool: pool,
                             transformedWeight: preparedWeight ?? transformedWeight?.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
+                            packedTransformedWeight: preparedPackedTransforms
+                                ?? packedTransforms?.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
                             packedWeight: preparedPacked ?? packedStorage?.bytes.baseAddress?.assumingMemoryBound(to: Float.self))
     }
 }

@@ -32,7 +32,7 @@ enum StepFactory {
     static func winogradChoice(node: Node, weightIsConstant: Bool) -> WinogradChoice {
         if node.inputs.count > 4, !node.inputs[4].isEmpty {
             if case .fusedConv(let fused) = node.op, fused.prepared == .packed { return .never }
-            return .whenEligible
+            return .whenEligible  // Winograd transforms, plain or packed
         }
         return weightIsConstant ? .whenFaster : .never
     }
@@ -50,18 +50,6 @@ enum StepFactory {
         return ConvolutionGeometry(batch: input[0], inputChannels: input[1], outputChannels: weight[0],
                                    group: attributes.group, inputSpatial: Array(input.dropFirst(2)), window: window,
                                    winograd: winograd)
-    }
-
-    /// Filters a native file stored already transformed (`KernelPreparation`): used in place.
-    static func preparedWeights(_ geometry: ConvolutionGeometry, _ prepared: BoundValue?, node: Node) throws -> UnsafePointer<Float>? {
-        guard let prepared else { return nil }
-        guard geometry.usesWinograd, prepared.dataType == .float,
-              prepared.elementCount == 16 * geometry.outputChannels * geometry.inputChannels else {
-            throw RuntimeError.unsupportedAttribute(
-                node: node.displayName, opType: node.opType,
-                reason: "its prepared filters \(describe(prepared.shape)) do not fit the convolution this runtime would run")
-        }
-        return UnsafePointer(prepared.floats)
     }
 
     /// Packed filters a native file provided (`PackedFilters`): used in place when this processor runs the
@@ -84,12 +72,41 @@ enum StepFactory {
         return packed.withUnsafeBytes { TensorStorage(copying: $0) }
     }
 
-    /// Winograd-transformed filters, made once when the step is, for a convolution that runs that way.
-    static func winogradWeights(_ geometry: ConvolutionGeometry, _ weight: BoundValue) -> TensorStorage? {
-        guard geometry.usesWinograd else { return nil }
-        let transformed = Kernels.winogradWeights(UnsafePointer(weight.floats), filters: geometry.outputChannels,
-                                                  channels: geometry.inputChannels)
-        return transformed.withUnsafeBytes { TensorStorage(copying: $0) }
+    /// The Winograd transforms a convolution step runs on, for a convolution that runs that way: made once
+    /// when the step is (packed for Resin's kernel where that pays and the processor has it), or the ones a
+    /// native file stores, used in place (unpacked once if the file's are packed and the processor lacks
+    /// the kernel).
+    struct WinogradFilters {
+        var plain: TensorStorage?
+        var preparedPlain: UnsafePointer<Float>?
+        var packed: TensorStorage?
+        var preparedPacked: UnsafePointer<Float>?
+    }
+
+    static func winogradFilters(
+        _ geometry: ConvolutionGeometry, weight: BoundValue, prepared: BoundValue?, layout: PreparedFilters, node: Node
+    ) throws -> WinogradFilters {
+        let filters = geometry.outputChannels, channels = geometry.inputChannels
+        guard let prepared else {
+            guard geometry.usesWinograd else { return WinogradFilters() }
+            let transforms = Kernels.winogradWeights(UnsafePointer(weight.floats), filters: filters, channels: channels)
+            if PackedFilters.isSupported, PackedFilters.pay(forWinograd: geometry) {
+                let packed = transforms.withUnsafeBufferPointer { PackedFilters.packWinograd($0.baseAddress!, filters: filters, channels: channels) }
+                return WinogradFilters(packed: packed.withUnsafeBytes { TensorStorage(copying: $0) })
+            }
+            return WinogradFilters(plain: transforms.withUnsafeBytes { TensorStorage(copying: $0) })
+        }
+        let packed = layout == .winogradPacked
+        let expected = 16 * (packed ? PackedFilters.floats(filters: filters, inner: channels) : filters * channels)
+        guard geometry.usesWinograd, prepared.dataType == .float, prepared.elementCount == expected else {
+            throw RuntimeError.unsupportedAttribute(
+                node: node.displayName, opType: node.opType,
+                reason: "its prepared filters \(describe(prepared.shape)) do not fit the convolution this runtime would run")
+        }
+        if !packed { return WinogradFilters(preparedPlain: UnsafePointer(prepared.floats)) }
+        if PackedFilters.isSupported { return WinogradFilters(preparedPacked: UnsafePointer(prepared.floats)) }
+        let plain = PackedFilters.unpackWinograd(UnsafePointer(prepared.floats), filters: filters, channels: channels)
+        return WinogradFilters(plain: plain.withUnsafeBytes { TensorStorage(copying: $0) })
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -149,11 +166,12 @@ enum StepFactory {
             try requireFloat(x, w, input(2))
             let geometry = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape,
                                                    winograd: winogradChoice(node: node, weightIsConstant: w.isConstant))
+            let transforms = try winogradFilters(geometry, weight: w, prepared: nil, layout: .winograd, node: node)
             return .convolution(ConvolutionStep(
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
                 epilogue: ConvolutionEpilogue(bias: input(2).map { UnsafePointer($0.floats) }),
                 workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool,
-                transformedWeight: winogradWeights(geometry, w), packedStorage: packedWeights(geometry, w)))
+                transformedWeight: transforms.plain, packedTransforms: transforms.packed, packedStorage: packedWeights(geometry, w)))
 
         case .fusedConv(let attributes):
             guard let x, let w = input(1), let y else { break }
@@ -162,6 +180,8 @@ enum StepFactory {
             try requireFloat(x, w, input(2), skip, y)
             let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: w.shape,
                                                    winograd: winogradChoice(node: node, weightIsConstant: w.isConstant))
+            let transforms = try winogradFilters(geometry, weight: w, prepared: attributes.prepared == .packed ? nil : prepared,
+                                                 layout: attributes.prepared, node: node)
             let convolved = [geometry.batch, geometry.outputChannels] + geometry.outputSpatial
             if let skip, skip.shape != convolved || y.shape != convolved {
                 throw RuntimeError.unsupportedAttribute(
@@ -173,8 +193,8 @@ enum StepFactory {
             return .convolution(ConvolutionStep(
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
                 epilogue: epilogue, workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool,
-                transformedWeight: prepared == nil ? winogradWeights(geometry, w) : nil,
-                preparedWeight: attributes.prepared == .winograd ? try preparedWeights(geometry, prepared, node: node) : nil,
+                transformedWeight: transforms.plain, preparedWeight: transforms.preparedPlain,
+                packedTransforms: transforms.packed, preparedPackedTransforms: transforms.preparedPacked,
                 packedStorage: prepared == nil ? packedWeights(geometry, w) : nil,
                 preparedPacked: try prepared.flatMap { attributes.prepared == .packed ? try preparedPackedWeights(geometry, $0, node: node) : nil }))
 
