@@ -1,8 +1,8 @@
 /// What running a graph costs: parameters and multiply-accumulates.
 public struct GraphCost: Equatable, Sendable {
-    /// Elements of all initializers.
+    /// Elements of all initializers, except filters a native file stores a second time in a kernel's layout.
     public var parameters: Int
-    /// Bytes of all initializers.
+    /// Bytes of those initializers.
     public var parameterBytes: Int
     /// Multiply-accumulates of the convolutions and matrix products, for the batch the facts were inferred at.
     public var multiplyAccumulates: Int
@@ -11,9 +11,15 @@ public struct GraphCost: Equatable, Sendable {
 extension Graph {
     /// Parameters and multiply-accumulates, given facts inferred for one image.
     public func cost(facts: [String: ValueFacts]) -> GraphCost {
+        // A FusedConv's fifth input repeats its filters transformed or packed: the model's parameters are
+        // the filters, counted once.
+        var prepared = Set<String>()
+        for node in nodes {
+            if case .fusedConv = node.op, node.inputs.count > 4, !node.inputs[4].isEmpty { prepared.insert(node.inputs[4]) }
+        }
         var parameters = 0
         var bytes = 0
-        for tensor in initializers {
+        for tensor in initializers where !prepared.contains(tensor.name ?? "") {
             parameters += tensor.elementCount
             bytes += tensor.dataType == .string ? tensor.strings.reduce(0) { $0 + $1.count }
                 : tensor.dataType.byteCount(elements: tensor.elementCount) ?? 0

@@ -1,4 +1,5 @@
 import CAllocationCounter
+import Resin
 import ResinIR
 import Testing
 import TestSupport
@@ -19,6 +20,29 @@ import TestSupport
     static func input(_ shape: [Int], seed: Int = 11) -> Tensor {
         var random = SplitMix64(seed: seed)
         return .floats(random.floats(shape.reduce(1, *)), shape: shape, name: "x")
+    }
+
+    /// Filters prepared for the kernels (what a native file stores) give the same results as the session's
+    /// own preparation, and are not counted as parameters a second time.
+    @Test func preparedFiltersKeepResultsAndAreNotParameters() throws {
+        let loaded = try ModelLoader.load(path: TestPaths.model("resnet-bottleneck-v1.5"), optimize: true)
+        let prepared = try KernelPreparation.prepare(loaded.model)
+        let kinds = prepared.graph.nodes.compactMap { node -> PreparedFilters? in
+            guard case .fusedConv(let fused) = node.op, node.inputs.count > 4 else { return nil }
+            return fused.prepared
+        }
+        #expect(!kinds.isEmpty)
+        let before = loaded.model.graph.cost(facts: try loaded.model.graph.inferFacts(bindings: ["N": 1]))
+        let after = prepared.graph.cost(facts: try prepared.graph.inferFacts(bindings: ["N": 1]))
+        #expect(after.parameters == before.parameters)
+        #expect(after.parameterBytes == before.parameterBytes)
+        let x = Self.input([1, 3, 64, 64])
+        let feeds = [loaded.model.graph.runtimeInputs[0].name: x]
+        let output = loaded.model.graph.outputs[0].name
+        for threads in [1, 2] {
+            expectClose(try Self.run(prepared, feeds, output: output, threads: threads),
+                        try Self.run(loaded.model, feeds, output: output, threads: threads), rtol: 1e-5, atol: 1e-6)
+        }
     }
 
     @Test func inPlaceResidualShrinksTheArenaAndKeepsTheResults() throws {
