@@ -178,6 +178,12 @@ extension Optional where Wrapped == [Float] {
                                      window: strided, winograd: .whenEligible).usesWinograd)
         // 49 tiles per band: the products run on packed transforms.
         #expect(PackedFilters.pay(forWinograd: large))
+        // ResNet's first stage: products too small for OpenBLAS, but not for the packed kernel.
+        let first = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [56, 56], kernel: [3, 3])
+        let stageOne = ConvolutionGeometry(batch: 1, inputChannels: 64, outputChannels: 64, group: 1, inputSpatial: [56, 56],
+                                           window: first, winograd: .whenFaster)
+        #expect(stageOne.usesWinograd == PackedFilters.isSupported)
+        if stageOne.usesWinograd { #expect(PackedFilters.pay(forWinograd: stageOne)) }
     }
 
     @Test(arguments: cases)
