@@ -69,7 +69,9 @@ from toolenv import ensure_venv  # noqa: E402
 
 ensure_venv(__file__)
 
-from ortsupport import case_file_index as _index  # noqa: E402
+from ortsupport import case_file_index as _index, ort_session  # noqa: E402
+from checksupport import (compare, default_domain as _default_domain, describe_exit, display_name, expand,  # noqa: E402
+                          first_line as _first_line, how_it_ended, max_abs_diff, run_resin)
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
@@ -78,16 +80,13 @@ import json  # noqa: E402
 import queue  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
 import struct  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
-import onnxruntime as ort  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 RTOL = 1e-4
@@ -101,15 +100,6 @@ BLOB_FLIPS = 8
 TRUNCATIONS = 50
 CORRUPT_TIMEOUT = 30.0
 MAGIC = b"RESIN\x00\x1a\n"
-
-
-def _default_domain(domain):
-    return domain in ("", "ai.onnx")
-
-
-def _first_line(e, limit=300):
-    lines = str(e).strip().splitlines()
-    return (lines[0] if lines else type(e).__name__)[:limit]
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,56 +147,8 @@ class Case:
         return [(graph_names[k], p, t) for k, (p, t) in enumerate(zip(paths, tensors))]
 
 
-def display_name(case):
-    parts = os.path.normpath(os.path.abspath(case)).split(os.sep)
-    return "/".join(p.lstrip(".") for p in parts[-2:])
-
-
-def expand(dirs):
-    cases = []
-    for d in dirs:
-        if os.path.isfile(os.path.join(d, "model.onnx")):
-            cases.append(d)
-            continue
-        subs = sorted(s for s in glob.glob(os.path.join(d, "*")) if os.path.isfile(os.path.join(s, "model.onnx")))
-        cases.extend(subs if subs else [d])
-    return cases
-
-
 # --------------------------------------------------------------------------------------------
 # Running resin
-
-
-def run_resin(resin, args, timeout):
-    """(returncode, stdout, stderr); returncode None when it could not run or timed out."""
-    try:
-        r = subprocess.run([resin] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None, "", f"hung: no exit within {timeout:g}s"
-    except OSError as e:
-        return None, "", f"cannot run {resin}: {e}"
-    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-
-
-def how_it_ended(code):
-    if code is None:
-        return "timed out"
-    if code < 0:
-        try:
-            return f"killed by signal {-code} ({signal.Signals(-code).name})"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with {code}"
-
-
-def describe_exit(code, stdout, stderr):
-    if code is None:
-        return stderr
-    lines = [ln.strip() for ln in (stderr.strip().splitlines() + stdout.strip().splitlines()) if ln.strip()]
-    fails = [ln for ln in lines if "FAIL" in ln]  # verify's FAIL line says the most
-    first = (fails or lines or [""])[0]
-    return f"{how_it_ended(code)}: {first[:300]}".rstrip(": ")
 
 
 def tolerance_args(rtol, atol):
@@ -249,48 +191,6 @@ def verify_all(resin, case, model, rtol, atol, extra, label, reasons):
 
 # --------------------------------------------------------------------------------------------
 # Comparisons
-
-
-def compare(expected, actual, rtol, atol):
-    """None when actual matches expected, else a description."""
-    if expected.shape != actual.shape or expected.dtype != actual.dtype:
-        return f"{expected.dtype}{list(expected.shape)} vs {actual.dtype}{list(actual.shape)}"
-    if expected.dtype.kind not in "fc":
-        if np.array_equal(expected, actual):
-            return None
-        return f"{int(np.count_nonzero(expected != actual))} element(s) differ"
-    e = expected.astype(np.float64)
-    a = actual.astype(np.float64)
-    nan_e, nan_a = np.isnan(e), np.isnan(a)
-    with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs(a - e)
-        ok = (diff <= atol + rtol * np.abs(e)) | (nan_e & nan_a) | ((a == e) & np.isinf(e))
-    ok &= nan_e == nan_a
-    if ok.all():
-        return None
-    bad = np.argwhere(~ok)
-    worst = tuple(int(x) for x in bad[0])
-    finite = np.where(np.isfinite(diff), diff, 0.0)
-    return (f"{len(bad)} of {e.size} element(s) outside rtol {rtol:g} atol {atol:g}, max abs diff "
-            f"{float(finite.max()):.3g}, first at {list(worst)}: original {float(e[worst]):.7g}, "
-            f"exported {float(a[worst]):.7g}")
-
-
-def max_abs_diff(expected, actual):
-    if expected.shape != actual.shape or expected.size == 0 or expected.dtype.kind not in "fciu":
-        return 0.0
-    d = np.abs(expected.astype(np.float64) - actual.astype(np.float64))
-    d = d[np.isfinite(d)]
-    return float(d.max()) if d.size else 0.0
-
-
-def ort_session(path):
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    so.intra_op_num_threads = ARGS.threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,12 +261,12 @@ def check_exported(case, back, reasons, notes):
         return
 
     try:
-        s_orig = ort_session(case.model)
+        s_orig = ort_session(case.model, ARGS.threads)
     except Exception as e:
         reasons.append(f"ORT cannot load the original: {_first_line(e)}")
         return
     try:
-        s_back = ort_session(back)
+        s_back = ort_session(back, ARGS.threads)
     except Exception as e:
         reasons.append(f"ORT cannot load back.onnx: {_first_line(e)}")
         return
@@ -384,7 +284,7 @@ def check_exported(case, back, reasons, notes):
             reasons.append(f"{ds}: ORT fails on back.onnx: {_first_line(e)}")
             continue
         for name, e, a in zip(case.output_names, expected, actual):
-            d = compare(e, a, RTOL, ATOL)
+            d = compare(e, a, RTOL, ATOL, "exported")
             if d:
                 reasons.append(f"{ds}: ORT output {name} of back.onnx vs the original: {d}")
             worst = max(worst, max_abs_diff(e, a))

@@ -31,6 +31,7 @@ from toolenv import ensure_venv  # noqa: E402
 ensure_venv(__file__)
 
 from ortsupport import case_file_index as _index, ort_session  # noqa: E402
+from checksupport import expand  # noqa: E402
 
 import argparse  # noqa: E402
 import glob  # noqa: E402
@@ -43,7 +44,6 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
-import onnxruntime as ort  # noqa: E402
 from google.protobuf import descriptor as _pbd  # noqa: E402
 from google.protobuf import unknown_fields as _unknown  # noqa: E402
 from onnx import TensorProto, numpy_helper  # noqa: E402
@@ -314,17 +314,6 @@ def run_checks(case_dir, resin, threads, timeout, keep):
             notes.append(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def expand(dirs):
-    cases = []
-    for d in dirs:
-        if os.path.isfile(os.path.join(d, "model.onnx")):
-            cases.append(d)
-            continue
-        subs = sorted(s for s in glob.glob(os.path.join(d, "*")) if os.path.isfile(os.path.join(s, "model.onnx")))
-        cases.extend(subs if subs else [d])
-    return cases
 
 
 def main():

@@ -61,6 +61,8 @@ from toolenv import ensure_venv  # noqa: E402
 ensure_venv(__file__)
 
 from ortsupport import case_file_index as _index, ort_session  # noqa: E402
+from checksupport import (compare, default_domain as _default_domain, describe_exit, display_name, expand,  # noqa: E402
+                          first_line as _first_line, max_abs_diff, run_resin)
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
@@ -68,14 +70,10 @@ import glob  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
 import onnx  # noqa: E402
-import onnxruntime as ort  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 RTOL = 1e-4
@@ -89,15 +87,6 @@ GONE_ON_CONSTANTS = ("Gather", "Unsqueeze", "Concat")
 # Residual Adds of the torchvision depths (every bottleneck or basic block has one).
 KNOWN_RESIDUALS = (("resnet18", 8), ("resnet34", 16), ("resnet50", 16), ("resnet101", 33),
                    ("resnet152", 50), ("resnext50", 16), ("wide_resnet50", 16))
-
-
-def _default_domain(domain):
-    return domain in ("", "ai.onnx")
-
-
-def _first_line(e, limit=300):
-    lines = str(e).strip().splitlines()
-    return (lines[0] if lines else type(e).__name__)[:limit]
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,69 +204,8 @@ def bind(inputs, data_input_names):
     return {data_input_names[k]: numpy_helper.to_array(t) for k, t in enumerate(inputs)}
 
 
-def compare(expected, actual, rtol, atol):
-    """None when actual matches expected, else a description."""
-    if expected.shape != actual.shape or expected.dtype != actual.dtype:
-        return f"{expected.dtype}{list(expected.shape)} vs optimized {actual.dtype}{list(actual.shape)}"
-    if expected.dtype.kind not in "fc":
-        if np.array_equal(expected, actual):
-            return None
-        return f"{int(np.count_nonzero(expected != actual))} element(s) differ"
-    e = expected.astype(np.float64)
-    a = actual.astype(np.float64)
-    nan_e, nan_a = np.isnan(e), np.isnan(a)
-    with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs(a - e)
-        ok = (diff <= atol + rtol * np.abs(e)) | (nan_e & nan_a) | ((a == e) & np.isinf(e))
-    ok &= nan_e == nan_a
-    if ok.all():
-        return None
-    bad = np.argwhere(~ok)
-    worst = tuple(int(x) for x in bad[0])
-    finite = np.where(np.isfinite(diff), diff, 0.0)
-    return (f"{len(bad)} of {e.size} element(s) outside rtol {rtol:g} atol {atol:g}, max abs diff "
-            f"{float(finite.max()):.3g}, first at {list(worst)}: original {float(e[worst]):.7g}, "
-            f"optimized {float(a[worst]):.7g}")
-
-
-def max_abs_diff(expected, actual):
-    if expected.shape != actual.shape or expected.size == 0 or expected.dtype.kind not in "fciu":
-        return 0.0
-    d = np.abs(expected.astype(np.float64) - actual.astype(np.float64))
-    d = d[np.isfinite(d)]
-    return float(d.max()) if d.size else 0.0
-
-
 # --------------------------------------------------------------------------------------------
 # Running resin
-
-
-def run_resin(resin, args, timeout):
-    """(returncode, stdout, stderr); returncode None when it could not run or timed out."""
-    try:
-        r = subprocess.run([resin] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None, "", f"timed out after {timeout:g}s"
-    except OSError as e:
-        return None, "", f"cannot run {resin}: {e}"
-    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-
-
-def describe_exit(code, stdout, stderr):
-    if code is None:
-        return stderr
-    how = f"exited with {code}"
-    if code < 0:
-        try:
-            how = f"killed by signal {-code} ({signal.Signals(-code).name})"
-        except ValueError:
-            how = f"killed by signal {-code}"
-    lines = [ln.strip() for ln in (stderr.strip().splitlines() + stdout.strip().splitlines()) if ln.strip()]
-    # For verify, the FAIL line says the most.
-    fails = [ln for ln in lines if "FAIL" in ln]
-    first = (fails or lines or [""])[0]
-    return f"{how}: {first[:300]}".rstrip(": ")
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,7 +278,7 @@ def check_ort(case_dir, model, out, facts, threads, reasons):
             reasons.append(f"{ds}: ORT fails on the optimized file: {_first_line(e)}")
             continue
         for name, e, a in zip(facts.output_names, expected, actual):
-            d = compare(e, a, RTOL, ATOL)
+            d = compare(e, a, RTOL, ATOL, "optimized")
             if d:
                 reasons.append(f"{ds}: ORT output {name}: {d}")
             worst = max(worst, max_abs_diff(e, a))
@@ -507,22 +435,6 @@ def run_checks(case_dir, name, resin, args):
             notes.append(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def expand(dirs):
-    cases = []
-    for d in dirs:
-        if os.path.isfile(os.path.join(d, "model.onnx")):
-            cases.append(d)
-            continue
-        subs = sorted(s for s in glob.glob(os.path.join(d, "*")) if os.path.isfile(os.path.join(s, "model.onnx")))
-        cases.extend(subs if subs else [d])
-    return cases
-
-
-def display_name(case):
-    parts = os.path.normpath(os.path.abspath(case)).split(os.sep)
-    return "/".join(p.lstrip(".") for p in parts[-2:])
 
 
 def main():
