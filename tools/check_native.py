@@ -69,9 +69,9 @@ from toolenv import ensure_venv  # noqa: E402
 
 ensure_venv(__file__)
 
-from ortsupport import case_file_index as _index, ort_session  # noqa: E402
-from checksupport import (compare, default_domain as _default_domain, describe_exit, display_name, expand,  # noqa: E402
-                          first_line as _first_line, how_it_ended, max_abs_diff, run_resin)
+from ortsupport import case_file_index as _index, compare_sessions  # noqa: E402
+from checksupport import (default_domain as _default_domain, describe_exit, display_name, expand,  # noqa: E402
+                          first_line as _first_line, how_it_ended, run_resin)
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
@@ -260,34 +260,11 @@ def check_exported(case, back, reasons, notes):
         reasons.append(f"back.onnx graph outputs {outs}, original {case.output_names}")
         return
 
-    try:
-        s_orig = ort_session(case.model, ARGS.threads)
-    except Exception as e:
-        reasons.append(f"ORT cannot load the original: {_first_line(e)}")
+    feed_sets = [(ds, {name: numpy_helper.to_array(t) for name, _, t in ins}) for ds, ins, _ in case.sets]
+    worst = compare_sessions(case.model, back, "back.onnx", "exported", case.output_names, feed_sets, RTOL, ATOL,
+                             ARGS.threads, reasons)
+    if worst is None:
         return
-    try:
-        s_back = ort_session(back, ARGS.threads)
-    except Exception as e:
-        reasons.append(f"ORT cannot load back.onnx: {_first_line(e)}")
-        return
-    worst = 0.0
-    for ds, ins, _ in case.sets:
-        feeds = {name: numpy_helper.to_array(t) for name, _, t in ins}
-        try:
-            expected = s_orig.run(case.output_names, feeds)
-        except Exception as e:
-            reasons.append(f"{ds}: ORT fails on the original: {_first_line(e)}")
-            continue
-        try:
-            actual = s_back.run(case.output_names, feeds)
-        except Exception as e:
-            reasons.append(f"{ds}: ORT fails on back.onnx: {_first_line(e)}")
-            continue
-        for name, e, a in zip(case.output_names, expected, actual):
-            d = compare(e, a, RTOL, ATOL, "exported")
-            if d:
-                reasons.append(f"{ds}: ORT output {name} of back.onnx vs the original: {d}")
-            worst = max(worst, max_abs_diff(e, a))
     notes.append(f"back.onnx ORT max diff {worst:.2g} ({len(m.graph.node)} nodes)")
 
 

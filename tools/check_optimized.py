@@ -60,9 +60,9 @@ from toolenv import ensure_venv  # noqa: E402
 
 ensure_venv(__file__)
 
-from ortsupport import case_file_index as _index, ort_session  # noqa: E402
-from checksupport import (compare, default_domain as _default_domain, describe_exit, display_name, expand,  # noqa: E402
-                          first_line as _first_line, max_abs_diff, run_resin)
+from ortsupport import case_file_index as _index, compare_sessions  # noqa: E402
+from checksupport import (default_domain as _default_domain, describe_exit, display_name, expand,  # noqa: E402
+                          first_line as _first_line, run_resin)
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
@@ -249,39 +249,17 @@ def check_ort(case_dir, model, out, facts, threads, reasons):
     if not sets:
         reasons.append("no test_data_set_* folder")
         return None
-    try:
-        s_orig = ort_session(model, threads)
-    except Exception as e:
-        reasons.append(f"ORT cannot load the original: {_first_line(e)}")
-        return None
-    try:
-        s_opt = ort_session(out, threads)
-    except Exception as e:
-        reasons.append(f"ORT cannot load the optimized file: {_first_line(e)}")
-        return None
     names = [v.name for v in facts.data_inputs]
-    worst = 0.0
+    feed_sets = []
     for ds, ins in sets:
         try:
-            feeds = bind(ins, names)
+            feed_sets.append((ds, bind(ins, names)))
         except ValueError as e:
             reasons.append(f"{ds}: {e}")
-            continue
-        try:
-            expected = s_orig.run(facts.output_names, feeds)
-        except Exception as e:
-            reasons.append(f"{ds}: ORT fails on the original: {_first_line(e)}")
-            continue
-        try:
-            actual = s_opt.run(facts.output_names, feeds)
-        except Exception as e:
-            reasons.append(f"{ds}: ORT fails on the optimized file: {_first_line(e)}")
-            continue
-        for name, e, a in zip(facts.output_names, expected, actual):
-            d = compare(e, a, RTOL, ATOL, "optimized")
-            if d:
-                reasons.append(f"{ds}: ORT output {name}: {d}")
-            worst = max(worst, max_abs_diff(e, a))
+    worst = compare_sessions(model, out, "the optimized file", "optimized", facts.output_names, feed_sets, RTOL, ATOL,
+                             threads, reasons)
+    if worst is None:
+        return None
     return worst, len(sets)
 
 

@@ -15,21 +15,8 @@ import TestSupport
     @Test(arguments: (0..<40).map(Case.init))
     func convolutionMatchesTheReference(_ test: Case) throws {
         var random = SplitMix64(seed: test.seed)
-        let group = [1, 1, 2, 3][Int(random.next() % 4)]
-        let channelsPerGroup = 1 + Int(random.next() % 4)
-        let filtersPerGroup = 1 + Int(random.next() % 4)
-        let kernel = [1 + Int(random.next() % 3), 1 + Int(random.next() % 3)]
-        let strides = [1 + Int(random.next() % 2), 1 + Int(random.next() % 3)]
-        let dilations = [1 + Int(random.next() % 2), 1]
-        let pads = (0..<4).map { _ in Int(random.next() % 3) }
-        let input = [1 + Int(random.next() % 2), group * channelsPerGroup, 5 + Int(random.next() % 9), 4 + Int(random.next() % 11)]
-        let weight = [group * filtersPerGroup, channelsPerGroup] + kernel
-        let window = try WindowAttributes(strides: strides, dilations: dilations, pads: pads)
-            .resolve(spatial: Array(input.dropFirst(2)), kernel: kernel)
-        let geometry = ConvolutionGeometry(batch: input[0], inputChannels: input[1], outputChannels: weight[0], group: group,
-                                           inputSpatial: Array(input.dropFirst(2)), window: window)
-        let x = random.floats(input.reduce(1, *))
-        let w = random.floats(weight.reduce(1, *))
+        let convolution = try RandomConvolution(&random)
+        let (input, weight, geometry, x, w) = (convolution.input, convolution.weight, convolution.geometry, convolution.x, convolution.w)
         let bias = random.chance(0.5) ? random.floats(weight[0]) : nil
         let outputCount = input[0] * weight[0] * geometry.outputPlane
         var fast = [Float](repeating: .nan, count: outputCount)
