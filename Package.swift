@@ -43,7 +43,7 @@ let package = Package(
             name: "ResinCLI",
             dependencies: ["Resin", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // Release builds link the Swift runtime statically: a process then maps only the runtime code it
-            // uses, 3 MiB less resident memory than the shared libraries (README, "Memory"). The two
+            // uses, 3 MiB less resident memory than the shared libraries (Docs/PERFORMANCE.md). The two
             // libraries FoundationEssentials (used by the argument parser) needs are not linked by
             // -static-stdlib itself.
             linkerSettings: [

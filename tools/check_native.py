@@ -55,7 +55,7 @@ with one conversion of each kind reused by every step:
       threads, each with its own copy of the file that it changes in place and restores (and
       truncates from the longest length down), so a big model is copied twice, not once per case.
 With --export-only, only the two conversions and the checks on back.onnx of (2) run (the node tests
-use it: tools/conformance/run_node_tests.py --native verifies their .resin at INTERFACE.md's
+use it: tools/conformance/run_node_tests.py --native verifies their .resin at Docs/CLI.md's
 tolerances).
 Prints one PASS/FAIL line per model with the reasons and figures (sizes, how many corrupt copies
 were checked), then `N passed, M failed`; exit status 1 if any failed.

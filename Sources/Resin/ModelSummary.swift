@@ -72,7 +72,7 @@ public struct ModelSummary: Sendable {
         var counts: [String: Int] = [:]
         var order: [String] = []
         for node in graph.nodes {
-            // Resin's own fused operators count under their plain names (FusedConv), as INTERFACE.md shows.
+            // Resin's own fused operators count under their plain names (FusedConv), as Docs/CLI.md shows.
             let domain = node.domain ?? ""
             let name = domain.isEmpty || domain == "ai.onnx" || domain == resinDomain ? node.opType : "\(domain).\(node.opType)"
             if counts[name] == nil { order.append(name) }
@@ -98,7 +98,7 @@ public struct ModelSummary: Sendable {
         nativeLayout = loaded.nativeLayout
     }
 
-    /// The `--json` object of INTERFACE.md.
+    /// The `--json` object of Docs/CLI.md.
     public var json: JSONValue {
         func shape(_ dimensions: [Dimension]?) -> JSONValue {
             guard let dimensions else { return .null }

@@ -5,7 +5,7 @@ import Resin
 import Glibc
 #endif
 
-/// The `resin` command line of INTERFACE.md.
+/// The `resin` command line of Docs/CLI.md.
 @main
 struct ResinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +14,7 @@ struct ResinCommand: ParsableCommand {
         subcommands: [Convert.self, Run.self, Verify.self, Inspect.self, Bench.self])
 }
 
-/// Exit codes of INTERFACE.md beyond ArgumentParser's own (64 for usage errors).
+/// Exit codes of Docs/CLI.md beyond ArgumentParser's own (64 for usage errors).
 enum Exit {
     /// Bad input: unreadable, malformed or unsupported model, shape mismatch, I/O failure.
     static let badInput = ExitCode(2)

@@ -95,7 +95,7 @@ class Outcome:
 
     @property
     def crashed(self):
-        """A hang, a signal or an exit status outside INTERFACE.md's table."""
+        """A hang, a signal or an exit status outside Docs/CLI.md's table."""
         return self.timed_out or self.code not in (0, 1, 2, 64)
 
     def head(self, lines=8):

@@ -8,7 +8,7 @@ For every case in tools/conformance/allowlist.txt (whose name contains SUBSTR, i
 
     RESIN verify DIR/CASE
 
-with INTERFACE.md's default tolerances (rtol 1e-3, atol 1e-5), a 60 s timeout per case and
+with Docs/CLI.md's default tolerances (rtol 1e-3, atol 1e-5), a 60 s timeout per case and
 `--jobs` cases at a time. It prints one `FAILED` line per failing case (exit status, or timeout
 or signal) followed by the first lines of Resin's output, then a final line exactly
 `N passed, M failed`; the exit status is 1 when any case failed.
@@ -18,11 +18,11 @@ first when missing or made by another onnx version (export_node_tests.py).
 
 --all also runs every case of excluded.txt and reports, without failing the run, which of them
 pass (candidates for the allowlist) and which make Resin crash, hang or exit outside
-INTERFACE.md's codes (a bug even for an unsupported case). The final line still counts the
+Docs/CLI.md's codes (a bug even for an unsupported case). The final line still counts the
 allowlisted cases only.
 
 Tolerances. ONNX's own runner compares node tests with rtol 1e-3 and atol 1e-7
-(onnx.backend.test.case.node.expect). Resin is checked with INTERFACE.md's defaults instead
+(onnx.backend.test.case.node.expect). Resin is checked with Docs/CLI.md's defaults instead
 (rtol 1e-3, atol 1e-5): the relative part is the same, and the absolute floor of 1e-5 absorbs the
 rounding of fp32 results that are near zero after cancellation (Conv, Gemm, LRN or Softmax
 sums computed in another order than NumPy's float64-then-rounded references), which carries
@@ -162,7 +162,7 @@ def main():
                 print(f"    {name}  # {excluded[name]}")
         if crashed:
             print("excluded cases where resin crashed, hung or used an undocumented exit status "
-                  "(INTERFACE.md wants exit 2 and a message for unsupported input):")
+                  "(Docs/CLI.md wants exit 2 and a message for unsupported input):")
             for name, outcome in crashed:
                 print(f"    {name}: {outcome.describe()}")
                 for line in outcome.head(3):

@@ -20,7 +20,7 @@ public struct ConvolutionEpilogue: Equatable {
 }
 
 extension Kernels {
-    /// Convolution as im2col then GEMM (DESIGN.md): for each image and group, the input patches become the
+    /// Convolution as im2col then GEMM (Docs/DESIGN.md): for each image and group, the input patches become the
     /// columns of a `[C/group * kernel, outputPlane]` matrix in `workspace`, and one sgemm with the
     /// filters `[M/group, C/group * kernel]` (the weight's own layout, so nothing is repacked) writes the
     /// output plane rows. A pointwise convolution skips im2col and multiplies the input directly.

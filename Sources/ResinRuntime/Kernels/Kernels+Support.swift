@@ -1,7 +1,7 @@
 // Small pieces the kernel families share: unaligned vector access and index arithmetic.
 //
 // Vectors are `SIMD8<Float>` with plain `*` and `+`: on baseline SSE each becomes two 4-wide
-// instructions, while `addingProduct` would become a scalar `fmaf` call per lane (DESIGN.md, Kernels).
+// instructions, while `addingProduct` would become a scalar `fmaf` call per lane (Docs/DESIGN.md, Kernels).
 
 extension Kernels {
     /// Eight floats from `pointer`, which need not be aligned.

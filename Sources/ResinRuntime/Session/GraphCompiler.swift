@@ -42,7 +42,7 @@ public struct BoundValue {
 /// the memory planner; graph outputs stay live to the end.
 ///
 /// A FusedConv whose residual dies at it accumulates into the residual's block instead of taking a new one
-/// (DESIGN.md: about a tenth off ResNet-50's plan): see `inPlaceBlock`.
+/// (Docs/DESIGN.md: about a tenth off ResNet-50's plan): see `inPlaceBlock`.
 struct GraphCompiler {
     struct PendingStep {
         var node: Node

@@ -1,6 +1,6 @@
 import ResinIR
 
-/// Weights put in the layout the kernels read, once, when a native file is written (DESIGN.md: "weight
+/// Weights put in the layout the kernels read, once, when a native file is written (Docs/DESIGN.md: "weight
 /// transforms happen once, at convert time"): a convolution the runtime will run as Winograd gets its
 /// transformed filters as a fifth input (packed for Resin's own kernel when its products have few
 /// columns), and one with few output columns its filters packed for that kernel (`PackedFilters`), so a session made from the file maps them instead of computing them.
