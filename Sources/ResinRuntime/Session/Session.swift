@@ -145,10 +145,26 @@ public final class Session: @unchecked Sendable {
 
     /// Runs one inference on the inputs already in the arena. Allocates nothing.
     public func run() throws {
+        try claim()
+        defer { release() }
+        try runSteps()
+    }
+
+    /// Takes the session for one caller, or refuses with `busy`: everything that touches the arena (copying
+    /// inputs in, running, copying outputs out) happens between `claim` and `release`, because the planner
+    /// gives an input's bytes to later tensors once it is read, so a refused caller's copy would overwrite
+    /// a running inference.
+    private func claim() throws {
         guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             throw RuntimeError.busy
         }
-        defer { running.store(false, ordering: .releasing) }
+    }
+
+    private func release() {
+        running.store(false, ordering: .releasing)
+    }
+
+    private func runSteps() throws {
         for index in steps.indices {
             try steps[index].run(node: stepNodes[index])
         }
@@ -164,10 +180,8 @@ public final class Session: @unchecked Sendable {
 
     /// Runs once like `run()`, timing every step, in execution order.
     public func runProfiled() throws -> [StepTiming] {
-        guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-            throw RuntimeError.busy
-        }
-        defer { running.store(false, ordering: .releasing) }
+        try claim()
+        defer { release() }
         var timings: [StepTiming] = []
         timings.reserveCapacity(steps.count)
         for index in steps.indices {
@@ -182,22 +196,34 @@ public final class Session: @unchecked Sendable {
         return timings
     }
 
-    /// Copies named tensors in, runs, and copies the outputs out.
+    /// Copies named tensors in, runs, and copies the outputs out, all while holding the session: a caller
+    /// refused with `busy` has touched nothing.
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
         for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
             throw RuntimeError.unknownInput(name: name, inputs: inputs.map(\.name))
         }
-        for (index, input) in inputs.enumerated() {
+        var ordered: [Tensor] = []
+        for input in inputs {
             guard let tensor = feeds[input.name] else { throw RuntimeError.missingInput(name: input.name) }
             guard tensor.shape == input.shape, tensor.dataType == input.dataType else {
                 throw RuntimeError.inputMismatch(
                     name: input.name, expected: "\(input.dataType) \(describe(input.shape))",
                     found: "\(tensor.dataType) \(describe(tensor.shape))")
             }
+            guard tensor.storage.bytes.count >= input.byteCount else {
+                throw RuntimeError.inputMismatch(
+                    name: input.name, expected: "\(input.byteCount) bytes for \(input.dataType) \(describe(input.shape))",
+                    found: "\(tensor.storage.bytes.count) bytes")
+            }
+            ordered.append(tensor)
+        }
+        try claim()
+        defer { release() }
+        for (index, tensor) in ordered.enumerated() {
             let destination = inputBuffer(at: index)
             if destination.count > 0 { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: tensor.storage.bytes.prefix(destination.count))) }
         }
-        try run()
+        try runSteps()
         var results: [String: Tensor] = [:]
         for (index, output) in outputs.enumerated() {
             let storage = TensorStorage(copying: outputBuffer(at: index))
