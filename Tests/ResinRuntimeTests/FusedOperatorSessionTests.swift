@@ -223,6 +223,8 @@ import TestSupport
         ]
         let model = G.model(nodes: nodes, inputs: [("x", [1, 16, 48, 48]), ("m", [64, 64])], outputs: ["out", "wide"], initializers: initializers)
         #expect(try G.compiled(model).inPlaceOutputs == ["y"])
+        resin_allocation_group_join()  // before the session, so that its pool's threads are counted too
+        defer { resin_allocation_group_leave() }
         let session = try Session(model: model, options: SessionOptions(threads: threads))
         for index in session.inputs.indices {
             let buffer = session.inputBuffer(at: index).bindMemory(to: Float.self)

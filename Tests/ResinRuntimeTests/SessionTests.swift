@@ -32,6 +32,9 @@ import TestSupport
     @Test(arguments: [1, 2])
     func repeatedRunsAreBitIdenticalAndAllocateNothing(threads: Int) throws {
         let (model, input, _) = try Self.fixture("resnet-bottleneck-v1.5")
+        // Joined before the session exists, so that its pool's threads are counted with this one.
+        resin_allocation_group_join()
+        defer { resin_allocation_group_leave() }
         let session = try Session(model: model, options: SessionOptions(threads: threads))
         let destination = session.inputBuffer(at: 0)
         destination.copyMemory(from: input.storage.bytes)
