@@ -15,6 +15,36 @@ public struct TensorDescription: Equatable, Sendable {
     public var byteCount: Int { dataType.byteCount(elements: elementCount) ?? 0 }
 }
 
+/// The memory a session takes, planned before anything is allocated.
+public struct SessionMemory: Sendable {
+    /// Where every tensor and workspace would live in the arena.
+    public var memoryPlan: MemoryPlan
+    /// Peak bytes of kernel workspace in any one step (inside the arena).
+    public var workspaceBytes: Int
+    /// Bytes of the constants compiling folded (already allocated, within the limit).
+    public var foldedConstantBytes: Int
+    /// The limit the session is held to.
+    public var limit: Int
+    /// The largest block, described for messages: its tensor's name, shape, type and bytes.
+    public var largestBlock: String
+
+    /// What the session allocates: its arena and the constants it folds.
+    public var requiredBytes: Int {
+        let (total, overflow) = memoryPlan.arenaBytes.addingReportingOverflow(foldedConstantBytes)
+        return overflow ? Int.max : total
+    }
+
+    /// Whether the session fits under `limit`.
+    public var fits: Bool { requiredBytes <= limit }
+
+    /// The error a session that does not fit throws.
+    public var limitError: RuntimeError {
+        .memoryLimitExceeded(
+            bytes: requiredBytes, limit: limit,
+            what: "arena \(memoryPlan.arenaBytes) bytes, largest \(largestBlock); folded constants \(foldedConstantBytes) bytes")
+    }
+}
+
 /// A model compiled for one batch size and thread count, run many times.
 ///
 /// Making a session binds the shapes, folds what is constant, plans memory and allocates the one arena
@@ -54,9 +84,10 @@ public final class Session: @unchecked Sendable {
         Session.keepOpenBLASSingleThreaded()
         let pool = WorkerPool(threads: options.threads)
         self.pool = pool
-        var compiler = GraphCompiler(model: model)
-        try compiler.compile(options: options)
-        let plan = MemoryPlanner.plan(compiler.blocks)
+        let (compiler, budget) = try Self.compileAndPlan(model: model, options: options)
+        // Refused before the arena exists: a file's shapes decide its size.
+        guard budget.fits else { throw budget.limitError }
+        let plan = budget.memoryPlan
         memoryPlan = plan
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, MemoryPlanner.alignment), alignment: MemoryPlanner.alignment)
         // Zeroed once so that nothing ever reads indeterminate bytes, even a padding lane.
@@ -73,11 +104,9 @@ public final class Session: @unchecked Sendable {
             }
         }
         var steps: [Step] = []
-        var workspacePeak = 0
         do {
             for pending in compiler.pending {
                 let workspace = pending.workspaceBlock.map { base + plan.offsets[$0] }
-                if let block = pending.workspaceBlock { workspacePeak = max(workspacePeak, compiler.blocks[block].size) }
                 steps.append(try StepFactory.make(
                     node: pending.node, inputs: pending.inputs.map { $0.map(bind) }, outputs: pending.outputs.map(bind),
                     workspace: workspace, opset: compiler.opset, pool: pool))
@@ -88,7 +117,7 @@ public final class Session: @unchecked Sendable {
         }
         self.steps = steps
         stepNodes = compiler.pending.map(\.node)
-        workspaceBytes = workspacePeak
+        workspaceBytes = budget.workspaceBytes
         var inputs: [TensorDescription] = []
         var inputPointers: [UnsafeMutableRawPointer] = []
         for name in compiler.inputNames {
@@ -113,6 +142,42 @@ public final class Session: @unchecked Sendable {
     }
 
     deinit { arena.deallocate() }
+
+    /// The memory a session of `model` would take with `options`, planned without allocating the arena (only
+    /// the constants compiling folds, within the limit): what `inspect` reports. Throws for sizes that do
+    /// not fit in 64 bits; a plan above the limit is returned with `fits` false.
+    public static func planMemory(model: Model, options: SessionOptions = SessionOptions()) throws -> SessionMemory {
+        try compileAndPlan(model: model, options: options).memory
+    }
+
+    static func compileAndPlan(model: Model, options: SessionOptions) throws -> (compiler: GraphCompiler, memory: SessionMemory) {
+        var compiler = GraphCompiler(model: model)
+        try compiler.compile(options: options)
+        // Every block's size was checked when it was made; their aligned sum bounds every offset and the
+        // arena the planner computes, so checking it here keeps the planner's arithmetic in range.
+        var noReuse = 0
+        var largest = 0
+        for (index, block) in compiler.blocks.enumerated() {
+            let (aligned, overflowA) = block.size.addingReportingOverflow(MemoryPlanner.alignment)
+            let (total, overflowB) = noReuse.addingReportingOverflow(aligned)
+            guard !overflowA, !overflowB else {
+                throw RuntimeError.memoryLimitExceeded(bytes: Int.max, limit: options.effectiveMemoryLimit,
+                                                       what: "tensors totalling more than a 64-bit size can count; " + compiler.describeBlock(index))
+            }
+            noReuse = total
+            if block.size > compiler.blocks[largest].size { largest = index }
+        }
+        let plan = MemoryPlanner.plan(compiler.blocks)
+        var workspace = 0
+        for pending in compiler.pending {
+            if let block = pending.workspaceBlock { workspace = max(workspace, compiler.blocks[block].size) }
+        }
+        let memory = SessionMemory(
+            memoryPlan: plan, workspaceBytes: workspace, foldedConstantBytes: compiler.foldedBytes,
+            limit: options.effectiveMemoryLimit,
+            largestBlock: compiler.blocks.isEmpty ? "no tensors" : compiler.describeBlock(largest))
+        return (compiler, memory)
+    }
 
     /// OpenBLAS runs single-threaded inside Resin's own pool: its threaded driver allocates on every
     /// call, and two pools would oversubscribe the cores. The session's `threads` setting governs all
