@@ -144,6 +144,7 @@ public struct ModelSummary: Sendable {
                     ("lowerBoundBytes", .int(plan.lowerBoundBytes)), ("noReuseBytes", .int(plan.noReuseBytes)),
                     ("workspaceBytes", .int(workspaceBytes)),
                     ("foldedConstantBytes", memory.map { .int($0.foldedConstantBytes) } ?? .null),
+                    ("preparedWeightBytes", memory.map { .int($0.preparedWeightBytes) } ?? .null),
                     ("requiredBytes", memory.map { .int($0.requiredBytes) } ?? .null),
                     ("memoryLimitBytes", memory.map { .int($0.limit) } ?? .null),
                     ("fitsMemoryLimit", memory.map { .bool($0.fits) } ?? .null),
@@ -212,7 +213,7 @@ public struct ModelSummary: Sendable {
         }
         if let memory {
             let verdict = memory.fits ? "fits in" : "does NOT fit in"
-            lines.append("memory:      a session needs \(grouped(memory.requiredBytes)) bytes (arena and \(bytes(memory.foldedConstantBytes)) of folded constants): \(verdict) the limit of \(grouped(memory.limit)) bytes")
+            lines.append("memory:      a session needs \(grouped(memory.requiredBytes)) bytes (arena, \(bytes(memory.foldedConstantBytes)) of folded constants, at most \(bytes(memory.preparedWeightBytes)) of prepared filters): \(verdict) the limit of \(grouped(memory.limit)) bytes")
         }
         lines.append("import:      \(String(format1: importMilliseconds)) ms")
         return lines.joined(separator: "\n")

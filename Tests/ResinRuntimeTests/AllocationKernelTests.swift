@@ -7,7 +7,8 @@ import TestSupport
 
 /// Every kernel runs without touching the heap once its operands exist (the executor's contract:
 /// after the first run, a session allocates nothing per inference).
-@Suite struct AllocationKernelTests {
+@Suite(.enabled(if: resin_allocation_counting_available() != 0, "a sanitizer's runtime owns malloc: nothing is counted"))
+struct AllocationKernelTests {
     /// Heap allocations `body` makes on this thread (after one untimed warm-up call).
     static func allocations(_ body: () throws -> Void) rethrows -> Int {
         try body()

@@ -246,7 +246,8 @@ import TestSupport
             try session.run()
         }
         let allocations = resin_allocation_counting_end()
-        #expect(allocations == 0, "\(allocations) heap allocations in 20 runs after the first")
+        // Counted except in sanitizer builds, whose runtime owns malloc (the outputs are still compared).
+        if resin_allocation_counting_available() != 0 { #expect(allocations == 0, "\(allocations) heap allocations in 20 runs after the first") }
         #expect(Array(session.outputBuffer(at: 0)) == first.0)
         #expect(Array(session.outputBuffer(at: 1)) == first.1)
     }

@@ -16,10 +16,12 @@ import TestSupport
         return model
     }
 
-    @Test func theLimitIsTheArenaPlusFoldedConstantsExactly() throws {
+    @Test func theLimitIsTheArenaFoldedConstantsAndPreparedFiltersExactly() throws {
         let (model, input, _) = try SessionTests.fixture("resnet-basic-v1.5")
         let memory = try Session.planMemory(model: model)
-        #expect(memory.requiredBytes == memory.memoryPlan.arenaBytes + memory.foldedConstantBytes)
+        #expect(memory.requiredBytes == memory.memoryPlan.arenaBytes + memory.foldedConstantBytes + memory.preparedWeightBytes)
+        // resnet-basic-v1.5's convolutions have filters in the file (no prepared ones): their prepared forms count.
+        #expect(memory.preparedWeightBytes >= model.graph.initializers.filter { $0.rank == 4 }.map { $0.storage.bytes.count }.reduce(0, +))
         #expect(memory.limit == SessionOptions.physicalMemoryBytes)
         #expect(memory.fits)
         // At the limit the session is made and runs; one byte under, it is refused before allocating.

@@ -23,15 +23,19 @@ public struct SessionMemory: Sendable {
     public var workspaceBytes: Int
     /// Bytes of the constants compiling folded (already allocated, within the limit).
     public var foldedConstantBytes: Int
+    /// At most the bytes of filters the steps transform or pack when they are made (Winograd transforms,
+    /// packed filters), for convolutions whose file does not bring them ready.
+    public var preparedWeightBytes: Int
     /// The limit the session is held to.
     public var limit: Int
     /// The largest block, described for messages: its tensor's name, shape, type and bytes.
     public var largestBlock: String
 
-    /// What the session allocates: its arena and the constants it folds.
+    /// What the session allocates: its arena, the constants it folds and the filters it prepares.
     public var requiredBytes: Int {
-        let (total, overflow) = memoryPlan.arenaBytes.addingReportingOverflow(foldedConstantBytes)
-        return overflow ? Int.max : total
+        let (partial, overflowA) = memoryPlan.arenaBytes.addingReportingOverflow(foldedConstantBytes)
+        let (total, overflowB) = partial.addingReportingOverflow(preparedWeightBytes)
+        return overflowA || overflowB ? Int.max : total
     }
 
     /// Whether the session fits under `limit`.
@@ -41,7 +45,7 @@ public struct SessionMemory: Sendable {
     public var limitError: RuntimeError {
         .memoryLimitExceeded(
             bytes: requiredBytes, limit: limit,
-            what: "arena \(memoryPlan.arenaBytes) bytes, largest \(largestBlock); folded constants \(foldedConstantBytes) bytes")
+            what: "arena \(memoryPlan.arenaBytes) bytes, largest \(largestBlock); folded constants \(foldedConstantBytes) bytes; prepared filters at most \(preparedWeightBytes) bytes")
     }
 }
 
@@ -174,9 +178,38 @@ public final class Session: @unchecked Sendable {
         }
         let memory = SessionMemory(
             memoryPlan: plan, workspaceBytes: workspace, foldedConstantBytes: compiler.foldedBytes,
+            preparedWeightBytes: preparedWeightBound(compiler),
             limit: options.effectiveMemoryLimit,
             largestBlock: compiler.blocks.isEmpty ? "no tensors" : compiler.describeBlock(largest))
         return (compiler, memory)
+    }
+
+    /// The most bytes of filters the convolution steps may transform or pack and keep: per convolution with
+    /// constant filters, the larger of its packed filters and (for 3x3) its 16 Winograd transforms, packed.
+    /// Which one a step keeps depends on geometry and the processor; the bound holds for each.
+    static func preparedWeightBound(_ compiler: GraphCompiler) -> Int {
+        var total = 0
+        for pending in compiler.pending {
+            switch pending.node.op {
+            case .conv, .fusedConv: break
+            default: continue
+            }
+            guard pending.inputs.count > 1, let weight = pending.inputs[1], weight.isConstant, weight.dataType == .float,
+                  weight.shape.count == 4 else { continue }
+            let filters = weight.shape[0], channels = weight.shape[1]
+            guard let inner = elementCount(of: Array(weight.shape.dropFirst())) else { return Int.max }
+            var floats = PackedFilters.floats(filters: filters, inner: inner)
+            if weight.shape[2] == 3, weight.shape[3] == 3 {
+                let (winograd, overflow) = PackedFilters.floats(filters: filters, inner: channels).multipliedReportingOverflow(by: 16)
+                if overflow { return Int.max }
+                floats = max(floats, winograd)
+            }
+            let (bytes, overflowA) = floats.multipliedReportingOverflow(by: 4)
+            let (sum, overflowB) = total.addingReportingOverflow(bytes)
+            if overflowA || overflowB { return Int.max }
+            total = sum
+        }
+        return total
     }
 
     /// OpenBLAS runs single-threaded inside Resin's own pool: its threaded driver allocates on every

@@ -1,6 +1,9 @@
 #ifndef RESIN_ALLOCATION_COUNTER_H
 #define RESIN_ALLOCATION_COUNTER_H
 
+/// 1 when allocations are counted; 0 in a sanitizer build, whose runtime owns malloc and pthread_create.
+int resin_allocation_counting_available(void);
+
 /// Puts the calling thread in a fresh group; threads it starts from now on (a session's worker pool,
 /// say) join the same group. Call before making what is measured.
 void resin_allocation_group_join(void);
@@ -13,7 +16,7 @@ void resin_allocation_group_leave(void);
 void resin_allocation_counting_begin(void);
 
 /// Stops counting and returns how many allocations (malloc, calloc, realloc, aligned forms) the group's
-/// threads made since the matching begin.
+/// threads made since the matching begin (-1 when counting is unavailable).
 long resin_allocation_counting_end(void);
 
 #endif
