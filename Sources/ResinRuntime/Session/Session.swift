@@ -198,7 +198,10 @@ public final class Session: @unchecked Sendable {
                   weight.shape.count == 4 else { continue }
             let filters = weight.shape[0], channels = weight.shape[1]
             guard let inner = elementCount(of: Array(weight.shape.dropFirst())) else { return Int.max }
-            var floats = PackedFilters.floats(filters: filters, inner: inner)
+            // Filters a native file prepared are used in place, except packed Winograd transforms on a
+            // processor without the packed kernel, which are unpacked once.
+            let brought = pending.inputs.count > 4 && pending.inputs[4] != nil
+            var floats = brought ? 0 : PackedFilters.floats(filters: filters, inner: inner)
             if weight.shape[2] == 3, weight.shape[3] == 3 {
                 let (winograd, overflow) = PackedFilters.floats(filters: filters, inner: channels).multipliedReportingOverflow(by: 16)
                 if overflow { return Int.max }
