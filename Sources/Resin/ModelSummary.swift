@@ -35,6 +35,8 @@ public struct ModelSummary: Sendable {
     public var memoryPlan: MemoryPlan?
     public var memoryPlanBatch = 1
     public var workspaceBytes = 0
+    /// The session's whole budget (arena, folded constants, the limit), when a plan was made.
+    public var memory: SessionMemory?
     /// Why no memory plan could be made, when none could.
     public var memoryPlanProblem: String?
     /// What the optimizer did, when the graph shown is optimized.
@@ -42,13 +44,15 @@ public struct ModelSummary: Sendable {
     /// The sections of a native file.
     public var nativeLayout: NativeFileLayout?
 
-    /// Adds the memory plan of a session for `batch`.
-    public mutating func planMemory(_ model: Model, batch: Int) {
+    /// Adds the memory plan of a session for `batch`, planned without allocating its arena, and whether it
+    /// fits in `memoryLimit` (default: physical memory).
+    public mutating func planMemory(_ model: Model, batch: Int, memoryLimit: Int? = nil) {
         memoryPlanBatch = batch
         do {
-            let session = try Session(model: model, options: SessionOptions(batch: batch, threads: 1))
-            memoryPlan = session.memoryPlan
-            workspaceBytes = session.workspaceBytes
+            let memory = try Session.planMemory(model: model, options: SessionOptions(batch: batch, threads: 1, memoryLimit: memoryLimit))
+            memoryPlan = memory.memoryPlan
+            workspaceBytes = memory.workspaceBytes
+            self.memory = memory
         } catch {
             memoryPlanProblem = "\(error)"
         }
@@ -92,7 +96,7 @@ public struct ModelSummary: Sendable {
         parameterBytes = cost.parameterBytes
         var batch = 1
         if let first = inputs.first?.dimensions?.first, case .fixed(let value) = first, value > 1 { batch = value }
-        macsPerImage = cost.multiplyAccumulates / batch
+        macsPerImage = cost.multiplyAccumulates.map { $0 / batch }
         importMilliseconds = loaded.loadMilliseconds
         optimization = loaded.optimization
         nativeLayout = loaded.nativeLayout
@@ -139,6 +143,11 @@ public struct ModelSummary: Sendable {
                     ("batch", .int(memoryPlanBatch)), ("arenaBytes", .int(plan.arenaBytes)),
                     ("lowerBoundBytes", .int(plan.lowerBoundBytes)), ("noReuseBytes", .int(plan.noReuseBytes)),
                     ("workspaceBytes", .int(workspaceBytes)),
+                    ("foldedConstantBytes", memory.map { .int($0.foldedConstantBytes) } ?? .null),
+                    ("preparedWeightBytes", memory.map { .int($0.preparedWeightBytes) } ?? .null),
+                    ("requiredBytes", memory.map { .int($0.requiredBytes) } ?? .null),
+                    ("memoryLimitBytes", memory.map { .int($0.limit) } ?? .null),
+                    ("fitsMemoryLimit", memory.map { .bool($0.fits) } ?? .null),
                 ])
             } ?? .null),
             ("importMs", .double((importMilliseconds * 1000).rounded() / 1000)),
@@ -201,6 +210,10 @@ public struct ModelSummary: Sendable {
             lines.append("memory plan: batch \(memoryPlanBatch): arena \(bytes(plan.arenaBytes)) (\(String(format1: ratio * 100))% of the lower bound \(bytes(plan.lowerBoundBytes))), no reuse \(bytes(plan.noReuseBytes)), workspace \(bytes(workspaceBytes))")
         } else if let memoryPlanProblem {
             lines.append("memory plan: none (\(memoryPlanProblem))")
+        }
+        if let memory {
+            let verdict = memory.fits ? "fits in" : "does NOT fit in"
+            lines.append("memory:      a session needs \(grouped(memory.requiredBytes)) bytes (arena, \(bytes(memory.foldedConstantBytes)) of folded constants, at most \(bytes(memory.preparedWeightBytes)) of prepared filters): \(verdict) the limit of \(grouped(memory.limit)) bytes")
         }
         lines.append("import:      \(String(format1: importMilliseconds)) ms")
         return lines.joined(separator: "\n")

@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
         try reportingErrors(about: model) {
             let start = monotonicMilliseconds()
             let loaded = try runtime.load(model)
-            let session = try Session(model: loaded.model, options: SessionOptions(batch: runtime.batch ?? 1, threads: runtime.threads))
+            let session = try Session(model: loaded.model, options: runtime.sessionOptions(batch: runtime.batch ?? 1))
             let loadMs = monotonicMilliseconds() - start
             var random = SeededGenerator(seed: 2024)
             for index in session.inputs.indices {

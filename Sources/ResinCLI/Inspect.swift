@@ -27,15 +27,20 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Check every weight blob's CRC-32 of a .resin file.")
     var verifyWeights = false
 
+    @Option(name: .customLong("max-memory"), help: ArgumentHelp(
+        "Report whether the memory plan fits in this many bytes (default: physical memory).", valueName: "BYTES"))
+    var maxMemory: Int?
+
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let maxMemory, maxMemory < 1 { throw ValidationError("--max-memory must be at least 1 byte") }
     }
 
     func run() throws {
         try reportingErrors(about: model) {
             let loaded = try ModelLoader.load(path: model, optimize: optimize, verifyWeights: verifyWeights, log: verboseLog(verbose))
             var summary = try ModelSummary(loaded)
-            summary.planMemory(loaded.model, batch: batch)
+            summary.planMemory(loaded.model, batch: batch, memoryLimit: maxMemory)
             if let dot {
                 let graph = loaded.model.graph
                 let facts = (try? graph.inferFacts()) ?? [:]
@@ -47,6 +52,9 @@ struct Inspect: ParsableCommand {
                 }
             }
             print(json ? summary.json.rendered() : summary.text)
+            // The report shows the plan either way; a model no session could be made for under the limit
+            // is still refused, as run, verify and bench refuse it.
+            if let memory = summary.memory, !memory.fits { throw memory.limitError }
         }
     }
 }

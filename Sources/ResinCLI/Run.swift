@@ -29,9 +29,10 @@ struct Run: ParsableCommand {
         try reportingErrors(about: model) {
             let loaded = try runtime.load(model)
             let inputNames = loaded.model.graph.runtimeInputs.map(\.name)
-            let feeds = try readTensors(inputs, names: inputNames, role: "input")
+            let (feeds, files) = try readTensorFiles(inputs, names: inputNames, role: "input")
+            try checkInputs(feeds, files: files, model: loaded, modelPath: model)
             let session = try makeSession(loaded, feeds: feeds, runtime: runtime)
-            let results = try session.run(try conformed(feeds, to: session))
+            let results = try session.run(try conformed(feeds, to: session, files: files))
             let outputNames = session.outputs.map(\.name)
             var written = false
             if !outputs.isEmpty {
@@ -76,6 +77,16 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(help: "Check every weight blob's CRC-32 of a .resin file (the header, table and graph are always checked).")
     var verifyWeights = false
 
+    @Option(name: .customLong("max-memory"), help: ArgumentHelp(
+        "The most bytes a session may allocate (arena and folded constants); a model needing more is refused (default: physical memory).",
+        valueName: "BYTES"))
+    var maxMemory: Int?
+
+    /// Session options for these settings.
+    func sessionOptions(batch: Int?) -> SessionOptions {
+        SessionOptions(batch: batch, threads: threads, memoryLimit: maxMemory)
+    }
+
     /// Loads the model as these options say.
     func load(_ path: String) throws -> LoadedModel {
         try ModelLoader.load(path: path, optimize: optimize, verifyWeights: verifyWeights, log: verboseLog(verbose))
@@ -84,6 +95,7 @@ struct RuntimeOptions: ParsableArguments {
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if let maxMemory, maxMemory < 1 { throw ValidationError("--max-memory must be at least 1 byte") }
     }
 }
 
@@ -94,6 +106,11 @@ func fileName(for name: String) -> String {
 
 /// Reads `[NAME=]FILE` arguments and binds them to the model's names.
 func readTensors(_ arguments: [String], names: [String], role: String) throws -> [String: Tensor] {
+    try readTensorFiles(arguments, names: names, role: role).tensors
+}
+
+/// Reads `[NAME=]FILE` arguments, binds them to the model's names, and says which file each came from.
+func readTensorFiles(_ arguments: [String], names: [String], role: String) throws -> (tensors: [String: Tensor], files: [String: String]) {
     var entries: [(name: String?, tensor: Tensor, source: String)] = []
     for argument in arguments {
         let parsed = TensorArgument(parsing: argument, names: names)
@@ -102,12 +119,47 @@ func readTensors(_ arguments: [String], names: [String], role: String) throws ->
         let name = parsed.name ?? tensor.name.flatMap { names.contains($0) ? $0 : nil }
         entries.append((name, tensor, parsed.path))
     }
-    return try bindTensors(entries, to: names, role: role)
+    let tensors = try bindTensors(entries, to: names, role: role)
+    var files: [String: String] = [:]
+    for (name, tensor) in tensors {
+        // Binding moves tensors, not bytes: the storage tells which file a bound tensor came from.
+        let entry = entries.first { $0.tensor.storage.bytes.baseAddress == tensor.storage.bytes.baseAddress && $0.tensor.shape == tensor.shape }
+        files[name] = entry?.source
+    }
+    return (tensors, files)
+}
+
+/// Checks input tensors against the types and shapes the model declares, before a session is made for
+/// them, so that a wrong file is named with the input and both types and shapes.
+func checkInputs(_ feeds: [String: Tensor], files: [String: String], model: LoadedModel, modelPath: String) throws {
+    for input in model.model.graph.runtimeInputs {
+        guard let tensor = feeds[input.name], let type = input.type else { continue }
+        let file = files[input.name] ?? "input file"
+        let declaredType = type.elementType
+        let typeFits = declaredType.map { $0 == tensor.dataType || convertible(tensor.dataType, to: $0) } ?? true
+        var shapeFits = true
+        if let dimensions = type.dimensions {
+            shapeFits = dimensions.count == tensor.shape.count
+                && zip(dimensions, tensor.shape).allSatisfy { dimension, size in dimension.value.map { $0 == size } ?? true }
+        }
+        guard typeFits, shapeFits else {
+            let expected = (declaredType?.description ?? "any type") + " " + (type.dimensions.map(describe) ?? "[any shape]")
+            throw BindingError("\(file): input '\(input.name)' of \(modelPath): the model expects \(expected), found \(tensor.dataType) \(describe(tensor.shape))")
+        }
+    }
+}
+
+/// The element types an input file may have for a declared type: the conversions `Tensor.converted(to:)` makes.
+func convertible(_ found: DataType, to expected: DataType) -> Bool {
+    switch (found, expected) {
+    case (.double, .float), (.float16, .float), (.int32, .int64): return true
+    default: return false
+    }
 }
 
 /// A session for the given inputs: their shapes bind symbolic dimensions unless --batch does.
 func makeSession(_ loaded: LoadedModel, feeds: [String: Tensor], runtime: RuntimeOptions) throws -> Session {
-    var options = SessionOptions(batch: runtime.batch, threads: runtime.threads)
+    var options = runtime.sessionOptions(batch: runtime.batch)
     for (name, tensor) in feeds {
         options.inputShapes[name] = tensor.shape
         // Integer and boolean inputs are shape arithmetic and indices more often than data, and scalars are
@@ -124,16 +176,18 @@ func makeSession(_ loaded: LoadedModel, feeds: [String: Tensor], runtime: Runtim
     return try Session(model: loaded.model, options: options)
 }
 
-/// The feeds converted to the session's types, with shapes checked and named in errors.
-func conformed(_ feeds: [String: Tensor], to session: Session) throws -> [String: Tensor] {
+/// The feeds converted to the session's types, with shapes checked and named in errors (with the file each
+/// came from, when known).
+func conformed(_ feeds: [String: Tensor], to session: Session, files: [String: String] = [:]) throws -> [String: Tensor] {
     var result: [String: Tensor] = [:]
     for input in session.inputs {
         guard let tensor = feeds[input.name] else { throw RuntimeError.missingInput(name: input.name) }
-        guard tensor.shape == input.shape else {
-            throw RuntimeError.inputMismatch(name: input.name, expected: "shape \(describe(input.shape))", found: "shape \(describe(tensor.shape))")
-        }
-        guard let converted = tensor.converted(to: input.dataType) else {
-            throw RuntimeError.inputMismatch(name: input.name, expected: "type \(input.dataType)", found: "type \(tensor.dataType)")
+        let converted = tensor.shape == input.shape ? tensor.converted(to: input.dataType) : nil
+        guard let converted else {
+            let mismatch = RuntimeError.inputMismatch(
+                name: input.name, expected: "\(input.dataType) \(describe(input.shape))", found: "\(tensor.dataType) \(describe(tensor.shape))")
+            if let file = files[input.name] { throw BindingError("\(file): \(mismatch)") }
+            throw mismatch
         }
         result[input.name] = converted
     }

@@ -45,9 +45,10 @@ struct Verify: ParsableCommand {
             }
             let passed = try reportingErrors(about: target) { () throws -> Bool in
                 let loaded = try runtime.load(target)
-                let feeds = try readTensors(inputs, names: loaded.model.graph.runtimeInputs.map(\.name), role: "input")
+                let (feeds, files) = try readTensorFiles(inputs, names: loaded.model.graph.runtimeInputs.map(\.name), role: "input")
+                try checkInputs(feeds, files: files, model: loaded, modelPath: target)
                 let expectations = try readTensors(expected, names: loaded.model.graph.outputs.map(\.name), role: "output")
-                return try check(loaded, feeds: feeds, expectations: expectations, label: nil)
+                return try check(loaded, feeds: feeds, files: files, expectations: expectations, label: nil)
             }
             if !passed { throw ExitCode(1) }
         }
@@ -68,9 +69,10 @@ struct Verify: ParsableCommand {
                 let files = try directoryEntries(atPath: directory).sorted(by: numericOrder)
                 let inputFiles = files.filter { $0.hasPrefix("input_") && $0.hasSuffix(".pb") }.map { directory + "/" + $0 }
                 let outputFiles = files.filter { $0.hasPrefix("output_") && $0.hasSuffix(".pb") }.map { directory + "/" + $0 }
-                let feeds = try readTensors(inputFiles, names: loaded.model.graph.runtimeInputs.map(\.name), role: "input")
+                let (feeds, sources) = try readTensorFiles(inputFiles, names: loaded.model.graph.runtimeInputs.map(\.name), role: "input")
+                try checkInputs(feeds, files: sources, model: loaded, modelPath: modelPath)
                 let expectations = try readTensors(outputFiles, names: loaded.model.graph.outputs.map(\.name), role: "output")
-                let passed = try check(loaded, feeds: feeds, expectations: expectations, label: sets.count > 1 ? set : nil)
+                let passed = try check(loaded, feeds: feeds, files: sources, expectations: expectations, label: sets.count > 1 ? set : nil)
                 allPassed = allPassed && passed
             }
             return allPassed
@@ -79,9 +81,9 @@ struct Verify: ParsableCommand {
     }
 
     /// Runs once and prints one line per expected output; true when all pass.
-    func check(_ loaded: LoadedModel, feeds: [String: Tensor], expectations: [String: Tensor], label: String?) throws -> Bool {
+    func check(_ loaded: LoadedModel, feeds: [String: Tensor], files: [String: String], expectations: [String: Tensor], label: String?) throws -> Bool {
         let session = try makeSession(loaded, feeds: feeds, runtime: runtime)
-        let results = try session.run(try conformed(feeds, to: session))
+        let results = try session.run(try conformed(feeds, to: session, files: files))
         var allPassed = true
         for output in session.outputs {
             guard let expected = expectations[output.name], let actual = results[output.name] else { continue }

@@ -1,4 +1,5 @@
 import CAllocationCounter
+import Glibc
 import ResinIR
 import Testing
 import TestSupport
@@ -6,7 +7,8 @@ import TestSupport
 
 /// Every kernel runs without touching the heap once its operands exist (the executor's contract:
 /// after the first run, a session allocates nothing per inference).
-@Suite struct AllocationKernelTests {
+@Suite(.enabled(if: resin_allocation_counting_available() != 0, "a sanitizer's runtime owns malloc: nothing is counted"))
+struct AllocationKernelTests {
     /// Heap allocations `body` makes on this thread (after one untimed warm-up call).
     static func allocations(_ body: () throws -> Void) rethrows -> Int {
         try body()
@@ -75,5 +77,61 @@ import TestSupport
             let allocations = try Self.allocations(check)
             #expect(allocations == 0, "\(name) allocated \(allocations) times")
         }
+    }
+
+    /// Allocations a thread started by the test makes (a session's pool thread, say) are counted with the
+    /// test's own: a per-thread counter would report none of them.
+    @Test func countsAllocationsOfThreadsTheTestStarts() throws {
+        resin_allocation_group_join()
+        defer { resin_allocation_group_leave() }
+        resin_allocation_counting_begin()
+        let allocations = try Self.allocateOnNewThread(times: 1000)
+        let counted = resin_allocation_counting_end()
+        #expect(allocations == 1000)
+        #expect(counted >= 1000, "the counter saw \(counted) of the other thread's 1000 allocations")
+    }
+
+    /// A thread that was not started inside the group (another test's, running in parallel) is not counted.
+    @Test func ignoresThreadsOutsideTheGroup() throws {
+        resin_allocation_group_leave()
+        let go = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        defer { sem_destroy(go); go.deallocate() }
+        sem_init(go, 0, 0)
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { raw in
+            // Allocates only once the counting section below is armed.
+            sem_wait(raw!.assumingMemoryBound(to: sem_t.self))
+            for _ in 0..<1000 { free(malloc(24)) }
+            return nil
+        }, go)
+        try #require(started == 0)
+        resin_allocation_group_join()
+        defer { resin_allocation_group_leave() }
+        resin_allocation_counting_begin()
+        sem_post(go)
+        pthread_join(thread, nil)
+        let counted = resin_allocation_counting_end()
+        #expect(counted < 1000, "an outside thread's allocations were counted (\(counted))")
+    }
+
+    /// Starts a thread that makes `times` heap allocations, waits for it, and returns how many it made.
+    static func allocateOnNewThread(times: Int) throws -> Int {
+        let box = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        defer { box.deallocate() }
+        box.initialize(to: times)
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { raw in
+            let count = raw!.assumingMemoryBound(to: Int.self)
+            var made = 0
+            for _ in 0..<count.pointee {
+                free(malloc(32))
+                made += 1
+            }
+            count.pointee = made
+            return nil
+        }, box)
+        try #require(started == 0)
+        pthread_join(thread, nil)
+        return box.pointee
     }
 }

@@ -67,6 +67,10 @@ struct GraphCompiler {
     var inPlaceOutputs: [String] = []
     /// Whether a FusedConv may take its dying residual's block (off only to measure what it saves).
     var accumulatesInPlace = true
+    /// Bytes of the values folded while compiling (allocated now, kept by the session), and the most they
+    /// may reach: folding checks each output's size against it before evaluating the node.
+    var foldedBytes = 0
+    var memoryLimit = Int.max
 
     init(model: Model) {
         graph = model.graph
@@ -77,6 +81,16 @@ struct GraphCompiler {
     /// given input shapes fill.
     func bindings(options: SessionOptions) throws -> [String: Int] {
         var bindings: [String: Int] = [:]
+        // Dimensions from outside the file obey the bound the importers apply to a file's own, so that shape
+        // arithmetic on them cannot overflow.
+        if let batch = options.batch, batch > Dimension.maximum || batch < 0 {
+            throw RuntimeError.dimensionTooLarge(input: graph.runtimeInputs.first?.name ?? "batch", dimension: batch)
+        }
+        for (name, shape) in options.inputShapes.sorted(by: { $0.key < $1.key }) {
+            if let huge = shape.first(where: { $0 > Dimension.maximum || $0 < 0 }) {
+                throw RuntimeError.dimensionTooLarge(input: name, dimension: huge)
+            }
+        }
         for input in graph.runtimeInputs {
             guard let dimensions = input.type?.dimensions else { continue }
             if let given = options.inputShapes[input.name], given.count == dimensions.count {
@@ -100,6 +114,7 @@ struct GraphCompiler {
     }
 
     mutating func compile(options: SessionOptions) throws {
+        memoryLimit = options.effectiveMemoryLimit
         // Fixed inputs become initializers; listed among the inputs as IR version 3 files do, they are
         // constants that no caller feeds.
         for (name, tensor) in options.fixedInputs.sorted(by: { $0.key < $1.key }) {
@@ -127,7 +142,7 @@ struct GraphCompiler {
                 throw RuntimeError.unboundDimension(
                     input: input.name, dimension: "?", shape: input.type?.dimensions.map(describe) ?? "[unknown]")
             }
-            let value = newBlockValue(dataType: dataType, shape: shape, firstStep: 0)
+            let value = try newBlockValue(name: input.name, node: nil, dataType: dataType, shape: shape, firstStep: 0)
             values[input.name] = value
             blockValues[blockValues.count - 1].append(input.name)
             inputNames.append(input.name)
@@ -148,8 +163,39 @@ struct GraphCompiler {
         }
     }
 
-    private mutating func newBlockValue(dataType: DataType, shape: [Int], firstStep: Int) -> CompiledValue {
-        let bytes = dataType.byteCount(elements: shape.reduce(1, *)) ?? 0
+    /// "tensor 'x' [1, 64, 56, 56] float32 of 802816 bytes", or a kernel workspace's owner, for messages.
+    func describeBlock(_ index: Int) -> String {
+        let bytes = blocks[index].size
+        if let name = blockValues[index].first, let value = values[name] {
+            return "tensor '\(name)' \(describe(value.shape)) \(value.dataType) of \(bytes) bytes"
+        }
+        let owner = pending.first { $0.workspaceBlock == index }?.node
+        return "workspace of node '\(owner?.displayName ?? "?")' (\(owner?.opType ?? "?")) of \(bytes) bytes"
+    }
+
+    /// The bytes of a value a file's shapes make, checked: a dimension of 2^40 times a few more does not fit
+    /// in 64 bits, and nothing may be sized, let alone allocated, from a wrapped count.
+    static func checkedByteCount(name: String, node: Node?, dataType: DataType, shape: [Int]) throws -> Int {
+        guard let count = elementCount(of: shape), let bytes = dataType.byteCount(elements: count) else {
+            throw RuntimeError.sizeOverflow(value: name, node: node?.displayName ?? "", opType: node?.opType ?? "",
+                                            dataType: dataType, shape: shape)
+        }
+        return bytes
+    }
+
+    /// Counts `bytes` more of folded constants, refusing before they are allocated when the total passes the limit.
+    private mutating func reserveFolded(_ bytes: Int, name: String, node: Node, shape: [Int]) throws {
+        let (total, overflow) = foldedBytes.addingReportingOverflow(bytes)
+        guard !overflow, total <= memoryLimit else {
+            throw RuntimeError.memoryLimitExceeded(
+                bytes: overflow ? Int.max : total, limit: memoryLimit,
+                what: "constants folded at compile time, up to output '\(name)' \(describe(shape)) of node '\(node.displayName)' (\(node.opType)): \(bytes) bytes")
+        }
+        foldedBytes = total
+    }
+
+    private mutating func newBlockValue(name: String, node: Node?, dataType: DataType, shape: [Int], firstStep: Int) throws -> CompiledValue {
+        let bytes = try Self.checkedByteCount(name: name, node: node, dataType: dataType, shape: shape)
         blocks.append(PlannedBlock(size: bytes, firstStep: firstStep, lastStep: firstStep))
         blockValues.append([])
         return CompiledValue(dataType: dataType, shape: shape, location: .block(blocks.count - 1))
@@ -200,7 +246,7 @@ struct GraphCompiler {
             compiledOutputs.append(value)
         } else {
             for output in outputs {
-                let value = newBlockValue(dataType: output.dataType, shape: output.shape, firstStep: step)
+                let value = try newBlockValue(name: output.name, node: node, dataType: output.dataType, shape: output.shape, firstStep: step)
                 values[output.name] = value
                 blockValues[blockValues.count - 1].append(output.name)
                 compiledOutputs.append(value)
@@ -256,7 +302,8 @@ struct GraphCompiler {
     private mutating func foldDropoutMask(node: Node, outputs: [(name: String, dataType: DataType, shape: [Int])]) throws {
         guard case .dropout = node.op, outputs.count > 1 else { return }
         let mask = outputs[1]
-        let count = mask.shape.reduce(1, *)
+        let count = try Self.checkedByteCount(name: mask.name, node: node, dataType: .bool, shape: mask.shape)
+        try reserveFolded(count, name: mask.name, node: node, shape: mask.shape)
         let storage = TensorStorage(byteCount: count) { $0.initializeMemory(as: UInt8.self, repeating: 1) }
         values[mask.name] = CompiledValue(dataType: mask.dataType, shape: mask.shape, location: .constant(storage))
     }
@@ -264,6 +311,10 @@ struct GraphCompiler {
     /// Evaluates a node whose inputs are all known (or, for Shape, whose input's shape is), with the
     /// kernels the session runs.
     private mutating func fold(node: Node, inputs: [CompiledValue?], outputs: [(name: String, dataType: DataType, shape: [Int])]) throws {
+        for output in outputs {
+            let bytes = try Self.checkedByteCount(name: output.name, node: node, dataType: output.dataType, shape: output.shape)
+            try reserveFolded(bytes, name: output.name, node: node, shape: output.shape)
+        }
         let storages = try NodeEvaluator.run(
             node, inputs: inputs.map { $0.map(Self.evaluationBinding) },
             outputs: outputs.map { ValueShape(dataType: $0.dataType, shape: $0.shape) }, opset: opset)

@@ -24,6 +24,14 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible {
     case kernel(node: String, opType: String, reason: String)
     /// `run` was called while another thread was running the same session.
     case busy
+    /// A value whose element or byte count does not fit in 64 bits (a file declaring a dimension of 2^40
+    /// among others, say): named before anything is allocated.
+    case sizeOverflow(value: String, node: String, opType: String, dataType: DataType, shape: [Int])
+    /// A dimension bound from outside the file (the batch, a given input shape) above the largest Resin accepts.
+    case dimensionTooLarge(input: String, dimension: Int)
+    /// The session would allocate more than `SessionOptions.memoryLimit`; `what` says where the bytes go
+    /// (the largest tensor, folded constants).
+    case memoryLimitExceeded(bytes: Int, limit: Int, what: String)
 
     public var description: String {
         switch self {
@@ -47,6 +55,13 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible {
             return "no tensor given for input '\(name)'"
         case .kernel(let node, let opType, let reason):
             return "node '\(node)' (\(opType)): \(reason)"
+        case .sizeOverflow(let value, let node, let opType, let dataType, let shape):
+            let owner = node.isEmpty ? "graph input '\(value)'" : "node '\(node)' (\(opType)): output '\(value)'"
+            return "\(owner) of shape \(describe(shape)) (\(dataType)) has more bytes than a 64-bit size can count"
+        case .dimensionTooLarge(let input, let dimension):
+            return "input '\(input)': dimension \(dimension) is above the supported maximum \(Dimension.maximum)"
+        case .memoryLimitExceeded(let bytes, let limit, let what):
+            return "the session needs \(bytes) bytes (\(what)), above the memory limit of \(limit) bytes (--max-memory; default: physical memory)"
         case .busy:
             return "the session is already running on another thread; a session runs one inference at a time (make one session per thread)"
         }

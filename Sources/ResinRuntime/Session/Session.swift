@@ -15,6 +15,40 @@ public struct TensorDescription: Equatable, Sendable {
     public var byteCount: Int { dataType.byteCount(elements: elementCount) ?? 0 }
 }
 
+/// The memory a session takes, planned before anything is allocated.
+public struct SessionMemory: Sendable {
+    /// Where every tensor and workspace would live in the arena.
+    public var memoryPlan: MemoryPlan
+    /// Peak bytes of kernel workspace in any one step (inside the arena).
+    public var workspaceBytes: Int
+    /// Bytes of the constants compiling folded (already allocated, within the limit).
+    public var foldedConstantBytes: Int
+    /// At most the bytes of filters the steps transform or pack when they are made (Winograd transforms,
+    /// packed filters), for convolutions whose file does not bring them ready.
+    public var preparedWeightBytes: Int
+    /// The limit the session is held to.
+    public var limit: Int
+    /// The largest block, described for messages: its tensor's name, shape, type and bytes.
+    public var largestBlock: String
+
+    /// What the session allocates: its arena, the constants it folds and the filters it prepares.
+    public var requiredBytes: Int {
+        let (partial, overflowA) = memoryPlan.arenaBytes.addingReportingOverflow(foldedConstantBytes)
+        let (total, overflowB) = partial.addingReportingOverflow(preparedWeightBytes)
+        return overflowA || overflowB ? Int.max : total
+    }
+
+    /// Whether the session fits under `limit`.
+    public var fits: Bool { requiredBytes <= limit }
+
+    /// The error a session that does not fit throws.
+    public var limitError: RuntimeError {
+        .memoryLimitExceeded(
+            bytes: requiredBytes, limit: limit,
+            what: "arena \(memoryPlan.arenaBytes) bytes, largest \(largestBlock); folded constants \(foldedConstantBytes) bytes; prepared filters at most \(preparedWeightBytes) bytes")
+    }
+}
+
 /// A model compiled for one batch size and thread count, run many times.
 ///
 /// Making a session binds the shapes, folds what is constant, plans memory and allocates the one arena
@@ -54,9 +88,10 @@ public final class Session: @unchecked Sendable {
         Session.keepOpenBLASSingleThreaded()
         let pool = WorkerPool(threads: options.threads)
         self.pool = pool
-        var compiler = GraphCompiler(model: model)
-        try compiler.compile(options: options)
-        let plan = MemoryPlanner.plan(compiler.blocks)
+        let (compiler, budget) = try Self.compileAndPlan(model: model, options: options)
+        // Refused before the arena exists: a file's shapes decide its size.
+        guard budget.fits else { throw budget.limitError }
+        let plan = budget.memoryPlan
         memoryPlan = plan
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, MemoryPlanner.alignment), alignment: MemoryPlanner.alignment)
         // Zeroed once so that nothing ever reads indeterminate bytes, even a padding lane.
@@ -73,11 +108,9 @@ public final class Session: @unchecked Sendable {
             }
         }
         var steps: [Step] = []
-        var workspacePeak = 0
         do {
             for pending in compiler.pending {
                 let workspace = pending.workspaceBlock.map { base + plan.offsets[$0] }
-                if let block = pending.workspaceBlock { workspacePeak = max(workspacePeak, compiler.blocks[block].size) }
                 steps.append(try StepFactory.make(
                     node: pending.node, inputs: pending.inputs.map { $0.map(bind) }, outputs: pending.outputs.map(bind),
                     workspace: workspace, opset: compiler.opset, pool: pool))
@@ -88,7 +121,7 @@ public final class Session: @unchecked Sendable {
         }
         self.steps = steps
         stepNodes = compiler.pending.map(\.node)
-        workspaceBytes = workspacePeak
+        workspaceBytes = budget.workspaceBytes
         var inputs: [TensorDescription] = []
         var inputPointers: [UnsafeMutableRawPointer] = []
         for name in compiler.inputNames {
@@ -113,6 +146,74 @@ public final class Session: @unchecked Sendable {
     }
 
     deinit { arena.deallocate() }
+
+    /// The memory a session of `model` would take with `options`, planned without allocating the arena (only
+    /// the constants compiling folds, within the limit): what `inspect` reports. Throws for sizes that do
+    /// not fit in 64 bits; a plan above the limit is returned with `fits` false.
+    public static func planMemory(model: Model, options: SessionOptions = SessionOptions()) throws -> SessionMemory {
+        try compileAndPlan(model: model, options: options).memory
+    }
+
+    static func compileAndPlan(model: Model, options: SessionOptions) throws -> (compiler: GraphCompiler, memory: SessionMemory) {
+        var compiler = GraphCompiler(model: model)
+        try compiler.compile(options: options)
+        // Every block's size was checked when it was made; their aligned sum bounds every offset and the
+        // arena the planner computes, so checking it here keeps the planner's arithmetic in range.
+        var noReuse = 0
+        var largest = 0
+        for (index, block) in compiler.blocks.enumerated() {
+            let (aligned, overflowA) = block.size.addingReportingOverflow(MemoryPlanner.alignment)
+            let (total, overflowB) = noReuse.addingReportingOverflow(aligned)
+            guard !overflowA, !overflowB else {
+                throw RuntimeError.memoryLimitExceeded(bytes: Int.max, limit: options.effectiveMemoryLimit,
+                                                       what: "tensors totalling more than a 64-bit size can count; " + compiler.describeBlock(index))
+            }
+            noReuse = total
+            if block.size > compiler.blocks[largest].size { largest = index }
+        }
+        let plan = MemoryPlanner.plan(compiler.blocks)
+        var workspace = 0
+        for pending in compiler.pending {
+            if let block = pending.workspaceBlock { workspace = max(workspace, compiler.blocks[block].size) }
+        }
+        let memory = SessionMemory(
+            memoryPlan: plan, workspaceBytes: workspace, foldedConstantBytes: compiler.foldedBytes,
+            preparedWeightBytes: preparedWeightBound(compiler),
+            limit: options.effectiveMemoryLimit,
+            largestBlock: compiler.blocks.isEmpty ? "no tensors" : compiler.describeBlock(largest))
+        return (compiler, memory)
+    }
+
+    /// The most bytes of filters the convolution steps may transform or pack and keep: per convolution with
+    /// constant filters, the larger of its packed filters and (for 3x3) its 16 Winograd transforms, packed.
+    /// Which one a step keeps depends on geometry and the processor; the bound holds for each.
+    static func preparedWeightBound(_ compiler: GraphCompiler) -> Int {
+        var total = 0
+        for pending in compiler.pending {
+            switch pending.node.op {
+            case .conv, .fusedConv: break
+            default: continue
+            }
+            guard pending.inputs.count > 1, let weight = pending.inputs[1], weight.isConstant, weight.dataType == .float,
+                  weight.shape.count == 4 else { continue }
+            let filters = weight.shape[0], channels = weight.shape[1]
+            guard let inner = elementCount(of: Array(weight.shape.dropFirst())) else { return Int.max }
+            // Filters a native file prepared are used in place, except packed Winograd transforms on a
+            // processor without the packed kernel, which are unpacked once.
+            let brought = pending.inputs.count > 4 && pending.inputs[4] != nil
+            var floats = brought ? 0 : PackedFilters.floats(filters: filters, inner: inner)
+            if weight.shape[2] == 3, weight.shape[3] == 3 {
+                let (winograd, overflow) = PackedFilters.floats(filters: filters, inner: channels).multipliedReportingOverflow(by: 16)
+                if overflow { return Int.max }
+                floats = max(floats, winograd)
+            }
+            let (bytes, overflowA) = floats.multipliedReportingOverflow(by: 4)
+            let (sum, overflowB) = total.addingReportingOverflow(bytes)
+            if overflowA || overflowB { return Int.max }
+            total = sum
+        }
+        return total
+    }
 
     /// OpenBLAS runs single-threaded inside Resin's own pool: its threaded driver allocates on every
     /// call, and two pools would oversubscribe the cores. The session's `threads` setting governs all
@@ -145,10 +246,26 @@ public final class Session: @unchecked Sendable {
 
     /// Runs one inference on the inputs already in the arena. Allocates nothing.
     public func run() throws {
+        try claim()
+        defer { release() }
+        try runSteps()
+    }
+
+    /// Takes the session for one caller, or refuses with `busy`: everything that touches the arena (copying
+    /// inputs in, running, copying outputs out) happens between `claim` and `release`, because the planner
+    /// gives an input's bytes to later tensors once it is read, so a refused caller's copy would overwrite
+    /// a running inference.
+    private func claim() throws {
         guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             throw RuntimeError.busy
         }
-        defer { running.store(false, ordering: .releasing) }
+    }
+
+    private func release() {
+        running.store(false, ordering: .releasing)
+    }
+
+    private func runSteps() throws {
         for index in steps.indices {
             try steps[index].run(node: stepNodes[index])
         }
@@ -164,10 +281,8 @@ public final class Session: @unchecked Sendable {
 
     /// Runs once like `run()`, timing every step, in execution order.
     public func runProfiled() throws -> [StepTiming] {
-        guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-            throw RuntimeError.busy
-        }
-        defer { running.store(false, ordering: .releasing) }
+        try claim()
+        defer { release() }
         var timings: [StepTiming] = []
         timings.reserveCapacity(steps.count)
         for index in steps.indices {
@@ -182,22 +297,34 @@ public final class Session: @unchecked Sendable {
         return timings
     }
 
-    /// Copies named tensors in, runs, and copies the outputs out.
+    /// Copies named tensors in, runs, and copies the outputs out, all while holding the session: a caller
+    /// refused with `busy` has touched nothing.
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
         for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
             throw RuntimeError.unknownInput(name: name, inputs: inputs.map(\.name))
         }
-        for (index, input) in inputs.enumerated() {
+        var ordered: [Tensor] = []
+        for input in inputs {
             guard let tensor = feeds[input.name] else { throw RuntimeError.missingInput(name: input.name) }
             guard tensor.shape == input.shape, tensor.dataType == input.dataType else {
                 throw RuntimeError.inputMismatch(
                     name: input.name, expected: "\(input.dataType) \(describe(input.shape))",
                     found: "\(tensor.dataType) \(describe(tensor.shape))")
             }
+            guard tensor.storage.bytes.count >= input.byteCount else {
+                throw RuntimeError.inputMismatch(
+                    name: input.name, expected: "\(input.byteCount) bytes for \(input.dataType) \(describe(input.shape))",
+                    found: "\(tensor.storage.bytes.count) bytes")
+            }
+            ordered.append(tensor)
+        }
+        try claim()
+        defer { release() }
+        for (index, tensor) in ordered.enumerated() {
             let destination = inputBuffer(at: index)
             if destination.count > 0 { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: tensor.storage.bytes.prefix(destination.count))) }
         }
-        try run()
+        try runSteps()
         var results: [String: Tensor] = [:]
         for (index, output) in outputs.enumerated() {
             let storage = TensorStorage(copying: outputBuffer(at: index))

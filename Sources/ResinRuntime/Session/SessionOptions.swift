@@ -1,6 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ResinIR
 
-/// How a session is made: the batch it runs, the threads it uses.
+/// How a session is made: the batch it runs, the threads it uses, the memory it may take.
 public struct SessionOptions: Sendable, Equatable {
     /// The batch size bound to symbolic leading dimensions of the inputs (a batch named `N`, say).
     /// Nil takes it from `inputShapes`, or else 1.
@@ -13,11 +16,29 @@ public struct SessionOptions: Sendable, Equatable {
     /// depend on them (a Reshape target or Pad amounts fed as inputs) resolve, and they fold. They are
     /// no longer session inputs.
     public var fixedInputs: [String: Tensor]
+    /// The most bytes the session may allocate: its arena (every tensor and kernel workspace) and the
+    /// constants it folds. A model needing more is refused with `RuntimeError.memoryLimitExceeded` before
+    /// the arena is allocated. Nil: the machine's physical memory.
+    public var memoryLimit: Int?
 
-    public init(batch: Int? = nil, threads: Int = 1, inputShapes: [String: [Int]] = [:], fixedInputs: [String: Tensor] = [:]) {
+    public init(batch: Int? = nil, threads: Int = 1, inputShapes: [String: [Int]] = [:], fixedInputs: [String: Tensor] = [:],
+                memoryLimit: Int? = nil) {
         self.batch = batch
         self.threads = threads
         self.inputShapes = inputShapes
         self.fixedInputs = fixedInputs
+        self.memoryLimit = memoryLimit
     }
+
+    /// The limit in force: `memoryLimit`, or the machine's physical memory.
+    public var effectiveMemoryLimit: Int { memoryLimit ?? Self.physicalMemoryBytes }
+
+    /// The machine's physical memory in bytes (pages times page size), or Int.max where the system does
+    /// not say.
+    public static let physicalMemoryBytes: Int = {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return Int.max }
+        let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+        return overflow ? Int.max : bytes
+    }()
 }
