@@ -19,8 +19,9 @@ ONNX Runtime run on the same machine on the same input, scaled by the tensor's m
     max |resin - onnxruntime| <= TOL * max |onnxruntime|        (TOL = 1e-4)
 
 which is `resin verify --rtol 0 --atol TOL*max|onnxruntime|`. Any correct fp32 implementation passes
-that on any processor (rounding differences are about 1e-6 of the magnitude, Winograd's about 1e-5);
-a wrong result is off by a sizeable fraction of it. Constant weights also hide every filter-layout bug
+that on any processor: a different summation order moves the result by about 1e-6 of its magnitude (the
+largest seen, 1.7e-5, is constant-weight AlexNet, the same at one and two threads and without the
+optimizer), while a wrong result is off by a sizeable fraction of it (the negative control below: 1.6e-2). Constant weights also hide every filter-layout bug
 (every element of a filter is the same), so each architecture runs a second time with seeded random
 weights (light_weights.randomize_weights: He-normal filters so activations stay of order one). As a
 negative control, SqueezeNet with random weights and one 3x3 filter transposed in its spatial axes (the
