@@ -116,7 +116,7 @@ def randomize_weights(model, seed):
 
 
 def transpose_first_filter(model):
-    """The model with its first square Conv filter (3x3 or larger) transposed in its two spatial axes:
+    """The model with its first square Conv filter (2x2 or larger) transposed in its two spatial axes:
     what a filter-layout bug (kh and kw swapped) would compute. Returns (model, conv weight name)."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
