@@ -122,11 +122,21 @@ def _scalar_equal(fd, a, b):
 
 
 def _unknown_list(m):
-    try:
-        return [(f.field_number, f.wire_type, f.data if not hasattr(f.data, "__len__") or isinstance(f.data, bytes)
-                 else repr(f.data)) for f in _unknown.UnknownFieldSet(m)]
-    except Exception:  # pragma: no cover - very old protobuf
-        return []
+    """The unknown fields of one message as (number, wire type, data). A protobuf that cannot list them
+    raises, and the comparison fails: an empty list there would pass any difference unseen."""
+    return [(f.field_number, f.wire_type, f.data if not hasattr(f.data, "__len__") or isinstance(f.data, bytes)
+             else repr(f.data)) for f in _unknown.UnknownFieldSet(m)]
+
+
+def check_unknown_field_comparison():
+    """Fails unless the comparison sees an unknown field that only one side has (run once per check)."""
+    plain = onnx.ModelProto(ir_version=8)
+    extra = onnx.ModelProto()
+    # Field 999, varint 7: no ModelProto field has that number.
+    extra.ParseFromString(plain.SerializeToString() + bytes([0xB8, 0x3E, 0x07]))
+    found = first_difference(plain, extra, "")
+    if not found or "unknown fields differ" not in found:
+        raise RuntimeError(f"the unknown-field comparison did not see field 999 (it found {found!r})")
 
 
 def first_difference(a, b, path):
@@ -325,6 +335,10 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the converted models")
     args = ap.parse_args()
     resin = os.path.abspath(args.resin) if os.sep in args.resin else args.resin
+    try:
+        check_unknown_field_comparison()
+    except Exception as e:
+        sys.exit(f"error: cannot compare unknown fields with this protobuf ({type(e).__name__}: {e})")
     passed = failed = 0
     for case in expand(args.dirs):
         name = os.path.basename(os.path.normpath(case))

@@ -8,12 +8,9 @@ The first form rewrites Fixtures/tensor-files/ (or DIR), deterministically: runn
 identical bytes. The Swift tests (TensorProtoCodingTests, TensorFileTests) read these files and compare
 them with the values written out in the tests, so the reader is checked against independent writers.
 
-The second form checks files that Resin wrote: run
-
-    RESIN_TENSOR_FILE_CHECK_DIR=/tmp/resin-written swift test --filter TensorFileTests
-
-which re-encodes every fixture through Resin as <stem>.npy and <stem>.pb in that folder, then run
-`--check /tmp/resin-written`. Every file must load with np.load or onnx.load_tensor +
+The second form checks files that Resin wrote: the Swift test
+TensorFileTests.writtenFilesLoadInNumPyAndONNX re-encodes every fixture through Resin as <stem>.npy and
+<stem>.pb in a temporary folder and runs `--check` on it with this environment's python. Every file must load with np.load or onnx.load_tensor +
 numpy_helper.to_array and hold the fixture's values (big-endian fixtures come back little-endian);
 each .npy must also be byte-identical to what np.save writes for the same array.
 """

@@ -663,7 +663,12 @@ def main():
             line += "\n       -> " + "; ".join(problems)
         print(line, flush=True)
     shutil.rmtree(out_dir, ignore_errors=True)
-    print(f"({n_files} malformed files in {cases_dir})")
+    kinds = [c[1].split(":")[0] for c in cases]
+    # Say what was checked: only the `fail` files must be refused; a bit flip may leave a valid model.
+    print(f"({n_files} malformed files in {cases_dir}: {kinds.count('fail')} must be refused by inspect and "
+          f"convert with exit 2 and a message naming the file; {kinds.count('nocrash')} random bit flips "
+          f"must exit 0 or 2 without a crash; {kinds.count('lists')} with unknown operators must be listed "
+          f"by inspect (exit 0); none may hang, take a signal or print a crash message)")
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -7,6 +7,17 @@ public struct OptimizerError: Error, CustomStringConvertible {
     public var description: String { "optimizer pass '\(pass)' produced an invalid graph: \(underlying)" }
 }
 
+/// The rules were still rewriting when the round limit came: some of them undo each other (or one grows the
+/// graph without end), so stopping there would leave a graph no rule set agrees on.
+public struct OptimizerDidNotConverge: Error, CustomStringConvertible {
+    public var rounds: Int
+    /// The passes that rewrote something in the last round, in pipeline order.
+    public var passes: [String]
+    public var description: String {
+        "the optimizer did not reach a fixpoint in \(rounds) rounds: \(passes.map { "'\($0)'" }.joined(separator: ", ")) still rewriting"
+    }
+}
+
 /// What the optimizer did: rewrites per pass and the counts `inspect --json` reports as `fusions`.
 public struct OptimizationReport: Sendable, Equatable {
     /// Rewrites per pass, in the order passes first made one.
@@ -54,6 +65,9 @@ public struct Optimizer: Sendable {
         BatchNormalizationToChannelAffine(), FuseResidualAdd(), FuseActivation(), EliminateDeadNodes(),
     ])
 
+    /// Rounds before the optimizer gives up: the standard rules settle in two or three.
+    public var roundLimit = 16
+
     public init(passes: [any Pass]) {
         self.passes = passes
     }
@@ -67,8 +81,9 @@ public struct Optimizer: Sendable {
         report.nodeCountBefore = model.graph.nodes.count
         let context = OptimizationContext(opset: model.defaultOpsetVersion ?? 1, evaluate: evaluate)
         var graph = model.graph
-        for round in 1...16 {
-            var changed = false
+        var rewriting: [String] = []
+        for round in 1...roundLimit {
+            rewriting = []
             for pass in passes {
                 let started = ContinuousClock.now
                 let count: Int
@@ -82,15 +97,16 @@ public struct Optimizer: Sendable {
                     throw OptimizerError(pass: pass.name, underlying: error)
                 }
                 if count > 0 {
-                    changed = true
+                    rewriting.append(pass.name)
                     report.record(pass.name, count)
                     let elapsed = ContinuousClock.now - started
                     let milliseconds = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
                     log?("round \(round): \(pass.name): \(count) rewrite\(count == 1 ? "" : "s") (\(Int(milliseconds.rounded())) ms)")
                 }
             }
-            if !changed { break }
+            if rewriting.isEmpty { break }
         }
+        if !rewriting.isEmpty { throw OptimizerDidNotConverge(rounds: roundLimit, passes: rewriting) }
         model.graph = graph
         report.nodeCountAfter = graph.nodes.count
         return (model, report)

@@ -332,19 +332,35 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: folder.file("new.npy")))
     }
 
-    /// With RESIN_TENSOR_FILE_CHECK_DIR set, writes every fixture as .npy and .pb there for
-    /// `tools/make_tensor_file_fixtures.py --check DIR`, which loads them with NumPy and ONNX.
-    @Test func writeFilesForThePythonCheck() throws {
-        guard let output = ProcessInfo.processInfo.environment["RESIN_TENSOR_FILE_CHECK_DIR"] else { return }
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    /// Every fixture re-encoded by Resin as .npy (when NumPy has the type) and .pb, then loaded by NumPy and
+    /// onnx in `tools/make_tensor_file_fixtures.py --check`, which compares the values with its own and each
+    /// .npy with the bytes np.save writes. Needs the tools' Python environment: without it the test fails
+    /// and says how to make it.
+    @Test func writtenFilesLoadInNumPyAndONNX() throws {
+        let python = TestPaths.python
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            Issue.record("\(python) is missing: run tools/venv.sh (tools/test does) to make the Python environment this check needs")
+            return
+        }
+        let output = try TemporaryFolder()
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.folder).sorted()
+        var written = 0
         for name in names where name != "external.pb" {
             let tensor = try fixture(name)
             let stem = String(name[..<name.lastIndex(of: ".")!])
             if NumpyFormat.typeDescriptor(for: tensor.dataType) != nil {
-                try TensorFile.write(tensor, to: "\(output)/\(stem).npy")
+                try TensorFile.write(tensor, to: output.file("\(stem).npy"))
+                written += 1
             }
-            try TensorFile.write(tensor, to: "\(output)/\(stem).pb")
+            try TensorFile.write(tensor, to: output.file("\(stem).pb"))
+            written += 1
         }
+        #expect(written > 20, "only \(written) files written")
+        let result = try runProgram(python, [TestPaths.root + "/tools/make_tensor_file_fixtures.py", "--check", output.path],
+                                    timeout: 120)
+        #expect(result.status == 0 && !result.timedOut, "\(result.standardOutput)\(result.standardError)")
+        // The script checks what is in the folder; the count shows that it saw every file written.
+        #expect(result.standardOutput.contains("checked \(written) files written by Resin"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains(": 0 problem(s)"), "\(result.standardOutput)")
     }
 }

@@ -32,19 +32,14 @@ import TestSupport
         #expect(layout.graph.offset % NativeLayout.alignment == 0)
     }
 
-    @Test func compressedAndHalfPrecisionBlobsDecode() throws {
+    @Test func compressedBlobsDecodeToTheSameBytes() throws {
         let folder = try TemporaryFolder()
         let model = try optimizedModel()
         let compressed = try NativeReader.read(path: try write(model, NativeWriteOptions(compress: true), to: folder), verifyWeights: true).0
         for (left, right) in zip(compressed.graph.initializers, model.graph.initializers) {
             #expect(left.storage.hasSameBytes(as: right.storage))
         }
-        let half = try NativeReader.read(path: try write(model, NativeWriteOptions(halfPrecision: true), to: folder)).0
-        for (left, right) in zip(half.graph.initializers, model.graph.initializers) where right.dataType == .float {
-            let a = left.floatValues!, b = right.floatValues!
-            // Half precision keeps 11 significant bits: relative error below 2^-11 for normal values.
-            #expect(zip(a, b).allSatisfy { abs($0 - $1) <= max(abs($1) * 0.0005, 1e-4) })
-        }
+        // Half-precision files are checked bit for bit in HalfPrecisionWeightTests.
     }
 
     @Test func everyHeaderAndTableByteIsChecked() throws {

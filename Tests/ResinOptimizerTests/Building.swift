@@ -1,4 +1,5 @@
 import ResinIR
+import Testing
 import ResinRuntime
 @testable import ResinOptimizer
 
@@ -46,9 +47,21 @@ func run(_ graph: Graph, feeds: [String: Tensor], opset: Int = 13) throws -> [Fl
     return results[session.outputs[0].name]!.floatValues!
 }
 
-/// The largest absolute difference between two arrays.
-func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
-    zip(a, b).map { abs($0 - $1) }.max() ?? 0
+/// The largest absolute difference between two arrays; infinity (and a recorded issue) when their lengths
+/// differ or an element is NaN in one only, so that `maxDifference(...) < tolerance` fails then.
+func maxDifference(_ a: [Float], _ b: [Float], sourceLocation: SourceLocation = #_sourceLocation) -> Float {
+    guard a.count == b.count else {
+        Issue.record("outputs differ in length: \(a.count) and \(b.count) elements", sourceLocation: sourceLocation)
+        return .infinity
+    }
+    var largest: Float = 0
+    for (x, y) in zip(a, b) where !(x.isNaN && y.isNaN) {
+        let difference = abs(x - y)
+        // A NaN on one side only: `max` would skip it.
+        if difference.isNaN { return .infinity }
+        largest = max(largest, difference)
+    }
+    return largest
 }
 
 extension Graph {

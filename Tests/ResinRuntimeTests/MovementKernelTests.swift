@@ -106,14 +106,38 @@ import TestSupport
         shape.indices.map { shape[$0] + pads[$0] + pads[$0 + shape.count] }
     }
 
-    @Test(arguments: 0..<60)
-    func padMatchesReference(seed: Int) {
+    /// A random pad case for a seed: shapes and pads are redrawn from the seed's stream until the kernel
+    /// accepts them (negative pads that crop everything, reflect wider than the axis, ...), so every seed
+    /// tests one case; nil if 100 draws found none. Returns the number of draws it took as well.
+    static func padCase(seed: Int) -> (shape: [Int], pads: [Int], mode: PadMode, draws: Int, random: SplitMix64)? {
         var random = SplitMix64(seed: 300 + seed)
-        let rank = Int.random(in: 1...4, using: &random)
-        let shape = random.shape(rank: rank, dimensions: 1...5)
         let mode = [PadMode.constant, .edge, .reflect, .wrap][seed % 4]
-        let pads = (0..<(2 * rank)).map { _ in Int.random(in: -2...6, using: &random) }
-        guard Kernels.padProblem(shape: shape, pads: pads, mode: mode) == nil else { return }
+        for draws in 1...100 {
+            let rank = Int.random(in: 1...4, using: &random)
+            let shape = random.shape(rank: rank, dimensions: 1...5)
+            let pads = (0..<(2 * rank)).map { _ in Int.random(in: -2...6, using: &random) }
+            if Kernels.padProblem(shape: shape, pads: pads, mode: mode) == nil { return (shape, pads, mode, draws, random) }
+        }
+        return nil
+    }
+
+    static let padSeeds = 0..<60
+
+    /// No seed is skipped, the redraw path is taken, and every mode gets cases with negative pads.
+    @Test func everyPadSeedDrawsAValidCase() {
+        let cases = Self.padSeeds.compactMap { Self.padCase(seed: $0) }
+        #expect(cases.count == Self.padSeeds.count, "\(Self.padSeeds.count - cases.count) seeds found no valid case in 100 draws")
+        #expect(cases.contains { $0.draws > 1 }, "no seed needed a second draw: the resampling is untested")
+        for mode in [PadMode.constant, .edge, .reflect, .wrap] {
+            #expect(cases.contains { $0.mode == mode && $0.pads.contains { $0 < 0 } }, "\(mode) with a negative pad")
+        }
+    }
+
+    @Test(arguments: padSeeds)
+    func padMatchesReference(seed: Int) throws {
+        let drawn = try #require(Self.padCase(seed: seed), "seed \(seed) drew no valid case")
+        let (shape, pads, mode) = (drawn.shape, drawn.pads, drawn.mode)
+        var random = drawn.random
         let elementSize = Self.elementSizes.randomElement(using: &random)!
         let x = Self.bytes(Kernels.elementCount(shape) * elementSize, seed: seed)
         let constant = Self.bytes(elementSize, seed: -seed)

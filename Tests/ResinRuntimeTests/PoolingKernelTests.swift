@@ -4,9 +4,9 @@ import TestSupport
 @testable import ResinRuntime
 
 @Suite struct PoolingKernelTests {
-    /// A random valid pooling case over 1 to 3 spatial axes, odd sizes, dilations, pads, ceil mode and auto_pad.
-    static func randomCase(seed: Int) -> (shape: [Int], window: ResolvedWindow)? {
-        var random = SplitMix64(seed: seed)
+    /// A random pooling case over 1 to 3 spatial axes, odd sizes, dilations, pads, ceil mode and auto_pad;
+    /// nil when the draw is not a valid window (a pad not smaller than the kernel, an empty output).
+    static func draw(using random: inout SplitMix64) -> (shape: [Int], window: ResolvedWindow)? {
         let rank = Int.random(in: 1...3, using: &random)
         var spatial = random.shape(rank: rank, dimensions: 1...(rank == 3 ? 6 : 10))
         if random.chance(0.3) { spatial[rank - 1] = Int.random(in: 20...45, using: &random) }
@@ -23,13 +23,32 @@ import TestSupport
         return ([Int.random(in: 1...2, using: &random), Int.random(in: 1...3, using: &random)] + spatial, window)
     }
 
+    /// The first valid draw of a seed's stream (deterministic), and how many draws it took.
+    static func validCase(seed: Int) -> (shape: [Int], window: ResolvedWindow, draws: Int)? {
+        var random = SplitMix64(seed: seed)
+        for draws in 1...100 {
+            if let (shape, window) = draw(using: &random) { return (shape, window, draws) }
+        }
+        return nil
+    }
+
+    static let seeds = 0..<80
+
+    /// Every seed yields a case (none is skipped), and the cases reach the features they are drawn for.
+    @Test func everySeedDrawsAValidCase() throws {
+        let cases = Self.seeds.compactMap { Self.validCase(seed: $0) }
+        #expect(cases.count == Self.seeds.count, "\(Self.seeds.count - cases.count) seeds found no valid case in 100 draws")
+        #expect(cases.contains { $0.draws > 1 }, "no seed needed a second draw: the resampling is untested")
+        #expect(Set(cases.map { $0.shape.count - 2 }) == [1, 2, 3], "1, 2 and 3 spatial axes")
+    }
+
     static func outputCount(_ shape: [Int], _ window: ResolvedWindow) -> Int {
         shape[0] * shape[1] * Kernels.elementCount(window.outputSizes)
     }
 
-    @Test(arguments: 0..<80)
+    @Test(arguments: seeds)
     func windowedPoolsMatchReference(seed: Int) throws {
-        guard let (shape, window) = Self.randomCase(seed: seed) else { return }
+        let (shape, window, _) = try #require(Self.validCase(seed: seed), "seed \(seed) drew no valid case")
         var random = SplitMix64(seed: seed + 77)
         // Few distinct values, so ties exercise the first-maximum rule; some NaN.
         var x = (0..<Kernels.elementCount(shape)).map { _ in Float(Int.random(in: -6...6, using: &random)) / 2 }

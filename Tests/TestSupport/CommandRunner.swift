@@ -12,8 +12,13 @@ public struct CommandResult: Sendable {
 
 /// Runs the built `resin` with arguments, with a time limit so a hang fails the test instead of stalling it.
 public func runResin(_ arguments: [String], timeout: TimeInterval = 60) throws -> CommandResult {
+    try runProgram(TestPaths.executable, arguments, timeout: timeout)
+}
+
+/// Runs a program with arguments, with a time limit.
+public func runProgram(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: TestPaths.executable)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     let output = Pipe()
     let error = Pipe()

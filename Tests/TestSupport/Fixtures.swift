@@ -13,11 +13,34 @@ public enum TestPaths {
     /// `Fixtures/`.
     public static var fixtures: String { root + "/Fixtures" }
 
-    /// The names of the bundled fixture folders, sorted.
+    /// The names of the bundled fixture folders, sorted. Parameterized tests take their cases from here, so
+    /// an unreadable or empty `Fixtures/` stops the run with the reason instead of leaving them no cases.
     public static var fixtureNames: [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: fixtures)) ?? []
-        return names.filter { FileManager.default.fileExists(atPath: "\(fixtures)/\($0)/model.onnx") }.sorted()
+        do {
+            return try fixtureNames(in: fixtures)
+        } catch {
+            fatalError("\(error)")
+        }
     }
+
+    /// The folders of `folder` that hold a `model.onnx`, sorted; throws when the folder cannot be listed or
+    /// holds none.
+    public static func fixtureNames(in folder: String) throws -> [String] {
+        let entries: [String]
+        do {
+            entries = try FileManager.default.contentsOfDirectory(atPath: folder)
+        } catch {
+            throw FixtureError(reason: "cannot list the fixture folder \(folder): \(error.localizedDescription)")
+        }
+        let names = entries.filter { FileManager.default.fileExists(atPath: "\(folder)/\($0)/model.onnx") }.sorted()
+        guard !names.isEmpty else {
+            throw FixtureError(reason: "the fixture folder \(folder) holds no folder with a model.onnx (\(entries.count) entries)")
+        }
+        return names
+    }
+
+    /// The tools' Python environment (made by tools/venv.sh).
+    public static var python: String { root + "/tools/.venv/bin/python" }
 
     /// The model file of a fixture.
     public static func model(_ fixture: String) -> String { "\(fixtures)/\(fixture)/model.onnx" }
@@ -31,6 +54,12 @@ public enum TestPaths {
         }
         return root + "/.build/debug/resin"
     }
+}
+
+/// Fixtures that are missing or unreadable.
+public struct FixtureError: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { reason }
 }
 
 /// A fresh temporary folder, removed when the value goes away.
