@@ -6,7 +6,7 @@ import CResinKernels
 /// The packed form is `[ceil(M / 32), K, 32]`: panels of 32 output channels, each the panel's filters
 /// column by column (K is `C * kernel`), rows past M zero. It is a permutation of the filters, made once
 /// (when a native file is written, or when a session is made from an ONNX model). Every instruction set's
-/// kernel reads this one layout (AVX-512 a panel as two registers, AVX2 as four), so whether filters are
+/// kernel reads this one layout (AVX-512 a step of a panel as two registers, AVX2 as four in two halves), so whether filters are
 /// packed depends on the shapes alone and a native file is the same bytes wherever it was converted.
 public enum PackedFilters {
     /// Output channels per panel.
