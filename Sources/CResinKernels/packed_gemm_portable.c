@@ -10,8 +10,11 @@
 #include <stddef.h>
 
 #define PANEL RESIN_PACKED_PANEL
-// Columns per tile: 32 x 8 accumulators fit in the registers of any compiler's vectorisation of the lane loop.
-#define TILE 8
+// A tile is a slice of 8 channels of a panel by 4 columns: 32 accumulators, which a compiler vectorising
+// the lane loop keeps in eight 4-float or four 8-float registers (SSE2, NEON, or wider), with room for the
+// filter values and the broadcast input. A whole panel's 32 x n accumulators would spill.
+#define SLICE 8
+#define TILE 4
 #define KBLOCK 512
 
 long resin_packed_filter_floats(long m, long k) { return (m + PANEL - 1) / PANEL * PANEL * k; }
@@ -29,27 +32,32 @@ void resin_pack_filters(const float *w, long m, long k, float *out) {
     }
 }
 
-// One tile: `rows` (<= 32) channels by `cols` (<= 8) columns over `kc` steps of the inner dimension.
+// One tile: `rows` (<= 8) channels of a slice by `cols` (<= 4) columns over `kc` steps of the inner
+// dimension; `w` points at the slice's first lane, and a step advances a whole panel. Every loop over lanes
+// and columns has a constant trip count, so the accumulators can live in registers (an array indexed by a
+// variable would have to live in memory); columns past `cols` read column 0 and are never stored.
 static void tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, int accumulate,
                  long cols) {
-    float acc[TILE][PANEL];
-    for (long j = 0; j < cols; j++) {
-        for (long r = 0; r < PANEL; r++) acc[j][r] = 0.0f;
+    float acc[TILE][SLICE];
+    for (int j = 0; j < TILE; j++) {
+        for (int r = 0; r < SLICE; r++) acc[j][r] = 0.0f;
     }
+    long at[TILE];
+    for (int j = 0; j < TILE; j++) at[j] = j < cols ? j : 0;
     for (long kk = 0; kk < kc; kk++) {
         const float *row = b + kk * ldb;
-        for (long j = 0; j < cols; j++) {
-            float x = row[j];
-            for (long r = 0; r < PANEL; r++) acc[j][r] += w[r] * x;
+        for (int j = 0; j < TILE; j++) {
+            float x = row[at[j]];
+            for (int r = 0; r < SLICE; r++) acc[j][r] += w[r] * x;
         }
         w += PANEL;
     }
-    for (long r = 0; r < rows; r++) {
-        float *out = c + r * ldc;
-        if (accumulate) {
-            for (long j = 0; j < cols; j++) out[j] += acc[j][r];
-        } else {
-            for (long j = 0; j < cols; j++) out[j] = acc[j][r];
+    for (int r = 0; r < SLICE; r++) {
+        if (r < rows) {
+            float *out = c + r * ldc;
+            for (int j = 0; j < TILE; j++) {
+                if (j < cols) out[j] = accumulate ? out[j] + acc[j][r] : acc[j][r];
+            }
         }
     }
 }
@@ -66,7 +74,10 @@ void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long p
             float *cp = c + p * PANEL * ldc;
             for (long j = 0; j < n; j += TILE) {
                 long cols = n - j < TILE ? n - j : TILE;
-                tile(kc, w, b + k0 * ldb + j, ldb, cp + j, ldc, rows, adds, cols);
+                for (long slice = 0; slice * SLICE < rows; slice++) {
+                    long sliceRows = rows - slice * SLICE < SLICE ? rows - slice * SLICE : SLICE;
+                    tile(kc, w + slice * SLICE, b + k0 * ldb + j, ldb, cp + slice * SLICE * ldc + j, ldc, sliceRows, adds, cols);
+                }
             }
         }
     }
