@@ -62,11 +62,10 @@ public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStrin
         return InstructionSet(chosen)
     }
 
-    /// The kernels of this set. Requires the processor to run it (`supported`).
-    var kernels: UnsafePointer<resin_kernel_table> {
-        precondition(Self.supported.contains(self), "the \(self) kernels need a processor that runs them")
-        return resin_kernels_for(cValue)
-    }
+    /// The kernels of this set. Requires the processor to run it (`supported`); the C side stops the
+    /// process otherwise. No Swift precondition here: its message closure allocates in debug builds, and
+    /// this runs in every inference, which must not allocate.
+    var kernels: UnsafePointer<resin_kernel_table> { resin_kernels_for(cValue) }
 
     /// `C[m x n] = W * B` (`+=` when `accumulate`) over the output channels of `panels`, with W packed
     /// (`PackedFilters`), B row-major `k x n` with row stride `ldb`, C row-major with row stride `ldc`.
