@@ -33,7 +33,8 @@ let package = Package(
         .target(name: "ResinONNX", dependencies: ["ResinIR", "CONNXProto", "CProtobufC"]),
         .target(name: "ResinOptimizer", dependencies: ["ResinIR"]),
         .target(name: "ResinFormat", dependencies: ["ResinIR", "ResinONNX", "CZlib"]),
-        // Resin's own matrix kernel for convolutions with few output columns (AVX-512, chosen at run time).
+        // Resin's own matrix kernels for convolutions with few output columns: one C file per instruction set
+        // (function-level target attributes, no global flags), chosen at run time from CPUID and RESIN_ISA.
         .target(name: "CResinKernels"),
         .target(name: "ResinRuntime", dependencies: ["ResinIR", "COpenBLAS", "CResinKernels"]),
         .target(

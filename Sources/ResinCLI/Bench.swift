@@ -84,6 +84,7 @@ struct Bench: ParsableCommand {
                     ("imagesPerSecond", .double(rounded(imagesPerSecond))), ("batch", .int(batch)),
                     ("threads", .int(runtime.threads)), ("arenaBytes", .int(session.memoryPlan.arenaBytes)),
                     ("peakResidentBytes", .int(peak)), ("iterations", .int(iterations)), ("warmup", .int(warmup)),
+                    ("isa", .string(InstructionSet.active.description)), ("cpu", .string(InstructionSet.processorName)),
                 ] + (profile ? [("profileMs", .object([
                     ("operators", .object(profileTotals.sorted { $0.value.milliseconds > $1.value.milliseconds }
                         .map { ($0.key, .double(rounded($0.value.milliseconds))) })),
@@ -94,6 +95,7 @@ struct Bench: ParsableCommand {
             } else {
                 print("model:        \(model)")
                 print("batch:        \(batch), threads \(runtime.threads)")
+                print("kernels:      \(InstructionSet.active) on \(InstructionSet.processorName)")
                 print("load:         \(formatted(loadMs, "%.1f")) ms (open to ready-to-run)")
                 print("first run:    \(formatted(firstRunMs, "%.1f")) ms")
                 print("latency:      min \(formatted(latencies[0], "%.2f")) ms, median \(formatted(median, "%.2f")) ms, p90 \(formatted(p90, "%.2f")) ms over \(iterations) runs")

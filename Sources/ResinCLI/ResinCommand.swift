@@ -12,6 +12,15 @@ struct ResinCommand: ParsableCommand {
         commandName: "resin",
         abstract: "Convert, inspect and run ResNet-family ONNX models on the CPU.",
         subcommands: [Convert.self, Run.self, Verify.self, Inspect.self, Bench.self])
+
+    /// The kernel table read RESIN_ISA once; a value it could not honour stops every command before it runs.
+    static func main() {
+        if let error = InstructionSet.requestError {
+            printError(error.description)
+            Self.exit(withError: Exit.badInput)
+        }
+        main(nil)
+    }
 }
 
 /// Exit codes of Docs/CLI.md beyond ArgumentParser's own (64 for usage errors).

@@ -165,12 +165,13 @@ extension Optional where Wrapped == [Float] {
                                      window: strided, winograd: .whenEligible).usesWinograd)
         // 49 tiles per band: the products run on packed transforms.
         #expect(PackedFilters.pay(forWinograd: large))
-        // ResNet's first stage: products too small for OpenBLAS, but not for the packed kernel.
+        // ResNet's first stage: products too small for OpenBLAS, but not for the packed kernel, which every
+        // instruction set has, so the choice is the same on every processor.
         let first = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [56, 56], kernel: [3, 3])
         let stageOne = ConvolutionGeometry(batch: 1, inputChannels: 64, outputChannels: 64, group: 1, inputSpatial: [56, 56],
                                            window: first, winograd: .whenFaster)
-        #expect(stageOne.usesWinograd == PackedFilters.isSupported)
-        if stageOne.usesWinograd { #expect(PackedFilters.pay(forWinograd: stageOne)) }
+        #expect(stageOne.usesWinograd)
+        #expect(PackedFilters.pay(forWinograd: stageOne))
     }
 
     @Test(arguments: cases)
@@ -194,8 +195,9 @@ extension Optional where Wrapped == [Float] {
             PackedFilters.packWinograd($0.baseAddress!, filters: test.filters, channels: test.channels)
         }
         var workspace = [Float](repeating: .nan, count: geometry.workspaceElements)
-        // The plain transforms through sgemm, and the packed ones through Resin's kernel where it runs.
-        for usePacked in PackedFilters.isSupported ? [false, true] : [false] {
+        // The plain transforms through sgemm (nil), and the packed ones through each instruction set's kernel.
+        for instructionSet in [nil] + InstructionSet.supported {
+            let usePacked = instructionSet != nil
             for pool in [WorkerPool.serial, WorkerPool(threads: 2)] {
                 // In place when there is a residual: the output starts as the residual and accumulates.
                 var output = test.residual ? skip : [Float](repeating: .nan, count: outputCount)
@@ -205,17 +207,12 @@ extension Optional where Wrapped == [Float] {
                                                            activation: test.residual ? .relu : .none)
                         Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
                                             workspace: &workspace, pool: pool, transformedWeight: usePacked ? nil : transformed,
-                                            packedTransformedWeight: usePacked ? packed : nil)
+                                            packedTransformedWeight: usePacked ? packed : nil, instructionSet: instructionSet ?? .portable)
                     }
                 }
-                expectClose(output, reference, rtol: 1e-4, atol: 1e-4)
+                expectClose(output, reference, rtol: 1e-4, atol: 1e-4, "\(instructionSet.map(String.init(describing:)) ?? "sgemm"), \(pool.threads) threads")
             }
         }
-        // Unpacking (for a processor without the kernel) gives the plain transforms back exactly.
-        let unpacked = packed.withUnsafeBufferPointer {
-            PackedFilters.unpackWinograd($0.baseAddress!, filters: test.filters, channels: test.channels)
-        }
-        #expect(unpacked == transformed)
     }
 }
 
@@ -262,17 +259,19 @@ extension Optional where Wrapped == [Float] {
         let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: test.filters, inner: geometry.columnRows) }
         #expect(packed.count == PackedFilters.shape(filters: test.filters, inner: geometry.columnRows).reduce(1, *))
         var workspace = [Float](repeating: .nan, count: max(geometry.workspaceElements, 1))
-        for pool in [WorkerPool.serial, WorkerPool(threads: 2)] {
-            var output = test.residual ? skip : [Float](repeating: .nan, count: outputCount)
-            output.withUnsafeMutableBufferPointer { out in
-                bias.withUnsafeBufferPointer { b in
-                    let epilogue = ConvolutionEpilogue(bias: b.baseAddress, skip: test.residual ? UnsafePointer(out.baseAddress) : nil,
-                                                       activation: test.residual ? .relu : .none)
-                    Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
-                                        workspace: &workspace, pool: pool, packedWeight: packed)
+        for instructionSet in InstructionSet.supported {
+            for pool in [WorkerPool.serial, WorkerPool(threads: 2), WorkerPool(threads: 3)] {
+                var output = test.residual ? skip : [Float](repeating: .nan, count: outputCount)
+                output.withUnsafeMutableBufferPointer { out in
+                    bias.withUnsafeBufferPointer { b in
+                        let epilogue = ConvolutionEpilogue(bias: b.baseAddress, skip: test.residual ? UnsafePointer(out.baseAddress) : nil,
+                                                           activation: test.residual ? .relu : .none)
+                        Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
+                                            workspace: &workspace, pool: pool, packedWeight: packed, instructionSet: instructionSet)
+                    }
                 }
+                expectClose(output, reference, rtol: 1e-4, atol: 1e-4, "\(instructionSet), \(pool.threads) threads")
             }
-            expectClose(output, reference, rtol: 1e-4, atol: 1e-4)
         }
     }
 
@@ -293,19 +292,18 @@ extension Optional where Wrapped == [Float] {
         let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: 35, inner: geometry.columnRows) }
         bias.withUnsafeBufferPointer { b in
             Kernels.referenceConvolution(input: x, weight: w, bias: b.baseAddress, output: &reference, geometry: geometry)
-            fast.withUnsafeMutableBufferPointer { out in
-                Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry,
-                                    epilogue: ConvolutionEpilogue(bias: b.baseAddress), workspace: &workspace,
-                                    pool: WorkerPool(threads: 2), packedWeight: packed)
-            }
         }
-        expectClose(fast, reference, rtol: 1e-4, atol: 1e-4)
-    }
-
-    /// The packed kernel runs wherever the processor has AVX-512 (this suite then tests it, not the fallback).
-    @Test func packedKernelIsUsedWhereTheProcessorSupportsIt() throws {
-        let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
-        #expect(PackedFilters.isSupported == flags.contains(" avx512f"))
+        for instructionSet in InstructionSet.supported {
+            fast = [Float](repeating: .nan, count: fast.count)
+            bias.withUnsafeBufferPointer { b in
+                fast.withUnsafeMutableBufferPointer { out in
+                    Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry,
+                                        epilogue: ConvolutionEpilogue(bias: b.baseAddress), workspace: &workspace,
+                                        pool: WorkerPool(threads: 2), packedWeight: packed, instructionSet: instructionSet)
+                }
+            }
+            expectClose(fast, reference, rtol: 1e-4, atol: 1e-4, "\(instructionSet)")
+        }
     }
 
     @Test func packingIsAPermutationWithZeroPadding() {

@@ -11,15 +11,19 @@ public struct CommandResult: Sendable {
 }
 
 /// Runs the built `resin` with arguments, with a time limit so a hang fails the test instead of stalling it.
-public func runResin(_ arguments: [String], timeout: TimeInterval = 60) throws -> CommandResult {
-    try runProgram(TestPaths.executable, arguments, timeout: timeout)
+/// `environment` adds to (or replaces in) this process's environment.
+public func runResin(_ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:]) throws -> CommandResult {
+    try runProgram(TestPaths.executable, arguments, timeout: timeout, environment: environment)
 }
 
-/// Runs a program with arguments, with a time limit.
-public func runProgram(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> CommandResult {
+/// Runs a program with arguments, with a time limit; `environment` adds to (or replaces in) this process's.
+public func runProgram(
+    _ executable: String, _ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:]
+) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let output = Pipe()
     let error = Pipe()
     process.standardOutput = output

@@ -1,24 +1,81 @@
 #ifndef RESIN_KERNELS_H
 #define RESIN_KERNELS_H
 
-/// Output channels per panel of packed filters.
+// Resin's own kernels, one implementation per instruction set, reached through one table of function
+// pointers. The table is filled once, from the processor's features and the environment variable
+// RESIN_ISA; callers never ask the processor themselves.
+
+/// Output channels per panel of packed filters (one layout for every instruction set).
 #define RESIN_PACKED_PANEL 32
 
-/// 1 when this processor runs the packed kernel (AVX-512F); 0 means use the plain sgemm path.
-int resin_packed_gemm_supported(void);
+/// The instruction sets Resin has kernels for, lowest first; a set's value is its bit in a support mask.
+enum resin_isa {
+    RESIN_ISA_PORTABLE = 0,
+    RESIN_ISA_AVX2 = 1,
+    RESIN_ISA_AVX512 = 2,
+};
+#define RESIN_ISA_COUNT 3
+
+/// What choosing an instruction set from a RESIN_ISA value gave.
+enum resin_isa_status {
+    RESIN_ISA_OK = 0,
+    /// The value names no instruction set Resin knows.
+    RESIN_ISA_UNKNOWN = 1,
+    /// The value names a set this processor does not run.
+    RESIN_ISA_UNSUPPORTED = 2,
+};
+
+/// `C[m x n] = W * B` (or `C += W * B` when `accumulate`), W given packed (`resin_pack_filters`), B row-major
+/// `k x n` with row stride `ldb`, C row-major with row stride `ldc`; only the output channels of panels
+/// `panel_begin ..< panel_end` are computed, so threads can split the panels.
+typedef void (*resin_packed_gemm_fn)(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
+                                     const float *b, long ldb, float *c, long ldc, int accumulate);
+
+/// Every kernel of one instruction set.
+struct resin_kernel_table {
+    enum resin_isa isa;
+    resin_packed_gemm_fn packed_gemm;
+};
+
+/// Bit `1 << isa` for every set this processor runs (the portable one always).
+unsigned resin_isa_supported_mask(void);
+
+/// The set a RESIN_ISA value asks for, given the sets the processor runs (`supported_mask`): a null or empty
+/// value asks for the best one. Writes the set to `chosen` and returns RESIN_ISA_OK, or returns why not.
+enum resin_isa_status resin_isa_choose(const char *requested, unsigned supported_mask, enum resin_isa *chosen);
+
+/// The lower-case name of a set ("portable", "avx2", "avx512").
+const char *resin_isa_name(enum resin_isa isa);
+
+/// The kernels in use, chosen once from the processor and RESIN_ISA. When RESIN_ISA is unknown or above what
+/// the processor runs, the best supported set is used and `resin_isa_request_status` says why (the command
+/// line refuses to run then).
+const struct resin_kernel_table *resin_kernels(void);
+
+/// What choosing from RESIN_ISA gave when `resin_kernels` was filled.
+enum resin_isa_status resin_isa_request_status(void);
+
+/// The kernels of one set, for tests that run every set in one process. Requires the processor to run it.
+const struct resin_kernel_table *resin_kernels_for(enum resin_isa isa);
+
+/// The processor's model name (CPUID's brand string on x86-64), or an empty string when it has none.
+const char *resin_processor_name(void);
 
 /// Floats of the packed form of `m x k` filters: `ceil(m / 32)` panels of `k x 32`, rows past `m` zero.
 long resin_packed_filter_floats(long m, long k);
 
 /// Packs row-major `m x k` filters: `out[p][kk][r] = w[p * 32 + r][kk]`, zero where the row is past `m`.
-/// Portable C; any processor may write the packed form (a native file's converter does).
+/// A permutation in plain C, so the packed form is the same bytes on every processor.
 void resin_pack_filters(const float *w, long m, long k, float *out);
 
-/// `C[m x n] = W * B` (or `C += W * B` when `accumulate`), W given packed, B row-major `k x n` with row
-/// stride `ldb`, C row-major with row stride `ldc`; only the output channels of panels
-/// `panel_begin ..< panel_end` are computed, so threads can split the panels. Requires
-/// resin_packed_gemm_supported().
-void resin_packed_gemm(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
-                       const float *b, long ldb, float *c, long ldc, int accumulate);
+// The packed product per instruction set; call them through the table.
+void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
+                                const float *b, long ldb, float *c, long ldc, int accumulate);
+#if defined(__x86_64__)
+void resin_packed_gemm_avx2(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
+                            const float *b, long ldb, float *c, long ldc, int accumulate);
+void resin_packed_gemm_avx512(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
+                              const float *b, long ldb, float *c, long ldc, int accumulate);
+#endif
 
 #endif

@@ -72,10 +72,11 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         // per image (outputs under about 11x11) it does not pay either: on ResNet-50's 7x7 stage the
         // 16-column products and the quarter of tile outputs cropped away cancel the saved multiplications
         // (measured equal or slower, for 16/9 of the filter memory).
-        // Products with at most 256 columns run on Resin's packed kernel where the processor has it, which
-        // has no such minimum: ResNet's 56x56 3x3 convolutions (64 filters, 252 tiles per band) then gain
-        // about 13% over im2col.
-        let packedProducts = PackedFilters.isSupported && outputChannels >= PackedFilters.panel
+        // Products with at most 256 columns run on Resin's packed kernel (every instruction set has one),
+        // which has no such minimum: ResNet's 56x56 3x3 convolutions (64 filters, 252 tiles per band) then
+        // gain about 13% over im2col. The choice reads the shapes only, so a converter writes the same file
+        // on every processor.
+        let packedProducts = outputChannels >= PackedFilters.panel
             && bandTileRows * tileColumns <= PackedFilters.maximumColumns
         let faster = (outputChannels * inputChannels * bandTileRows * tileColumns > smallProductLimit || packedProducts)
             && tileColumns * tileRowsTotal >= ConvolutionGeometry.winogradMinimumTiles

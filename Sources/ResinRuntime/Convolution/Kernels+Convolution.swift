@@ -46,14 +46,14 @@ extension Kernels {
     /// `output` must not alias `input`, `weight` or `workspace`; it may be `epilogue.skip` (in-place residual
     /// accumulation), and then it holds the residual on entry. `transformedWeight` are the Winograd filters
     /// when `geometry.usesWinograd`, or `packedTransformedWeight` the same packed for Resin's own kernel
-    /// (`PackedFilters.packWinograd`; only where `PackedFilters.isSupported`); `packedWeight`, the filters packed for Resin's own kernel
-    /// (`PackedFilters`), replace OpenBLAS for the products when the processor supports it. Other
-    /// parameters as in the plain entry.
+    /// (`PackedFilters.packWinograd`); `packedWeight`, the filters packed for Resin's own kernel
+    /// (`PackedFilters`), replace OpenBLAS for the products. `instructionSet` picks that kernel (tests run
+    /// each set the processor has). Other parameters as in the plain entry.
     public static func convolution(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, workspace: UnsafeMutablePointer<Float>?,
         pool: WorkerPool? = nil, transformedWeight: UnsafePointer<Float>? = nil, packedTransformedWeight: UnsafePointer<Float>? = nil,
-        packedWeight: UnsafePointer<Float>? = nil
+        packedWeight: UnsafePointer<Float>? = nil, instructionSet: InstructionSet = .active
     ) {
         let filters = geometry.filtersPerGroup
         let rows = geometry.columnRows
@@ -70,7 +70,7 @@ extension Kernels {
                     input: input + image * geometry.inputChannels * inputPlane, transformedWeight: transforms,
                     packedTransforms: packedTransformedWeight != nil,
                     output: output + image * geometry.outputChannels * outputPlane, geometry: geometry,
-                    accumulates: accumulates, workspace: workspace, pool: pool ?? .serial)
+                    accumulates: accumulates, workspace: workspace, pool: pool ?? .serial, instructionSet: instructionSet)
             }
             finish(output: output, geometry: geometry, epilogue: epilogue, accumulates: accumulates, pool: pool)
             return
@@ -114,9 +114,9 @@ extension Kernels {
                         columns = UnsafePointer(workspace!)
                     }
                     let target = destination + firstRow * outputWidth
-                    if let packedWeight, geometry.group == 1, PackedFilters.isSupported {
+                    if let packedWeight, geometry.group == 1 {
                         packedGEMM(pool: pool, m: filters, n: columnCount, k: rows, packed: packedWeight, b: columns, ldb: columnCount,
-                                   c: target, ldc: outputPlane, accumulate: accumulates)
+                                   c: target, ldc: outputPlane, accumulate: accumulates, instructionSet: instructionSet)
                     } else if let pool {
                         parallelSGEMM(pool: pool, m: filters, n: columnCount, k: rows, a: filterBlock, lda: rows,
                                       b: columns, ldb: columnCount, beta: beta, c: target, ldc: outputPlane)

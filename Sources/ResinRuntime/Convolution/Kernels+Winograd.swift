@@ -1,5 +1,3 @@
-import CResinKernels
-
 /// Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
 /// each 2x2 output tile is `A^T [(G g G^T) . (B^T d B)] A` over a 4x4 input tile d, so a 3x3 filter costs
 /// 16 multiplies per tile instead of 36. With the 16 transformed positions as separate matrices, the
@@ -44,16 +42,17 @@ extension Kernels {
     /// `geometry.workspaceElements` floats.
     ///
     /// `packedTransforms` says `transformedWeight` is packed position by position for Resin's matrix kernel
-    /// (`PackedFilters.packWinograd`, which needs `PackedFilters.isSupported`), else `[16][M][C]` for sgemm.
+    /// (`PackedFilters.packWinograd`, run by `instructionSet`'s kernel), else `[16][M][C]` for sgemm.
     static func winogradConvolution(
         input: UnsafePointer<Float>, transformedWeight: UnsafePointer<Float>, packedTransforms: Bool = false,
         output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, accumulates: Bool,
-        workspace: UnsafeMutablePointer<Float>, pool: WorkerPool
+        workspace: UnsafeMutablePointer<Float>, pool: WorkerPool, instructionSet: InstructionSet = .active
     ) {
         let tileColumns = geometry.winogradTileColumns
         let tileRowsTotal = (geometry.outputSpatial[0] + 1) / 2
         var band = WinogradBand(
-            input: input, weights: transformedWeight, packedWeights: packedTransforms, output: output, geometry: geometry,
+            input: input, weights: transformedWeight, packedWeights: packedTransforms, instructionSet: instructionSet,
+            output: output, geometry: geometry,
             accumulates: accumulates,
             transformedInput: workspace, products: workspace + 16 * geometry.inputChannels * geometry.winogradBandTileRows * tileColumns,
             firstTileRow: 0, tileRows: 0,
@@ -88,6 +87,8 @@ struct WinogradBand {
     var weights: UnsafePointer<Float>
     /// `weights` packed for Resin's matrix kernel rather than `[16][M][C]`.
     var packedWeights: Bool
+    /// Whose kernel multiplies packed weights.
+    var instructionSet: InstructionSet
     var output: UnsafeMutablePointer<Float>
     var geometry: ConvolutionGeometry
     var accumulates: Bool
@@ -168,9 +169,9 @@ struct WinogradBand {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
         if packedWeights {
             let stride = PackedFilters.floats(filters: filters, inner: channels)
-            resin_packed_gemm(filters, tiles, channels, 0, (filters + PackedFilters.panel - 1) / PackedFilters.panel,
-                              weights + position * stride, transformedInput + position * channels * tiles, tiles,
-                              products + position * filters * tiles, tiles, 0)
+            instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
+                                      packed: weights + position * stride, b: transformedInput + position * channels * tiles, ldb: tiles,
+                                      c: products + position * filters * tiles, ldc: tiles, accumulate: false)
             return
         }
         sgemm(m: filters, n: tiles, k: channels, a: weights + position * filters * channels, lda: channels,

@@ -5,19 +5,17 @@ import CResinKernels
 ///
 /// The packed form is `[ceil(M / 32), K, 32]`: panels of 32 output channels, each the panel's filters
 /// column by column (K is `C * kernel`), rows past M zero. It is a permutation of the filters, made once
-/// (when a native file is written, or when a session is made from an ONNX model). The kernel needs
-/// AVX-512; on other processors the convolution runs through OpenBLAS with the filters as they are.
+/// (when a native file is written, or when a session is made from an ONNX model). Every instruction set's
+/// kernel reads this one layout (AVX-512 a step of a panel as two registers, AVX2 as four in two halves), so whether filters are
+/// packed depends on the shapes alone and a native file is the same bytes wherever it was converted.
 public enum PackedFilters {
     /// Output channels per panel.
     public static let panel = Int(RESIN_PACKED_PANEL)
 
-    /// Whether this processor runs the packed kernel.
-    public static let isSupported: Bool = resin_packed_gemm_supported() != 0
-
     /// Product columns (output elements per channel and image) up to which packed filters are used.
-    /// Measured on ResNet-50's shapes with cold filters (tools' C benchmark, one core): 85 to 91 GFLOPS
-    /// against OpenBLAS's 59 to 72 at 49 columns, 87 to 90 against 85 to 86 at 196; OpenBLAS wins from
-    /// 784 columns on.
+    /// Measured on ResNet-50's shapes with cold filters (tools' C benchmark, one core, AVX-512): 85 to 91
+    /// GFLOPS against OpenBLAS's 59 to 72 at 49 columns, 87 to 90 against 85 to 86 at 196; OpenBLAS wins
+    /// from 784 columns on.
     public static let maximumColumns = 256
 
     /// Whether a convolution's filters are worth packing: one group, not Winograd, few columns, at least
@@ -46,21 +44,6 @@ public enum PackedFilters {
         }
     }
 
-    /// The plain `[16][M][C]` transforms back from their packed form (for a processor without the kernel).
-    public static func unpackWinograd(_ packed: UnsafePointer<Float>, filters: Int, channels: Int) -> [Float] {
-        let stride = floats(filters: filters, inner: channels)
-        return [Float](unsafeUninitializedCapacity: 16 * filters * channels) { buffer, count in
-            for position in 0..<16 {
-                for filter in 0..<filters {
-                    let source = packed + position * stride + (filter / panel) * channels * panel + filter % panel
-                    let destination = buffer.baseAddress! + (position * filters + filter) * channels
-                    for channel in 0..<channels { destination[channel] = source[channel * panel] }
-                }
-            }
-            count = 16 * filters * channels
-        }
-    }
-
     /// Floats of the packed form of `filters x inner` filters.
     public static func floats(filters: Int, inner: Int) -> Int { resin_packed_filter_floats(filters, inner) }
 
@@ -79,24 +62,25 @@ public enum PackedFilters {
 extension Kernels {
     /// `C[m x n] = W * B` (`+=` when `accumulate`) with W packed (`PackedFilters`), B row-major `k x n`
     /// with row stride `ldb`, C row-major with row stride `ldc`; the panels of output channels are split
-    /// over the pool. Requires `PackedFilters.isSupported`.
+    /// over the pool; `instructionSet` picks the kernel.
     static func packedGEMM(
         pool: WorkerPool?, m: Int, n: Int, k: Int, packed: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, instructionSet: InstructionSet
     ) {
         let panels = (m + PackedFilters.panel - 1) / PackedFilters.panel
         let tasks = min(pool?.threads ?? 1, panels)
         guard let pool, tasks > 1 else {
-            resin_packed_gemm(m, n, k, 0, panels, packed, b, ldb, c, ldc, accumulate ? 1 : 0)
+            instructionSet.packedGEMM(m: m, n: n, k: k, panels: 0..<panels, packed: packed, b: b, ldb: ldb, c: c, ldc: ldc,
+                                      accumulate: accumulate)
             return
         }
         var split = PackedSplit(m: m, n: n, k: k, panels: panels, tasks: tasks, packed: packed, b: b, ldb: ldb, c: c, ldc: ldc,
-                                accumulate: accumulate ? 1 : 0)
+                                accumulate: accumulate, instructionSet: instructionSet)
         withUnsafePointer(to: &split) { context in
             pool.forEach(tasks, context: context) { raw, task in
                 let s = raw.assumingMemoryBound(to: PackedSplit.self).pointee
-                resin_packed_gemm(s.m, s.n, s.k, task * s.panels / s.tasks, (task + 1) * s.panels / s.tasks, s.packed, s.b, s.ldb,
-                                  s.c, s.ldc, s.accumulate)
+                s.instructionSet.packedGEMM(m: s.m, n: s.n, k: s.k, panels: (task * s.panels / s.tasks)..<((task + 1) * s.panels / s.tasks),
+                                            packed: s.packed, b: s.b, ldb: s.ldb, c: s.c, ldc: s.ldc, accumulate: s.accumulate)
             }
         }
     }
@@ -107,6 +91,7 @@ extension Kernels {
         var packed: UnsafePointer<Float>
         var b: UnsafePointer<Float>, ldb: Int
         var c: UnsafeMutablePointer<Float>, ldc: Int
-        var accumulate: Int32
+        var accumulate: Bool
+        var instructionSet: InstructionSet
     }
 }

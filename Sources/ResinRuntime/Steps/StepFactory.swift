@@ -52,30 +52,28 @@ enum StepFactory {
                                    winograd: winograd)
     }
 
-    /// Packed filters a native file provided (`PackedFilters`): used in place when this processor runs the
-    /// packed kernel, else the convolution runs on the plain filters.
-    static func preparedPackedWeights(_ geometry: ConvolutionGeometry, _ prepared: BoundValue, node: Node) throws -> UnsafePointer<Float>? {
+    /// Packed filters a native file provided (`PackedFilters`), used in place: every instruction set's kernel
+    /// reads them.
+    static func preparedPackedWeights(_ geometry: ConvolutionGeometry, _ prepared: BoundValue, node: Node) throws -> UnsafePointer<Float> {
         guard geometry.group == 1, !geometry.usesWinograd, prepared.dataType == .float,
               prepared.elementCount == PackedFilters.floats(filters: geometry.outputChannels, inner: geometry.columnRows) else {
             throw RuntimeError.unsupportedAttribute(
                 node: node.displayName, opType: node.opType,
                 reason: "its packed filters \(describe(prepared.shape)) do not fit the convolution (\(geometry.outputChannels) filters of \(geometry.columnRows))")
         }
-        return PackedFilters.isSupported ? UnsafePointer(prepared.floats) : nil
+        return UnsafePointer(prepared.floats)
     }
 
-    /// Filters packed once when the step is made, for a convolution with few columns on a processor that
-    /// runs the packed kernel.
+    /// Filters packed once when the step is made, for a convolution with few columns.
     static func packedWeights(_ geometry: ConvolutionGeometry, _ weight: BoundValue) -> TensorStorage? {
-        guard weight.isConstant, PackedFilters.isSupported, PackedFilters.pay(for: geometry) else { return nil }
+        guard weight.isConstant, PackedFilters.pay(for: geometry) else { return nil }
         let packed = PackedFilters.pack(UnsafePointer(weight.floats), filters: geometry.outputChannels, inner: geometry.columnRows)
         return packed.withUnsafeBytes { TensorStorage(copying: $0) }
     }
 
     /// The Winograd transforms a convolution step runs on, for a convolution that runs that way: made once
-    /// when the step is (packed for Resin's kernel where that pays and the processor has it), or the ones a
-    /// native file stores, used in place (unpacked once if the file's are packed and the processor lacks
-    /// the kernel).
+    /// when the step is (packed for Resin's kernel where that pays), or the ones a native file stores, used in
+    /// place whatever their layout (every instruction set's kernel reads the packed one).
     struct WinogradFilters {
         var plain: TensorStorage?
         var preparedPlain: UnsafePointer<Float>?
@@ -90,7 +88,7 @@ enum StepFactory {
         guard let prepared else {
             guard geometry.usesWinograd else { return WinogradFilters() }
             let transforms = Kernels.winogradWeights(UnsafePointer(weight.floats), filters: filters, channels: channels)
-            if PackedFilters.isSupported, PackedFilters.pay(forWinograd: geometry) {
+            if PackedFilters.pay(forWinograd: geometry) {
                 let packed = transforms.withUnsafeBufferPointer { PackedFilters.packWinograd($0.baseAddress!, filters: filters, channels: channels) }
                 return WinogradFilters(packed: packed.withUnsafeBytes { TensorStorage(copying: $0) })
             }
@@ -104,9 +102,7 @@ enum StepFactory {
                 reason: "its prepared filters \(describe(prepared.shape)) do not fit the convolution this runtime would run")
         }
         if !packed { return WinogradFilters(preparedPlain: UnsafePointer(prepared.floats)) }
-        if PackedFilters.isSupported { return WinogradFilters(preparedPacked: UnsafePointer(prepared.floats)) }
-        let plain = PackedFilters.unpackWinograd(UnsafePointer(prepared.floats), filters: filters, channels: channels)
-        return WinogradFilters(plain: plain.withUnsafeBytes { TensorStorage(copying: $0) })
+        return WinogradFilters(preparedPacked: UnsafePointer(prepared.floats))
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length

@@ -1,39 +1,20 @@
-// A matrix product for convolutions with few output columns (ResNet's 7x7 and 14x14 stages at batch 1).
+// The packed matrix product for AVX-512F (packed_gemm_portable.c has the layout and the reference loop).
 //
 // With 49 columns, OpenBLAS repacks every call's filters (2 to 9 MiB, cold from memory) and reaches 60 to
-// 75 GFLOPS per core here; this kernel reads filters that were packed once, at convert or load time, in
-// the order it consumes them, as one sequential stream per panel. It is vectorised along output
-// channels: a tile is 32 channels (two 16-float registers) by 7 columns, so 49 columns are 7 full tiles
-// and nothing is wasted; each step of the inner loop loads 32 filter values, broadcasts 7 inputs and
-// does 14 fused multiply-adds into 14 accumulators.
+// 75 GFLOPS per core here; this kernel reads the packed panels as one sequential stream. It is vectorised
+// along output channels: a tile is 32 channels (two 16-float registers) by 7 columns, so 49 columns are 7
+// full tiles and nothing is wasted; each step of the inner loop loads 32 filter values, broadcasts 7 inputs
+// and does 14 fused multiply-adds into 14 accumulators. Every function carries its own target attribute, so
+// the file builds without global flags and runs only where the kernel table chose it.
 #include "resin_kernels.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
 #include <stddef.h>
 
 #define PANEL RESIN_PACKED_PANEL
 #define TILE 7
 #define KBLOCK 512
-
-int resin_packed_gemm_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
-
-long resin_packed_filter_floats(long m, long k) { return (m + PANEL - 1) / PANEL * PANEL * k; }
-
-void resin_pack_filters(const float *w, long m, long k, float *out) {
-    long panels = (m + PANEL - 1) / PANEL;
-    for (long p = 0; p < panels; p++) {
-        for (long kk = 0; kk < k; kk++) {
-            float *dst = out + (p * k + kk) * PANEL;
-            for (long r = 0; r < PANEL; r++) {
-                long row = p * PANEL + r;
-                dst[r] = row < m ? w[row * k + kk] : 0.0f;
-            }
-        }
-    }
-}
 
 // One tile: `rows` (<= 32) channels by `cols` (<= 7, a constant after inlining) columns over `kc` steps.
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -84,8 +65,8 @@ tile_any(long kc, const float *w, const float *b, long ldb, float *c, long ldc, 
 }
 
 __attribute__((target("avx512f"))) void
-resin_packed_gemm(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
-                  const float *b, long ldb, float *c, long ldc, int accumulate) {
+resin_packed_gemm_avx512(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
+                         const float *b, long ldb, float *c, long ldc, int accumulate) {
     // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache.
     for (long k0 = 0; k0 < k; k0 += KBLOCK) {
         long kc = k - k0 < KBLOCK ? k - k0 : KBLOCK;
@@ -101,3 +82,4 @@ resin_packed_gemm(long m, long n, long k, long panel_begin, long panel_end, cons
         }
     }
 }
+#endif

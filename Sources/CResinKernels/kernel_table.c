@@ -1,0 +1,112 @@
+// The one place that asks the processor what it runs, and the table of kernels chosen from that and from
+// RESIN_ISA. Filled once per process (pthread_once), so every caller sees the same kernels.
+#include "resin_kernels.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+static const struct resin_kernel_table tables[RESIN_ISA_COUNT] = {
+    {RESIN_ISA_PORTABLE, resin_packed_gemm_portable},
+#if defined(__x86_64__)
+    {RESIN_ISA_AVX2, resin_packed_gemm_avx2},
+    {RESIN_ISA_AVX512, resin_packed_gemm_avx512},
+#else
+    // Not built here; resin_isa_supported_mask never offers them.
+    {RESIN_ISA_AVX2, resin_packed_gemm_portable},
+    {RESIN_ISA_AVX512, resin_packed_gemm_portable},
+#endif
+};
+
+static const char *const names[RESIN_ISA_COUNT] = {"portable", "avx2", "avx512"};
+
+unsigned resin_isa_supported_mask(void) {
+    unsigned mask = 1u << RESIN_ISA_PORTABLE;
+#if defined(__x86_64__)
+    // __builtin_cpu_supports also checks that the operating system saves the wider registers (XGETBV).
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) mask |= 1u << RESIN_ISA_AVX2;
+    if (__builtin_cpu_supports("avx512f") && (mask & (1u << RESIN_ISA_AVX2))) mask |= 1u << RESIN_ISA_AVX512;
+#endif
+    return mask;
+}
+
+enum resin_isa_status resin_isa_choose(const char *requested, unsigned supported_mask, enum resin_isa *chosen) {
+    if (requested == NULL || requested[0] == '\0') {
+        enum resin_isa best = RESIN_ISA_PORTABLE;
+        for (int isa = 0; isa < RESIN_ISA_COUNT; isa++) {
+            if (supported_mask & (1u << isa)) best = (enum resin_isa)isa;
+        }
+        *chosen = best;
+        return RESIN_ISA_OK;
+    }
+    for (int isa = 0; isa < RESIN_ISA_COUNT; isa++) {
+        if (strcmp(requested, names[isa]) != 0) continue;
+        if (!(supported_mask & (1u << isa))) return RESIN_ISA_UNSUPPORTED;
+        *chosen = (enum resin_isa)isa;
+        return RESIN_ISA_OK;
+    }
+    return RESIN_ISA_UNKNOWN;
+}
+
+const char *resin_isa_name(enum resin_isa isa) {
+    return (unsigned)isa < RESIN_ISA_COUNT ? names[isa] : "unknown";
+}
+
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+static const struct resin_kernel_table *active;
+static enum resin_isa_status request_status;
+
+static void choose_active(void) {
+    unsigned mask = resin_isa_supported_mask();
+    enum resin_isa isa = RESIN_ISA_PORTABLE;
+    request_status = resin_isa_choose(getenv("RESIN_ISA"), mask, &isa);
+    if (request_status != RESIN_ISA_OK) resin_isa_choose(NULL, mask, &isa);
+    active = &tables[isa];
+}
+
+const struct resin_kernel_table *resin_kernels(void) {
+    pthread_once(&chosen_once, choose_active);
+    return active;
+}
+
+enum resin_isa_status resin_isa_request_status(void) {
+    pthread_once(&chosen_once, choose_active);
+    return request_status;
+}
+
+const struct resin_kernel_table *resin_kernels_for(enum resin_isa isa) {
+    if ((unsigned)isa >= RESIN_ISA_COUNT || !(resin_isa_supported_mask() & (1u << isa))) abort();
+    return &tables[isa];
+}
+
+static pthread_once_t name_once = PTHREAD_ONCE_INIT;
+static char processor_name[49];
+
+static void read_processor_name(void) {
+#if defined(__x86_64__)
+    unsigned words[12];
+    unsigned highest = __get_cpuid_max(0x80000000u, NULL);
+    if (highest < 0x80000004u) return;
+    for (unsigned leaf = 0; leaf < 3; leaf++) {
+        __get_cpuid(0x80000002u + leaf, &words[4 * leaf], &words[4 * leaf + 1], &words[4 * leaf + 2], &words[4 * leaf + 3]);
+    }
+    memcpy(processor_name, words, 48);
+    processor_name[48] = '\0';
+    // The brand string is padded with spaces on either side.
+    size_t start = 0;
+    while (processor_name[start] == ' ') start++;
+    memmove(processor_name, processor_name + start, 49 - start);
+    size_t end = strlen(processor_name);
+    while (end > 0 && processor_name[end - 1] == ' ') processor_name[--end] = '\0';
+#endif
+}
+
+const char *resin_processor_name(void) {
+    pthread_once(&name_once, read_processor_name);
+    return processor_name;
+}

@@ -1,0 +1,84 @@
+// The packed layout and the packed matrix product in plain C: the reference every instruction set's kernel
+// must agree with, and the kernel on processors Resin has no vector code for (arm64 until a NEON file).
+//
+// The layout serves convolutions with few output columns (ResNet's 7x7 and 14x14 stages at batch 1): the
+// filters are packed once, at convert or load time, into panels of 32 output channels read as one
+// sequential stream, so each step of the inner dimension loads 32 filter values and reuses them across a
+// tile of columns.
+#include "resin_kernels.h"
+
+#include <stddef.h>
+
+#define PANEL RESIN_PACKED_PANEL
+// A tile is a slice of 8 channels of a panel by 4 columns: 32 accumulators, which a compiler vectorising
+// the lane loop keeps in eight 4-float or four 8-float registers (SSE2, NEON, or wider), with room for the
+// filter values and the broadcast input. A whole panel's 32 x n accumulators would spill.
+#define SLICE 8
+#define TILE 4
+#define KBLOCK 512
+
+long resin_packed_filter_floats(long m, long k) { return (m + PANEL - 1) / PANEL * PANEL * k; }
+
+void resin_pack_filters(const float *w, long m, long k, float *out) {
+    long panels = (m + PANEL - 1) / PANEL;
+    for (long p = 0; p < panels; p++) {
+        for (long kk = 0; kk < k; kk++) {
+            float *dst = out + (p * k + kk) * PANEL;
+            for (long r = 0; r < PANEL; r++) {
+                long row = p * PANEL + r;
+                dst[r] = row < m ? w[row * k + kk] : 0.0f;
+            }
+        }
+    }
+}
+
+// One tile: `rows` (<= 8) channels of a slice by `cols` (<= 4) columns over `kc` steps of the inner
+// dimension; `w` points at the slice's first lane, and a step advances a whole panel. Every loop over lanes
+// and columns has a constant trip count, so the accumulators can live in registers (an array indexed by a
+// variable would have to live in memory); columns past `cols` read column 0 and are never stored.
+static void tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, int accumulate,
+                 long cols) {
+    float acc[TILE][SLICE];
+    for (int j = 0; j < TILE; j++) {
+        for (int r = 0; r < SLICE; r++) acc[j][r] = 0.0f;
+    }
+    long at[TILE];
+    for (int j = 0; j < TILE; j++) at[j] = j < cols ? j : 0;
+    for (long kk = 0; kk < kc; kk++) {
+        const float *row = b + kk * ldb;
+        for (int j = 0; j < TILE; j++) {
+            float x = row[at[j]];
+            for (int r = 0; r < SLICE; r++) acc[j][r] += w[r] * x;
+        }
+        w += PANEL;
+    }
+    for (int r = 0; r < SLICE; r++) {
+        if (r < rows) {
+            float *out = c + r * ldc;
+            for (int j = 0; j < TILE; j++) {
+                if (j < cols) out[j] = accumulate ? out[j] + acc[j][r] : acc[j][r];
+            }
+        }
+    }
+}
+
+void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
+                                const float *b, long ldb, float *c, long ldc, int accumulate) {
+    // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache.
+    for (long k0 = 0; k0 < k; k0 += KBLOCK) {
+        long kc = k - k0 < KBLOCK ? k - k0 : KBLOCK;
+        int adds = accumulate || k0 > 0;
+        for (long p = panel_begin; p < panel_end; p++) {
+            long rows = m - p * PANEL < PANEL ? m - p * PANEL : PANEL;
+            const float *w = packed + (p * k + k0) * PANEL;
+            float *cp = c + p * PANEL * ldc;
+            for (long j = 0; j < n; j += TILE) {
+                long cols = n - j < TILE ? n - j : TILE;
+                for (long slice = 0; slice * SLICE < rows; slice++) {
+                    long sliceRows = rows - slice * SLICE < SLICE ? rows - slice * SLICE : SLICE;
+                    tile(kc, w + slice * SLICE, b + k0 * ldb + j, ldb, cp + slice * SLICE * ldc + j, ldc, sliceRows, adds, cols);
+                }
+            }
+        }
+    }
+}
