@@ -1,6 +1,5 @@
 #if canImport(Glibc)
 import Glibc
-import Synchronization
 
 /// Turns the SIGBUS that Linux raises when a mapped file shrinks under the process (another program
 /// truncated or rewrote it in place) into one error line naming the file and exit code 2, as every other
@@ -23,14 +22,25 @@ public enum TruncatedMappingReport {
     static let capacity = 64
     nonisolated(unsafe) static var slots: UnsafeMutablePointer<Slot>?
     nonisolated(unsafe) static var previous = sigaction()
-    static let lock = Mutex<Void>(())
+    /// Guards the table against concurrent registration (the handler itself never locks).
+    nonisolated(unsafe) static let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        return mutex
+    }()
+
+    static func withLock(_ body: () -> Void) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        body()
+    }
 
     /// The exit code of a process whose mapped file was truncated.
     public static let exitCode: Int32 = 2
 
     /// Installs the SIGBUS handler once; later calls do nothing.
     public static func install() {
-        lock.withLock { _ in
+        withLock {
             guard slots == nil else { return }
             let table = UnsafeMutablePointer<Slot>.allocate(capacity: capacity)
             table.initialize(repeating: Slot(), count: capacity)
@@ -59,7 +69,7 @@ public enum TruncatedMappingReport {
     /// Records a mapping of `path` (nothing happens unless `install` was called).
     static func register(_ bytes: UnsafeRawBufferPointer, path: String) {
         guard let base = bytes.baseAddress else { return }
-        lock.withLock { _ in
+        withLock {
             guard let table = slots, let index = (0..<capacity).first(where: { table[$0].start == 0 }) else { return }
             let line = Array("error: \(path): the file was truncated while mapped\n".utf8)
             let message = UnsafeMutablePointer<UInt8>.allocate(capacity: line.count)
@@ -74,7 +84,7 @@ public enum TruncatedMappingReport {
     /// Forgets a mapping before it is unmapped.
     static func unregister(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress else { return }
-        lock.withLock { _ in
+        withLock {
             guard let table = slots else { return }
             for index in 0..<capacity where table[index].start == UInt(bitPattern: base) {
                 table[index].start = 0
