@@ -59,4 +59,19 @@ import TestSupport
             "\(error)".contains("section \(index + 1)") && "\(error)".contains("inflates to fewer than its declared \(declared) bytes")
         }
     }
+
+    @Test func aDeclaredSizeNoDeflateStreamCouldReachIsRefusedBeforeAllocating() throws {
+        let folder = try TemporaryFolder()
+        let (_, bytes, layout) = try compressedFile(in: folder)
+        let blob = layout.blobs[0]
+        // 2^36 bytes from a few hundred stored: more than zlib's 1032:1, so nothing is mapped for it.
+        var writer = ByteWriter(bytes: bytes)
+        writer.put(UInt64(1) << 36, at: NativeLayout.headerBytes + NativeLayout.entryBytes + 24)
+        writer.put(writer.bytes.withUnsafeBytes { NativeReader.structureChecksum($0, graph: layout.graph) }, at: NativeLayout.checksumOffset)
+        let path = folder.file("claim.resin")
+        try Data(writer.bytes).write(to: URL(fileURLWithPath: path))
+        #expect { try NativeReader.read(path: path) } throws: { error in
+            "\(error)".contains("\(blob.storedBytes) deflated bytes cannot inflate to the declared \(1 << 36) bytes")
+        }
+    }
 }
