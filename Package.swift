@@ -53,6 +53,12 @@ let package = Package(
                 .linkedLibrary("_FoundationCShims", .when(configuration: .release)),
             ]),
 
+        // Fuzzing (tools/fuzz): the readers behind one entry point that libFuzzer and the regression tests share.
+        // tools/fuzz builds the driver with -sanitize=fuzzer,address and -DFUZZING (libFuzzer's main); a plain
+        // build gets a replay main instead.
+        .target(name: "ResinFuzzTargets", dependencies: ["Resin"], path: "Sources/ResinFuzz/Targets"),
+        .executableTarget(name: "ResinFuzz", dependencies: ["ResinFuzzTargets"], path: "Sources/ResinFuzz/Driver"),
+
         .target(name: "TestSupport", dependencies: ["Resin"], path: "Tests/TestSupport"),
         .testTarget(name: "ResinIRTests", dependencies: ["ResinIR", "TestSupport"]),
         .testTarget(name: "ResinONNXTests", dependencies: ["ResinONNX", "TestSupport"]),
@@ -62,6 +68,10 @@ let package = Package(
         .testTarget(name: "ResinFormatTests", dependencies: ["ResinFormat", "TestSupport"]),
         .testTarget(name: "ResinOptimizerTests", dependencies: ["ResinOptimizer", "ResinRuntime", "TestSupport"]),
         .testTarget(name: "ResinCLITests", dependencies: ["TestSupport", "ResinCLI"]),
+        // Every crash the fuzzer found, replayed through the same entry point without sanitizers.
+        .testTarget(
+            name: "FuzzRegressionTests", dependencies: ["ResinFuzzTargets", "TestSupport"], path: "Tests/FuzzRegressions",
+            exclude: ["onnx", "resin", "npy", "pb"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -31,6 +31,8 @@ enum Exit {
 
 /// Runs a command body, turning any failure into one message on stderr and exit code 2.
 func reportingErrors<Result>(about path: String, _ body: () throws -> Result) throws -> Result {
+    // A model file truncated while mapped then ends with one error line and exit 2 rather than SIGBUS.
+    TruncatedMappingReport.install()
     do {
         return try body()
     } catch let exit as ExitCode {

@@ -20,8 +20,13 @@ enum Compression {
         var length = uLong(count)
         let status = uncompress(destination.baseAddress?.assumingMemoryBound(to: Bytef.self), &length,
                                 source.baseAddress?.assumingMemoryBound(to: Bytef.self), uLong(source.count))
+        // zlib writes at most `count` bytes: a stream that would go on is cut there and refused.
+        if status == Z_BUF_ERROR { return "the deflated stream inflates past its declared \(count) bytes" }
+        if status == Z_DATA_ERROR, Int(length) < count {
+            return "the deflated stream is damaged or inflates to fewer than its declared \(count) bytes"
+        }
         guard status == Z_OK else { return "inflating failed (zlib status \(status))" }
-        guard Int(length) == count else { return "inflated to \(length) bytes, expected \(count)" }
+        guard Int(length) == count else { return "the deflated stream inflates to fewer than its declared \(count) bytes (\(length))" }
         return nil
     }
 }

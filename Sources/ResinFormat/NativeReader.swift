@@ -50,8 +50,14 @@ public enum NativeReader {
         let graphBytes = UnsafeRawBufferPointer(rebasing: bytes[layout.graph.offset..<(layout.graph.offset + layout.graph.storedBytes)])
         // Half-float and deflated blobs are decoded into one mapping of huge pages: a fresh 4 KiB page per
         // fault would cost more than the widening itself.
-        let decodedTotal = layout.blobs.reduce(0) { total, blob in
-            blob.encoding.isEmpty ? total : total &+ (blob.encoding.contains(.float16) ? blob.decodedBytes * 2 : blob.decodedBytes) &+ 64
+        var decodedTotal = 0
+        for blob in layout.blobs where !blob.encoding.isEmpty {
+            // Each is at most 2^41 (checked above), but thousands of sections could still overflow the sum.
+            let (total, overflow) = decodedTotal.addingReportingOverflow((blob.encoding.contains(.float16) ? blob.decodedBytes * 2 : blob.decodedBytes) + 64)
+            guard !overflow, total <= 1 << 46 else {
+                throw fail("the decoded weight blobs need more than \(1 << 46) bytes (the section table declares at least \(decodedTotal))")
+            }
+            decodedTotal = total
         }
         let arena = decodedTotal > 0 ? DecodeArena(expectedBytes: decodedTotal) : nil
         let model: Model
@@ -113,6 +119,11 @@ public enum NativeReader {
             let encoding = NativeLayout.Encoding(rawValue: encodingBits)
             if !encoding.contains(.deflate), decoded != stored { throw fail("\(at): \(stored) bytes stored but \(decoded) decoded without compression") }
             guard decoded <= 1 << 40 else { throw fail("\(at): decoded size \(decoded) is implausible") }
+            // Deflate cannot expand data more than about 1032 to 1: a larger claim is a lie about the size,
+            // refused before any memory is set aside for it.
+            if encoding.contains(.deflate), decoded / Self.maximumInflation > stored {
+                throw fail("\(at): \(stored) deflated bytes cannot inflate to the declared \(decoded) bytes")
+            }
             sections.append(NativeSection(kind: kind, encoding: encoding, offset: Int(offset), storedBytes: Int(stored),
                                           decodedBytes: Int(decoded), dataType: dataType, checksum: bytes.integer(at: entry + 36, as: UInt32.self)))
             previousEnd = Int(offset + stored)
@@ -173,6 +184,9 @@ public enum NativeReader {
         file.releasePages(blob.offset..<(blob.offset + blob.storedBytes))
         return TensorStorage(borrowing: UnsafeRawBufferPointer(out), owner: arena)
     }
+
+    /// The most bytes zlib's deflate can turn one stored byte into (its maximum compression ratio).
+    static let maximumInflation: UInt64 = 1032
 
     static func hex(_ value: UInt32) -> String {
         let digits = String(value, radix: 16)

@@ -20,8 +20,11 @@ public struct FileError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Opens a regular file for reading and returns its descriptor, which the caller closes, and its size.
+/// Anything else (a FIFO, a device such as /dev/zero, a socket, a folder) is refused before a byte is read.
 func openRegularFile(atPath path: String) throws -> (descriptor: Int32, size: Int) {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer forever. Reads of a regular
+    // file never block, so the flag changes nothing for the files accepted.
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard descriptor >= 0 else { throw FileError.system(path, "cannot open") }
     var status = stat()
     guard fstat(descriptor, &status) == 0 else {
@@ -31,7 +34,15 @@ func openRegularFile(atPath path: String) throws -> (descriptor: Int32, size: In
     }
     guard (status.st_mode & S_IFMT) == S_IFREG else {
         close(descriptor)
-        throw FileError(path: path, reason: "is not a regular file")
+        let kind = switch status.st_mode & S_IFMT {
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFDIR: "a folder"
+        case S_IFSOCK: "a socket"
+        default: "not a regular file"
+        }
+        throw FileError(path: path, reason: kind == "not a regular file" ? "is not a regular file" : "is \(kind), not a regular file")
     }
     return (descriptor, Int(status.st_size))
 }

@@ -27,6 +27,7 @@ public final class MappedFile: @unchecked Sendable {
         let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), descriptor, 0)
         guard let address, address != MAP_FAILED else { throw FileError.system(path, "cannot map") }
         bytes = UnsafeRawBufferPointer(start: address, count: size)
+        TruncatedMappingReport.register(bytes, path: path)
     }
 
     /// Drops this process's pages of the whole pages inside `range` (bytes already decoded elsewhere): the
@@ -41,6 +42,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
+        TruncatedMappingReport.unregister(bytes)
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
 }
