@@ -55,7 +55,9 @@ extension Graph {
         var pending = Array(repeating: 0, count: nodes.count)
         var consumers = Array(repeating: [Int](), count: nodes.count)
         for (index, node) in nodes.enumerated() {
-            for input in Set(node.inputs) where !input.isEmpty {
+            // Each distinct input once: a node reading a value twice waits for its producer once.
+            var seen: Set<String> = []
+            for input in node.inputs where !input.isEmpty && seen.insert(input).inserted {
                 guard let producer = producers[input] else {
                     throw .undefinedInput(node: node.displayName, opType: node.opType, input: input)
                 }
@@ -67,18 +69,15 @@ extension Graph {
         }
         var order: [Int] = []
         order.reserveCapacity(nodes.count)
-        // A min-heap would keep file order exactly; scanning a sorted ready list is enough at graph sizes.
-        var ready = (0..<nodes.count).filter { pending[$0] == 0 }.reversed() as [Int]
-        while let next = ready.popLast() {
+        // The smallest ready index first: a graph already in topological order keeps the file's order, and
+        // a heap keeps each step logarithmic however many nodes are ready at once.
+        var ready = IndexHeap()
+        for index in nodes.indices where pending[index] == 0 { ready.insert(index) }
+        while let next = ready.popMinimum() {
             order.append(next)
-            var released: [Int] = []
             for consumer in consumers[next] {
                 pending[consumer] -= 1
-                if pending[consumer] == 0 { released.append(consumer) }
-            }
-            if !released.isEmpty {
-                ready.append(contentsOf: released)
-                ready.sort(by: >)
+                if pending[consumer] == 0 { ready.insert(consumer) }
             }
         }
         guard order.count == nodes.count else {
@@ -146,5 +145,39 @@ extension Graph {
             }
         }
         return uses
+    }
+}
+
+/// A binary min-heap of node indices, for the topological sort's ready set.
+struct IndexHeap {
+    private var items: [Int] = []
+
+    mutating func insert(_ value: Int) {
+        items.append(value)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child] < items[parent] else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popMinimum() -> Int? {
+        guard let last = items.popLast() else { return nil }
+        guard !items.isEmpty else { return last }
+        let minimum = items[0]
+        items[0] = last
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var smallest = parent
+            if left < items.count, items[left] < items[smallest] { smallest = left }
+            if right < items.count, items[right] < items[smallest] { smallest = right }
+            guard smallest != parent else { return minimum }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
     }
 }

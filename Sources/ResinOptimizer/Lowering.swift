@@ -10,6 +10,8 @@ public enum StandardONNX {
         // Resin's domain and the attributes only its operators carry do not leave Resin.
         model.opsetImports.removeAll { $0.domain == resinDomain }
         var graph = model.graph
+        // One set of taken names for every fresh one, rather than a scan of the graph per name.
+        var names = GraphIndex(graph)
         var nodes: [Node] = []
         for node in graph.nodes {
             switch node.op {
@@ -17,28 +19,28 @@ public enum StandardONNX {
                 let output = node.outputs[0]
                 let hasSkip = node.inputs.count > 3 && !node.inputs[3].isEmpty
                 let stages = (hasSkip ? 1 : 0) + (fused.activation == .none ? 0 : 1)
-                var value = stages == 0 ? output : graph.freshName(output + "_conv")
+                var value = stages == 0 ? output : names.freshName(output + "_conv")
                 let convInputs = node.inputs.prefix(3).last == "" ? Array(node.inputs.prefix(2)) : Array(node.inputs.prefix(3))
                 nodes.append(Node(name: node.name, opType: "Conv", inputs: convInputs, outputs: [value],
                                   attributes: standardAttributes(node), op: .conv(fused.conv)))
                 if hasSkip {
-                    let sum = fused.activation == .none ? output : graph.freshName(output + "_add")
+                    let sum = fused.activation == .none ? output : names.freshName(output + "_add")
                     nodes.append(Node(name: (node.name ?? output) + "_add", opType: "Add", inputs: [value, node.inputs[3]],
                                       outputs: [sum], op: .binary(.add)))
                     value = sum
                 }
                 if fused.activation != .none {
-                    nodes.append(activationNode(fused.activation, input: value, output: output, name: node.name ?? output, graph: &graph, opset: opset))
+                    nodes.append(activationNode(fused.activation, input: value, output: output, name: node.name ?? output, names: &names, graph: &graph, opset: opset))
                 }
             case .fusedGemm(let fused):
                 let output = node.outputs[0]
-                let value = graph.freshName(output + "_gemm")
+                let value = names.freshName(output + "_gemm")
                 nodes.append(Node(name: node.name, opType: "Gemm", inputs: node.inputs, outputs: [value],
                                   attributes: standardAttributes(node), op: .gemm(fused.gemm)))
-                nodes.append(activationNode(fused.activation, input: value, output: output, name: node.name ?? output, graph: &graph, opset: opset))
+                nodes.append(activationNode(fused.activation, input: value, output: output, name: node.name ?? output, names: &names, graph: &graph, opset: opset))
             case .channelAffine:
                 let output = node.outputs[0]
-                let scaled = graph.freshName(output + "_scaled")
+                let scaled = names.freshName(output + "_scaled")
                 nodes.append(Node(name: node.name, opType: "Mul", inputs: [node.inputs[0], node.inputs[1]], outputs: [scaled], op: .binary(.mul)))
                 nodes.append(Node(name: (node.name ?? output) + "_shift", opType: "Add", inputs: [scaled, node.inputs[2]],
                                   outputs: [output], op: .binary(.add)))
@@ -69,7 +71,8 @@ public enum StandardONNX {
     }
 
     private static func activationNode(
-        _ activation: FusedActivation, input: String, output: String, name: String, graph: inout Graph, opset: Int
+        _ activation: FusedActivation, input: String, output: String, name: String, names: inout GraphIndex, graph: inout Graph,
+        opset: Int
     ) -> Node {
         switch activation {
         case .none, .relu:
@@ -80,8 +83,8 @@ public enum StandardONNX {
                             attributes: [Attribute(name: "min", value: .float(low)), Attribute(name: "max", value: .float(high))],
                             op: .clip(ClipAttributes(min: low, max: high)))
             }
-            let minimum = graph.addInitializer(.floats([low], shape: []), base: name + "_clip_min")
-            let maximum = graph.addInitializer(.floats([high], shape: []), base: name + "_clip_max")
+            let minimum = names.addInitializer(.floats([low], shape: []), base: name + "_clip_min", to: &graph)
+            let maximum = names.addInitializer(.floats([high], shape: []), base: name + "_clip_max", to: &graph)
             return Node(name: name + "_clip", opType: "Clip", inputs: [input, minimum, maximum], outputs: [output], op: .clip(ClipAttributes()))
         }
     }

@@ -24,6 +24,8 @@ public struct OptimizationReport: Sendable, Equatable {
     public var rewrites: [(pass: String, count: Int)] = []
     public var nodeCountBefore = 0
     public var nodeCountAfter = 0
+    /// The work done, in steps, for tests that check it grows with the graph rather than its square.
+    public var statistics = OptimizerStatistics()
 
     public static func == (lhs: OptimizationReport, rhs: OptimizationReport) -> Bool {
         lhs.rewrites.map(\.pass) == rhs.rewrites.map(\.pass) && lhs.rewrites.map(\.count) == rhs.rewrites.map(\.count)
@@ -83,13 +85,15 @@ public struct Optimizer: Sendable {
         var graph = model.graph
         var rewriting: [String] = []
         for round in 1...roundLimit {
+            report.statistics.rounds = round
             rewriting = []
             for pass in passes {
                 let started = ContinuousClock.now
                 let count: Int
                 do {
-                    count = try pass.run(on: &graph, context: context)
+                    count = try pass.run(on: &graph, context: context, statistics: &report.statistics)
                     if count > 0 {
+                        report.statistics.verifiedNodes += graph.nodes.count
                         try graph.verify()
                         _ = try graph.inferFacts()
                     }

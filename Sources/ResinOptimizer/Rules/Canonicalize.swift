@@ -1,48 +1,44 @@
 import ResinIR
 
 /// `MatMul(A, B) + bias` with a constant 2-D B and a vector bias becomes one Gemm.
-struct MatMulAddToGemm: Pass {
+struct MatMulAddToGemm: CountingPass {
     let name = "matmul-add-to-gemm"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
-        while let match = try find(graph) {
-            let (matMul, add, input, weight, bias) = match
-            let output = graph.nodes[add].outputs[0]
-            let gemm = makeNode(name: graph.nodes[matMul].name, opType: "Gemm", inputs: [input, weight, bias], outputs: [output],
-                                op: .gemm(GemmAttributes()))
-            graph.nodes[add] = gemm
-            graph.nodes.remove(at: matMul)
-            count += 1
-        }
-        return count
-    }
-
-    private func find(_ graph: Graph) throws -> (Int, Int, String, String, String)? {
-        let index = GraphIndex(graph)
+        var index = GraphIndex(graph)
+        // Rewriting a MatMul and its Add changes no value's shape, so one inference serves the whole sweep.
         let facts = try graph.inferFacts()
-        for (position, node) in graph.nodes.enumerated() {
+        for position in graph.nodes.indices where !index.removed[position] {
+            statistics.ruleVisits += 1
+            let node = graph.nodes[position]
             guard case .matMul = node.op, let weight = index.constant(node.inputs[1]), weight.rank == 2,
                   facts[node.inputs[0]]?.dimensions?.count == 2,
                   let add = index.soleConsumer(of: node.outputs[0]), case .binary(.add) = graph.nodes[add].op else { continue }
             let addNode = graph.nodes[add]
             let other = addNode.inputs[0] == node.outputs[0] ? addNode.inputs[1] : addNode.inputs[0]
             guard let bias = index.constant(other), bias.shape == [weight.shape[1]] || bias.shape == [1, weight.shape[1]] else { continue }
-            return (position, add, node.inputs[0], node.inputs[1], other)
+            let gemm = makeNode(name: node.name, opType: "Gemm", inputs: [node.inputs[0], node.inputs[1], other],
+                                outputs: [addNode.outputs[0]], op: .gemm(GemmAttributes()))
+            index.delete(position, in: &graph)
+            index.replace(add, with: gemm, in: &graph)
+            count += 1
         }
-        return nil
+        index.compact(&graph)
+        return count
     }
 }
 
 /// ReduceMean over every spatial axis with keepdims is GlobalAveragePool.
-struct ReduceMeanToGlobalAveragePool: Pass {
+struct ReduceMeanToGlobalAveragePool: CountingPass {
     let name = "reducemean-to-global-average-pool"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
         let facts = try graph.inferFacts()
         let index = GraphIndex(graph)
         for position in graph.nodes.indices {
+            statistics.ruleVisits += 1
             let node = graph.nodes[position]
             guard case .reduceMean(let attributes) = node.op, attributes.keepDimensions,
                   let rank = facts[node.inputs[0]]?.dimensions?.count, rank >= 3 else { continue }
@@ -57,12 +53,13 @@ struct ReduceMeanToGlobalAveragePool: Pass {
 }
 
 /// A Sum of two inputs is an Add.
-struct SumToAdd: Pass {
+struct SumToAdd: CountingPass {
     let name = "sum-to-add"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
         for position in graph.nodes.indices {
+            statistics.ruleVisits += 1
             let node = graph.nodes[position]
             guard case .sum = node.op, node.inputs.count == 2 else { continue }
             graph.nodes[position] = makeNode(name: node.name, opType: "Add", inputs: node.inputs, outputs: node.outputs, op: .binary(.add))
@@ -73,13 +70,14 @@ struct SumToAdd: Pass {
 }
 
 /// A Reshape that only flattens `[N, C, 1, 1]` (after global pooling) to `[N, C]` is a Flatten.
-struct ReshapeToFlatten: Pass {
+struct ReshapeToFlatten: CountingPass {
     let name = "reshape-to-flatten"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
         let facts = try graph.inferFacts()
         for position in graph.nodes.indices {
+            statistics.ruleVisits += 1
             let node = graph.nodes[position]
             guard case .reshape = node.op, let input = facts[node.inputs[0]]?.dimensions, input.count >= 3,
                   input[2...].allSatisfy({ $0 == .fixed(1) }), let output = facts[node.outputs[0]]?.dimensions,

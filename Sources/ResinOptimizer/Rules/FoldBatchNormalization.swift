@@ -23,15 +23,17 @@ struct BatchNormalizationFactors {
 
 /// BatchNormalization folded into the Conv (or Gemm) before it: `W' = W * s`, `b' = (b - mean) * s + beta`
 /// with `s = gamma / sqrt(var + eps)`, in double precision and rounded once to float.
-struct FoldBatchNormalization: Pass {
+struct FoldBatchNormalization: CountingPass {
     let name = "fold-batch-normalization"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
-        while let (bnPosition, producerPosition, factors) = find(graph) {
+        var index = GraphIndex(graph)
+        for bnPosition in graph.nodes.indices where !index.removed[bnPosition] {
+            statistics.ruleVisits += 1
+            guard let (producerPosition, factors) = match(bnPosition, graph: graph, index: index) else { continue }
             let bn = graph.nodes[bnPosition]
             var producer = graph.nodes[producerPosition]
-            let index = GraphIndex(graph)
             switch producer.op {
             case .conv:
                 let weight = index.constant(producer.inputs[1])!
@@ -52,9 +54,9 @@ struct FoldBatchNormalization: Pass {
                 let oldBias = producer.inputs.count > 2 ? index.constant(producer.inputs[2]).flatMap(doubles) : nil
                 let bias = (0..<filters).map { Float(((oldBias?[$0] ?? 0) * factors.scale[$0]) + factors.shift[$0]) }
                 let base = producer.inputs[1]
-                let weightName = graph.addInitializer(
-                    Tensor(name: nil, dataType: .float, shape: weight.shape, storage: storage), base: base + "_bn_folded")
-                let biasName = graph.addInitializer(.floats(bias, shape: [filters]), base: base + "_bn_folded_bias")
+                let weightName = index.addInitializer(
+                    Tensor(name: nil, dataType: .float, shape: weight.shape, storage: storage), base: base + "_bn_folded", to: &graph)
+                let biasName = index.addInitializer(.floats(bias, shape: [filters]), base: base + "_bn_folded_bias", to: &graph)
                 producer.inputs = [producer.inputs[0], weightName, biasName]
             case .gemm(let attributes):
                 let weight = index.constant(producer.inputs[1])!
@@ -74,8 +76,8 @@ struct FoldBatchNormalization: Pass {
                     return Float(old * Double(attributes.beta) * factors.scale[j] + factors.shift[j])
                 }
                 let base = producer.inputs[1]
-                let weightName = graph.addInitializer(.floats(folded, shape: weight.shape), base: base + "_bn_folded")
-                let biasName = graph.addInitializer(.floats(bias, shape: [columns]), base: base + "_bn_folded_bias")
+                let weightName = index.addInitializer(.floats(folded, shape: weight.shape), base: base + "_bn_folded", to: &graph)
+                let biasName = index.addInitializer(.floats(bias, shape: [columns]), base: base + "_bn_folded_bias", to: &graph)
                 producer.inputs = [producer.inputs[0], weightName, biasName]
                 var gemm = attributes
                 gemm.beta = 1
@@ -85,63 +87,64 @@ struct FoldBatchNormalization: Pass {
                 continue
             }
             producer.outputs = bn.outputs
-            graph.nodes[producerPosition] = producer
-            graph.nodes.remove(at: bnPosition)
+            index.delete(bnPosition, in: &graph)
+            index.replace(producerPosition, with: producer, in: &graph)
             count += 1
         }
+        index.compact(&graph)
         return count
     }
 
-    private func find(_ graph: Graph) -> (Int, Int, BatchNormalizationFactors)? {
-        let index = GraphIndex(graph)
-        for (position, node) in graph.nodes.enumerated() {
-            guard case .batchNormalization = node.op, let factors = BatchNormalizationFactors(node, index: index),
-                  let producerPosition = index.producer[node.inputs[0]],
-                  index.soleConsumer(of: node.inputs[0]) == position else { continue }
-            let producer = graph.nodes[producerPosition]
-            switch producer.op {
-            case .conv, .gemm: break
-            default: continue
-            }
-            guard producer.inputs.count >= 2, let weight = index.constant(producer.inputs[1]), weight.dataType == .float else { continue }
-            if producer.inputs.count > 2, !producer.inputs[2].isEmpty, index.constant(producer.inputs[2]) == nil { continue }
-            switch producer.op {
-            case .conv:
-                guard weight.shape.first == factors.scale.count else { continue }
-            case .gemm(let attributes):
-                let features = attributes.transB ? weight.shape[0] : weight.shape[1]
-                guard weight.rank == 2, features == factors.scale.count else { continue }
-                if producer.inputs.count > 2, let c = index.constant(producer.inputs[2]),
-                   !(c.elementCount == 1 || c.shape == [features] || c.shape == [1, features]) { continue }
-            default:
-                continue
-            }
-            return (position, producerPosition, factors)
+    /// The producer a BatchNormalization at `position` folds into, and its factors.
+    private func match(_ position: Int, graph: Graph, index: GraphIndex) -> (Int, BatchNormalizationFactors)? {
+        let node = graph.nodes[position]
+        guard case .batchNormalization = node.op, let factors = BatchNormalizationFactors(node, index: index),
+              let producerPosition = index.producer[node.inputs[0]],
+              index.soleConsumer(of: node.inputs[0]) == position else { return nil }
+        let producer = graph.nodes[producerPosition]
+        switch producer.op {
+        case .conv, .gemm: break
+        default: return nil
         }
-        return nil
+        guard producer.inputs.count >= 2, let weight = index.constant(producer.inputs[1]), weight.dataType == .float else { return nil }
+        if producer.inputs.count > 2, !producer.inputs[2].isEmpty, index.constant(producer.inputs[2]) == nil { return nil }
+        switch producer.op {
+        case .conv:
+            guard weight.shape.first == factors.scale.count else { return nil }
+        case .gemm(let attributes):
+            let features = attributes.transB ? weight.shape[0] : weight.shape[1]
+            guard weight.rank == 2, features == factors.scale.count else { return nil }
+            if producer.inputs.count > 2, let c = index.constant(producer.inputs[2]),
+               !(c.elementCount == 1 || c.shape == [features] || c.shape == [1, features]) { return nil }
+        default:
+            return nil
+        }
+        return (producerPosition, factors)
     }
 }
 
 /// A BatchNormalization with nothing to fold into (pre-activation v2, after a pooling) becomes a
 /// per-channel scale and shift with the statistics already combined.
-struct BatchNormalizationToChannelAffine: Pass {
+struct BatchNormalizationToChannelAffine: CountingPass {
     let name = "batch-normalization-to-channel-affine"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
         let facts = try graph.inferFacts()
+        var index = GraphIndex(graph)
         for position in graph.nodes.indices {
-            let index = GraphIndex(graph)
+            statistics.ruleVisits += 1
             let node = graph.nodes[position]
             guard let factors = BatchNormalizationFactors(node, index: index),
                   let rank = facts[node.inputs[0]]?.dimensions?.count, rank >= 2 else { continue }
             // Stored as [C, 1, ..., 1] so that the standard Mul and Add it exports to broadcast over N and space.
             let shape = [factors.scale.count] + Array(repeating: 1, count: rank - 2)
             let base = node.name ?? node.outputs[0]
-            let scale = graph.addInitializer(.floats(factors.scale.map(Float.init), shape: shape), base: base + "_scale")
-            let shift = graph.addInitializer(.floats(factors.shift.map(Float.init), shape: shape), base: base + "_shift")
-            graph.nodes[position] = makeNode(name: node.name, opType: "ChannelAffine", domain: resinDomain,
-                                             inputs: [node.inputs[0], scale, shift], outputs: node.outputs, op: .channelAffine)
+            let scale = index.addInitializer(.floats(factors.scale.map(Float.init), shape: shape), base: base + "_scale", to: &graph)
+            let shift = index.addInitializer(.floats(factors.shift.map(Float.init), shape: shape), base: base + "_shift", to: &graph)
+            index.replace(position, with: makeNode(name: node.name, opType: "ChannelAffine", domain: resinDomain,
+                                                   inputs: [node.inputs[0], scale, shift], outputs: node.outputs, op: .channelAffine),
+                          in: &graph)
             count += 1
         }
         return count

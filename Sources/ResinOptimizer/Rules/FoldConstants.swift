@@ -3,16 +3,17 @@ import ResinIR
 /// Evaluates every node whose inputs are all constant once, with the runtime's kernels, and keeps the
 /// result as an initializer; Constant nodes become initializers, and Shape folds whenever its input's
 /// dimensions are known, even if the data is not.
-struct FoldConstants: Pass {
+struct FoldConstants: CountingPass {
     let name = "fold-constants"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         let facts = try graph.inferFacts()
         var constants = graph.initializersByName
         var folded = Set<Int>()
         var added: [Tensor] = []
         // One sweep in execution order: a folded node's outputs are constants for the nodes after it.
         for position in try graph.topologicalOrder() {
+            statistics.ruleVisits += 1
             let node = graph.nodes[position]
             guard node.op.isSupported, foldable(node, constants: constants, facts: facts) else { continue }
             let outputs: [Tensor]
@@ -38,7 +39,7 @@ struct FoldConstants: Pass {
             folded.insert(position)
         }
         guard !folded.isEmpty else { return 0 }
-        graph.nodes = graph.nodes.enumerated().filter { !folded.contains($0.offset) }.map(\.element)
+        graph.nodes = graph.nodes.indices.filter { !folded.contains($0) }.map { graph.nodes[$0] }
         graph.initializers += added
         return folded.count
     }

@@ -3,12 +3,17 @@ import ResinIR
 /// `Add(Conv(x), skip)` becomes one FusedConv whose epilogue adds `skip`; the runtime accumulates into
 /// skip's buffer in place when skip dies there. Operand order does not matter; the conv's output must
 /// have no other reader, and skip must have the output's exact shape.
-struct FuseResidualAdd: Pass {
+struct FuseResidualAdd: CountingPass {
     let name = "fuse-residual-add"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
-        while let (addPosition, convPosition, skip) = try find(graph) {
+        var index = GraphIndex(graph)
+        // Fusing keeps every surviving value's shape, so one inference serves the whole sweep.
+        let facts = try graph.inferFacts()
+        for addPosition in graph.nodes.indices where !index.removed[addPosition] {
+            statistics.ruleVisits += 1
+            guard let (convPosition, skip) = match(addPosition, graph: graph, index: index, facts: facts) else { continue }
             let add = graph.nodes[addPosition]
             var conv = graph.nodes[convPosition]
             let attributes: ConvAttributes
@@ -25,36 +30,35 @@ struct FuseResidualAdd: Pass {
             conv.opType = FusedConvAttributes.opType
             conv.domain = resinDomain
             // The fused node takes the Add's place: skip may be computed after the conv in file order.
-            graph.nodes[addPosition] = conv
-            graph.nodes.remove(at: convPosition)
+            index.delete(convPosition, in: &graph)
+            index.replace(addPosition, with: conv, in: &graph)
             count += 1
         }
+        index.compact(&graph)
         return count
     }
 
-    private func find(_ graph: Graph) throws -> (Int, Int, String)? {
-        let index = GraphIndex(graph)
-        let facts = try graph.inferFacts()
-        for (position, node) in graph.nodes.enumerated() {
-            guard case .binary(.add) = node.op, node.inputs.count == 2 else { continue }
-            // Prefer the operand computed later, so the other one is ready first.
-            let candidates = [0, 1].compactMap { slot -> (Int, Int)? in
-                guard let producer = index.producer[node.inputs[slot]] else { return nil }
-                return (slot, producer)
-            }.sorted { $0.1 > $1.1 }
-            for (slot, producer) in candidates {
-                let conv = graph.nodes[producer]
-                switch conv.op {
-                case .conv: break
-                case .fusedConv(let fused) where fused.activation == .none && conv.inputs.count < 4: break
-                default: continue
-                }
-                let skip = node.inputs[1 - slot]
-                guard index.soleConsumer(of: node.inputs[slot]) == position, !skip.isEmpty,
-                      let outputShape = facts[node.inputs[slot]]?.dimensions, facts[skip]?.dimensions == outputShape,
-                      facts[skip]?.dataType == .float, !outputShape.contains(.unknown) else { continue }
-                return (position, producer, skip)
+    /// The conv an Add at `position` absorbs, and the Add's other operand.
+    private func match(_ position: Int, graph: Graph, index: GraphIndex, facts: [String: ValueFacts]) -> (Int, String)? {
+        let node = graph.nodes[position]
+        guard case .binary(.add) = node.op, node.inputs.count == 2 else { return nil }
+        // Prefer the operand computed later, so the other one is ready first.
+        let candidates = [0, 1].compactMap { slot -> (Int, Int)? in
+            guard let producer = index.producer[node.inputs[slot]] else { return nil }
+            return (slot, producer)
+        }.sorted { $0.1 > $1.1 }
+        for (slot, producer) in candidates {
+            let conv = graph.nodes[producer]
+            switch conv.op {
+            case .conv: break
+            case .fusedConv(let fused) where fused.activation == .none && conv.inputs.count < 4: break
+            default: continue
             }
+            let skip = node.inputs[1 - slot]
+            guard index.soleConsumer(of: node.inputs[slot]) == position, !skip.isEmpty,
+                  let outputShape = facts[node.inputs[slot]]?.dimensions, facts[skip]?.dimensions == outputShape,
+                  facts[skip]?.dataType == .float, !outputShape.contains(.unknown) else { continue }
+            return (producer, skip)
         }
         return nil
     }
@@ -62,12 +66,15 @@ struct FuseResidualAdd: Pass {
 
 /// Relu, or Clip with constant bounds (Relu6), after a Conv or Gemm becomes the fused operator's
 /// activation.
-struct FuseActivation: Pass {
+struct FuseActivation: CountingPass {
     let name = "fuse-activation"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
-        while let (activationPosition, producerPosition, activation) = find(graph, opset: context.opset) {
+        var index = GraphIndex(graph)
+        for activationPosition in graph.nodes.indices where !index.removed[activationPosition] {
+            statistics.ruleVisits += 1
+            guard let (producerPosition, activation) = match(activationPosition, graph: graph, index: index) else { continue }
             var producer = graph.nodes[producerPosition]
             switch producer.op {
             case .conv(let attributes):
@@ -85,67 +92,73 @@ struct FuseActivation: Pass {
                 continue
             }
             producer.outputs = graph.nodes[activationPosition].outputs
-            graph.nodes[producerPosition] = producer
-            graph.nodes.remove(at: activationPosition)
+            index.delete(activationPosition, in: &graph)
+            index.replace(producerPosition, with: producer, in: &graph)
             count += 1
         }
+        index.compact(&graph)
         return count
     }
 
-    private func find(_ graph: Graph, opset: Int) -> (Int, Int, FusedActivation)? {
-        let index = GraphIndex(graph)
-        for (position, node) in graph.nodes.enumerated() {
-            let activation: FusedActivation
-            switch node.op {
-            case .relu: activation = .relu
-            case .clip(let attributes):
-                var low = attributes.min ?? -.infinity
-                var high = attributes.max ?? .infinity
-                if node.inputs.count > 1, !node.inputs[1].isEmpty {
-                    guard let value = index.constant(node.inputs[1])?.floatValues?.first else { continue }
-                    low = value
-                }
-                if node.inputs.count > 2, !node.inputs[2].isEmpty {
-                    guard let value = index.constant(node.inputs[2])?.floatValues?.first else { continue }
-                    high = value
-                }
-                activation = .clip(min: low, max: high)
-            default: continue
+    /// The producer an activation at `position` fuses into, and the activation.
+    private func match(_ position: Int, graph: Graph, index: GraphIndex) -> (Int, FusedActivation)? {
+        let node = graph.nodes[position]
+        let activation: FusedActivation
+        switch node.op {
+        case .relu: activation = .relu
+        case .clip(let attributes):
+            var low = attributes.min ?? -.infinity
+            var high = attributes.max ?? .infinity
+            if node.inputs.count > 1, !node.inputs[1].isEmpty {
+                guard let value = index.constant(node.inputs[1])?.floatValues?.first else { return nil }
+                low = value
             }
-            guard let producerPosition = index.producer[node.inputs[0]],
-                  index.soleConsumer(of: node.inputs[0]) == position else { continue }
-            switch graph.nodes[producerPosition].op {
-            case .conv, .gemm: return (position, producerPosition, activation)
-            case .fusedConv(let fused) where fused.activation == .none: return (position, producerPosition, activation)
-            default: continue
+            if node.inputs.count > 2, !node.inputs[2].isEmpty {
+                guard let value = index.constant(node.inputs[2])?.floatValues?.first else { return nil }
+                high = value
             }
+            activation = .clip(min: low, max: high)
+        default: return nil
         }
-        return nil
+        guard let producerPosition = index.producer[node.inputs[0]],
+              index.soleConsumer(of: node.inputs[0]) == position else { return nil }
+        switch graph.nodes[producerPosition].op {
+        case .conv, .gemm: return (producerPosition, activation)
+        case .fusedConv(let fused) where fused.activation == .none: return (producerPosition, activation)
+        default: return nil
+        }
     }
 }
 
 /// Nodes whose outputs nothing reads, and initializers nothing reads, go. Graph outputs always stay.
-struct EliminateDeadNodes: Pass {
+struct EliminateDeadNodes: CountingPass {
     let name = "eliminate-dead-nodes"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
-        var changed = true
-        while changed {
-            changed = false
-            let index = GraphIndex(graph)
-            let kept = graph.nodes.filter { node in
-                node.outputs.contains { !$0.isEmpty && (index.consumers[$0] != nil || index.graphOutputs.contains($0)) }
-            }
-            if kept.count != graph.nodes.count {
-                count += graph.nodes.count - kept.count
-                graph.nodes = kept
-                changed = true
+        var index = GraphIndex(graph)
+        func isLive(_ node: Node) -> Bool {
+            node.outputs.contains { !$0.isEmpty && (index.consumers[$0] != nil || index.graphOutputs.contains($0)) }
+        }
+        // A worklist, not repeated sweeps: removing a node can only kill the producers of its inputs, so
+        // only those are looked at again, and a dead chain of any length goes in one pass.
+        var worklist = graph.nodes.indices.filter { !isLive(graph.nodes[$0]) }
+        while let position = worklist.popLast() {
+            guard !index.removed[position] else { continue }
+            statistics.ruleVisits += 1
+            let node = graph.nodes[position]
+            index.delete(position, in: &graph)
+            count += 1
+            for input in node.inputs + GraphIndex.outerReads(of: node) {
+                if let source = index.producer[input], !index.removed[source], !isLive(graph.nodes[source]) {
+                    worklist.append(source)
+                }
             }
         }
+        index.compact(&graph)
         var used = Set(graph.outputs.map(\.name))
         for node in graph.nodes { used.formUnion(node.inputs) }
-        used.formUnion(GraphIndex(graph).subgraphReads)
+        for node in graph.nodes { used.formUnion(GraphIndex.outerReads(of: node)) }
         let wereConstant = Set(graph.initializers.compactMap(\.name))
         let before = graph.initializers.count
         graph.initializers = graph.initializers.filter { used.contains($0.name ?? "") }

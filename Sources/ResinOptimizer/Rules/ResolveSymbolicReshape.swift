@@ -4,14 +4,15 @@ import ResinIR
 /// with a batch named N) gets a constant target instead: each element known as a number stays, each
 /// element equal to the input's own dimension at that position becomes 0 ("copy"). What the chain
 /// computed is then dead and goes.
-struct ResolveSymbolicReshape: Pass {
+struct ResolveSymbolicReshape: CountingPass {
     let name = "resolve-symbolic-reshape"
 
-    func run(on graph: inout Graph, context: OptimizationContext) throws -> Int {
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
         var count = 0
         let facts = try graph.inferFacts()
-        let index = GraphIndex(graph)
+        var index = GraphIndex(graph)
         for position in graph.nodes.indices {
+            statistics.ruleVisits += 1
             let node = graph.nodes[position]
             guard case .reshape(let attributes) = node.op, !attributes.allowZero, node.inputs.count == 2,
                   !index.isConstant(node.inputs[1]), let requested = facts[node.inputs[1]]?.elements,
@@ -26,8 +27,11 @@ struct ResolveSymbolicReshape: Pass {
                 if target.count != axis + 1 { break }
             }
             guard target.count == requested.count, target.filter({ $0 == -1 }).count <= 1 else { continue }
-            let shape = graph.addInitializer(.int64s(target, shape: [target.count]), base: (node.name ?? node.outputs[0]) + "_shape")
-            graph.nodes[position].inputs[1] = shape
+            let shape = index.addInitializer(.int64s(target, shape: [target.count]), base: (node.name ?? node.outputs[0]) + "_shape",
+                                             to: &graph)
+            var resolved = node
+            resolved.inputs[1] = shape
+            index.replace(position, with: resolved, in: &graph)
             count += 1
         }
         return count
