@@ -78,7 +78,7 @@ struct RuntimeOptions: ParsableArguments {
     var verifyWeights = false
 
     @Option(name: .customLong("max-memory"), help: ArgumentHelp(
-        "The most bytes a session may allocate (arena and folded constants); a model needing more is refused (default: physical memory).",
+        "The most bytes a session may allocate (arena, folded constants, filters prepared at load); a model needing more is refused (default: physical memory).",
         valueName: "BYTES"))
     var maxMemory: Int?
 
