@@ -10,7 +10,8 @@ import Glibc
 /// file found by one replays in the other through exactly the same code. A reader may refuse its input
 /// with an error, never crash: the error's text is returned so tests can check it names the file.
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    /// An ONNX model: import, then shape inference and cost as `resin inspect` does.
+    /// An ONNX model: import, then shape inference, cost and the memory plan as `resin inspect` does (the plan
+    /// held to 512 MiB, so a file's sizes cannot make the target allocate past libFuzzer's limit).
     case onnx
     /// A native `.resin` file. The first byte picks the mode (bit 0: `--verify-weights`); the rest is the file.
     case resin
@@ -39,7 +40,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 let path = try Self.scratchFile(bytes, name: fileName)
                 defer { unlink(path) }
                 let loaded = try ModelLoader.load(path: path)
-                _ = try ModelSummary(loaded)
+                var summary = try ModelSummary(loaded)
+                summary.planMemory(loaded.model, batch: 1, memoryLimit: 1 << 29)
             case .resin:
                 guard let mode = bytes.first else { return "empty input" }
                 // The reader maps a path: the bytes go to a private file first, as a model on disk would be.
