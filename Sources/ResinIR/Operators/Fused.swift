@@ -39,6 +39,9 @@ public enum PreparedFilters: String, Equatable, Sendable {
     case winogradPacked = "winograd_packed"
     /// Panels of 32 output channels, `[ceil(M / 32), C * kernel, 32]`, for Resin's packed matrix kernel.
     case packed
+    /// Winograd F(4x4, 3x3) transforms with each of the 36 packed for Resin's matrix kernel,
+    /// `[36, ceil(M / 32), C, 32]`.
+    case winograd4x4Packed = "winograd4x4_packed"
 }
 
 /// Resin's fused convolution: `activation(Conv(X, W, B) + Skip)`.

@@ -1,13 +1,16 @@
 import ResinIR
 
-/// When a convolution runs as Winograd F(2x2, 3x3).
+/// When a convolution runs as Winograd, and which.
 public enum WinogradChoice: Sendable {
     /// Never: the filters are not constant, or the caller wants im2col.
     case never
-    /// When the shape is eligible and large enough for the transforms to pay (constant filters).
+    /// As the cost model of shapes and batch chooses (`WinogradPlan`): direct, F(2x2, 3x3) or F(4x4, 3x3).
     case whenFaster
-    /// Whenever the shape is eligible: the filters come already transformed (a native file's converter chose).
+    /// F(2x2, 3x3) whenever the shape is eligible: the filters come already transformed (a native file's
+    /// converter chose).
     case whenEligible
+    /// F(4x4, 3x3) whenever the shape is eligible, likewise.
+    case whenEligible4x4
 }
 
 /// Everything a convolution kernel needs to know about its shapes, resolved once per session.
@@ -52,48 +55,24 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         } else {
             tileRows = inputSpatial.count == 2 ? window.outputSizes[0] : 0
         }
-        // Winograd F(2x2, 3x3) for 3x3 stride-1 undilated ungrouped convolutions with enough channels to
-        // repay the transforms: 16 products of 2x2 output tiles instead of 36 (Lavin and Gray, 2016).
-        let outputs = window.outputSizes
-        let eligible = winograd != .never && inputSpatial.count == 2 && window.kernel == [3, 3] && window.strides == [1, 1]
-            && window.dilations == [1, 1] && group == 1 && inputChannels >= 16 && outputChannels >= 16
-            && outputs.count == 2 && outputs[0] >= 4 && outputs[1] >= 4
-        var tileColumns = 0
-        var tileRowsTotal = 0
-        var bandTileRows = 0
-        if eligible {
-            tileColumns = (outputs[1] + 1) / 2
-            tileRowsTotal = (outputs[0] + 1) / 2
-            let perTileRow = 16 * (inputChannels + outputChannels) * tileColumns
-            bandTileRows = max(1, min(tileRowsTotal, winogradWorkspaceLimit / perTileRow))
-        }
-        // Each of the 16 products must be large enough for OpenBLAS's blocked kernels; smaller ones run in
-        // Resin's plain loop (see `smallProductLimit`), where Winograd would lose to im2col. Below 32 tiles
-        // per image (outputs under about 11x11) it does not pay either: on ResNet-50's 7x7 stage the
-        // 16-column products and the quarter of tile outputs cropped away cancel the saved multiplications
-        // (measured equal or slower, for 16/9 of the filter memory).
-        // Products with at most 256 columns run on Resin's packed kernel (every instruction set has one),
-        // which has no such minimum: ResNet's 56x56 3x3 convolutions (64 filters, 252 tiles per band) then
-        // gain about 13% over im2col. The choice reads the shapes only, so a converter writes the same file
-        // on every processor.
-        let packedProducts = outputChannels >= PackedFilters.panel
-            && bandTileRows * tileColumns <= PackedFilters.maximumColumns
-        let faster = (outputChannels * inputChannels * bandTileRows * tileColumns > smallProductLimit || packedProducts)
-            && tileColumns * tileRowsTotal >= ConvolutionGeometry.winogradMinimumTiles
-        usesWinograd = eligible && (winograd == .whenEligible || faster)
-        winogradTileColumns = usesWinograd ? tileColumns : 0
-        winogradBandTileRows = usesWinograd ? bandTileRows : 0
+        let plan = WinogradPlan(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, group: group,
+                                inputSpatial: inputSpatial, window: window, choice: winograd, workspaceLimit: winogradWorkspaceLimit)
+        winogradTile = plan.tile
+        winogradTileColumns = plan.tileColumns
+        winogradBandTileRows = plan.bandTileRows
     }
-
-    /// 2x2 output tiles per image below which Winograd is not chosen by `.whenFaster`.
-    public static let winogradMinimumTiles = 32
 
     /// Floats of Winograd transformed input and products one band may use (2 MiB).
     public static let winogradWorkspaceLimit = 1 << 19
 
-    /// Whether the convolution runs as Winograd F(2x2, 3x3); the step then holds transformed weights.
-    public let usesWinograd: Bool
-    /// Winograd: 2x2 output tiles per tile row, and tile rows per band.
+    /// Output tile side when the convolution runs as Winograd: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3); 0 when it
+    /// does not (`WinogradPlan` chooses).
+    public let winogradTile: Int
+    /// Whether the convolution runs as Winograd; the step then holds transformed weights.
+    public var usesWinograd: Bool { winogradTile != 0 }
+    /// Winograd: transformed positions per tile, `(tile + 2)^2` (16 or 36).
+    public var winogradPositions: Int { (winogradTile + 2) * (winogradTile + 2) }
+    /// Winograd: output tiles per tile row, and tile rows per band.
     public let winogradTileColumns: Int
     public let winogradBandTileRows: Int
 
@@ -120,7 +99,7 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 
     /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions).
     public var workspaceElements: Int {
-        if usesWinograd { return 16 * (inputChannels + outputChannels) * winogradBandTileRows * winogradTileColumns }
+        if usesWinograd { return winogradPositions * (inputChannels + outputChannels) * winogradBandTileRows * winogradTileColumns }
         if isPointwise { return 0 }
         if inputSpatial.count == 2 { return columnRows * tileRows * outputSpatial[1] }
         return columnRows * outputPlane

@@ -66,13 +66,14 @@ extension Kernels {
         let beta: Float = accumulates ? 1 : 0
         if geometry.usesWinograd, let transforms = packedTransformedWeight ?? transformedWeight, let workspace {
             for image in 0..<geometry.batch {
+                // The output transform applies the epilogue.
                 Kernels.winogradConvolution(
                     input: input + image * geometry.inputChannels * inputPlane, transformedWeight: transforms,
                     packedTransforms: packedTransformedWeight != nil,
-                    output: output + image * geometry.outputChannels * outputPlane, geometry: geometry,
+                    output: output + image * geometry.outputChannels * outputPlane, geometry: geometry, epilogue: epilogue,
+                    skip: epilogue.skip.map { $0 + image * geometry.outputChannels * outputPlane },
                     accumulates: accumulates, workspace: workspace, pool: pool ?? .serial, instructionSet: instructionSet)
             }
-            finish(output: output, geometry: geometry, epilogue: epilogue, accumulates: accumulates, pool: pool)
             return
         }
         let bands = geometry.inputSpatial.count == 2 && !pointwise

@@ -37,24 +37,36 @@ extension Kernels {
         }
     }
 
-    /// The GEMM part of a Winograd convolution for one image: writes (or, when `accumulates`, adds) the
-    /// convolution of `input` `[C, H, W]` into `output` `[M, OH, OW]`. `workspace` holds
-    /// `geometry.workspaceElements` floats.
+    /// A Winograd convolution of one image, F(2x2, 3x3) or F(4x4, 3x3) as `geometry.winogradTile` says:
+    /// writes `activation(conv(input) + bias + skip)` into `output` `[M, OH, OW]`, the epilogue applied by the
+    /// output transform (no separate pass). When `accumulates`, the output holds the residual and the
+    /// convolution is added to it (`skip` is then ignored). `workspace` holds `geometry.workspaceElements` floats.
     ///
     /// `packedTransforms` says `transformedWeight` is packed position by position for Resin's matrix kernel
-    /// (`PackedFilters.packWinograd`, run by `instructionSet`'s kernel), else `[16][M][C]` for sgemm.
+    /// (`PackedFilters.packWinograd`, run by `instructionSet`'s kernel), else `[16][M][C]` for sgemm; F(4x4)
+    /// transforms are always packed.
     static func winogradConvolution(
         input: UnsafePointer<Float>, transformedWeight: UnsafePointer<Float>, packedTransforms: Bool = false,
-        output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, accumulates: Bool,
-        workspace: UnsafeMutablePointer<Float>, pool: WorkerPool, instructionSet: InstructionSet = .active
+        output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue = ConvolutionEpilogue(),
+        skip: UnsafePointer<Float>? = nil, accumulates: Bool, workspace: UnsafeMutablePointer<Float>, pool: WorkerPool,
+        instructionSet: InstructionSet = .active
     ) {
         let tileColumns = geometry.winogradTileColumns
-        let tileRowsTotal = (geometry.outputSpatial[0] + 1) / 2
+        let tile = geometry.winogradTile
+        let positions = geometry.winogradPositions
+        let tileRowsTotal = (geometry.outputSpatial[0] + tile - 1) / tile
+        var minimum = -Float.infinity, maximum = Float.infinity
+        switch epilogue.activation {
+        case .none: break
+        case .relu: minimum = 0
+        case .clip(let low, let high): (minimum, maximum) = (low, high)
+        }
         var band = WinogradBand(
-            input: input, weights: transformedWeight, packedWeights: packedTransforms, instructionSet: instructionSet,
-            output: output, geometry: geometry,
-            accumulates: accumulates,
-            transformedInput: workspace, products: workspace + 16 * geometry.inputChannels * geometry.winogradBandTileRows * tileColumns,
+            input: input, weights: transformedWeight, packedWeights: packedTransforms || tile == 4, instructionSet: instructionSet,
+            output: output, geometry: geometry, accumulates: accumulates,
+            bias: epilogue.bias, skip: accumulates ? nil : skip, minimum: minimum, maximum: maximum,
+            transformedInput: workspace,
+            products: workspace + positions * geometry.inputChannels * geometry.winogradBandTileRows * tileColumns,
             firstTileRow: 0, tileRows: 0,
             channelTasks: min(geometry.inputChannels, pool.threads * 4), filterTasks: min(geometry.outputChannels, pool.threads * 4))
         var firstTileRow = 0
@@ -66,14 +78,16 @@ extension Kernels {
             withUnsafePointer(to: &band) { context in
                 pool.forEach(channelTasks, context: context) { raw, task in
                     let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
-                    band.transformInput(channels: band.range(task, of: band.geometry.inputChannels, tasks: band.channelTasks))
+                    let channels = band.range(task, of: band.geometry.inputChannels, tasks: band.channelTasks)
+                    if band.geometry.winogradTile == 4 { band.transformInput4x4(channels: channels) } else { band.transformInput(channels: channels) }
                 }
-                pool.forEach(16, context: context) { raw, position in
+                pool.forEach(positions, context: context) { raw, position in
                     raw.assumingMemoryBound(to: WinogradBand.self).pointee.multiply(position: position)
                 }
                 pool.forEach(filterTasks, context: context) { raw, task in
                     let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
-                    band.transformOutput(filters: band.range(task, of: band.geometry.outputChannels, tasks: band.filterTasks))
+                    let filters = band.range(task, of: band.geometry.outputChannels, tasks: band.filterTasks)
+                    if band.geometry.winogradTile == 4 { band.transformOutput4x4(filters: filters) } else { band.transformOutput(filters: filters) }
                 }
             }
             firstTileRow += band.tileRows
@@ -87,14 +101,20 @@ struct WinogradBand {
     var weights: UnsafePointer<Float>
     /// `weights` packed for Resin's matrix kernel rather than `[16][M][C]`.
     var packedWeights: Bool
-    /// Whose kernel multiplies packed weights.
+    /// Whose kernels transform (F(4x4)) and multiply packed weights.
     var instructionSet: InstructionSet
     var output: UnsafeMutablePointer<Float>
     var geometry: ConvolutionGeometry
+    /// The output holds the residual: add to it.
     var accumulates: Bool
-    /// `V`: `[16][C][tiles]`.
+    /// The epilogue: `[M]` or nil, a separate residual or nil, and the activation's bounds.
+    var bias: UnsafePointer<Float>?
+    var skip: UnsafePointer<Float>?
+    var minimum: Float
+    var maximum: Float
+    /// `V`: `[positions][C][tiles]`.
     var transformedInput: UnsafeMutablePointer<Float>
-    /// `M`: `[16][M][tiles]`.
+    /// `M`: `[positions][M][tiles]`.
     var products: UnsafeMutablePointer<Float>
     var firstTileRow: Int
     var tileRows: Int
@@ -164,7 +184,7 @@ struct WinogradBand {
         base[3 * stride] = t[1] - t[3]
     }
 
-    /// `M[k] = U[k] V[k]` for one of the 16 positions.
+    /// `M[k] = U[k] V[k]` for one of the 16 (or 36) positions.
     func multiply(position: Int) {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
         if packedWeights {
@@ -179,7 +199,7 @@ struct WinogradBand {
               c: products + position * filters * tiles, ldc: tiles)
     }
 
-    /// `Y = A^T M A` per tile, `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`, written into the output (or added).
+    /// `Y = A^T M A` per tile, `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`, written into the output with the epilogue.
     func transformOutput(filters: Range<Int>) {
         let outputHeight = geometry.outputSpatial[0], outputWidth = geometry.outputSpatial[1]
         let tileColumns = geometry.winogradTileColumns
@@ -188,6 +208,9 @@ struct WinogradBand {
         let stride = filterCount * tiles
         for filter in filters {
             let plane = output + filter * outputHeight * outputWidth
+            var residual: UnsafePointer<Float>? = accumulates ? UnsafePointer(plane) : nil
+            if let skip { residual = skip + filter * outputHeight * outputWidth }
+            let shift = bias?[filter] ?? 0
             for tileRow in 0..<tileRows {
                 let y = (firstTileRow + tileRow) * 2
                 for tileColumn in 0..<tileColumns {
@@ -204,25 +227,27 @@ struct WinogradBand {
                     let y00 = s0[0] + s0[1] + s0[2], y01 = s0[1] - s0[2] - s0[3]
                     let y10 = s1[0] + s1[1] + s1[2], y11 = s1[1] - s1[2] - s1[3]
                     let x = tileColumn * 2
-                    let line0 = plane + y * outputWidth + x
-                    let hasRight = x + 1 < outputWidth
-                    if accumulates {
-                        line0[0] += y00
-                        if hasRight { line0[1] += y01 }
-                        if y + 1 < outputHeight {
-                            line0[outputWidth] += y10
-                            if hasRight { line0[outputWidth + 1] += y11 }
-                        }
-                    } else {
-                        line0[0] = y00
-                        if hasRight { line0[1] = y01 }
-                        if y + 1 < outputHeight {
-                            line0[outputWidth] = y10
-                            if hasRight { line0[outputWidth + 1] = y11 }
-                        }
+                    let hasRight = x + 1 < outputWidth, hasBelow = y + 1 < outputHeight
+                    let at = y * outputWidth + x
+                    store(y00, plane: plane, residual: residual, at: at, shift: shift)
+                    if hasRight { store(y01, plane: plane, residual: residual, at: at + 1, shift: shift) }
+                    if hasBelow {
+                        store(y10, plane: plane, residual: residual, at: at + outputWidth, shift: shift)
+                        if hasRight { store(y11, plane: plane, residual: residual, at: at + outputWidth + 1, shift: shift) }
                     }
                 }
             }
         }
+    }
+
+    /// One output with the epilogue: `clamp(value + bias + residual)`, with Clip's rules (NaN passes, a NaN
+    /// bound clamps nothing).
+    @inline(__always)
+    func store(_ value: Float, plane: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, at index: Int, shift: Float) {
+        var result = value + shift
+        if let residual { result += residual[index] }
+        if result < minimum { result = minimum }
+        if result > maximum { result = maximum }
+        plane[index] = result
     }
 }

@@ -28,19 +28,22 @@ public enum PackedFilters {
     /// Whether a Winograd convolution's 16 products are worth running on packed transforms: few tiles per
     /// band (the products' columns), at least one full panel. Measured on ResNet-50's 28x28 and 14x14
     /// stages (196 and 49 tiles): 15 to 25% faster convolutions than OpenBLAS on the plain transforms.
+    /// F(4x4, 3x3) always runs its 36 products on packed transforms (it has no OpenBLAS path).
     public static func pay(forWinograd geometry: ConvolutionGeometry) -> Bool {
-        geometry.usesWinograd && geometry.outputChannels >= panel
+        if geometry.winogradTile == 4 { return true }
+        return geometry.usesWinograd && geometry.outputChannels >= panel
             && geometry.winogradBandTileRows * geometry.winogradTileColumns <= maximumColumns
     }
 
-    /// Packs Winograd transforms `[16][M][C]` position by position: `[16][ceil(M / 32)][C][32]`.
-    public static func packWinograd(_ transforms: UnsafePointer<Float>, filters: Int, channels: Int) -> [Float] {
+    /// Packs Winograd transforms `[positions][M][C]` position by position: `[positions][ceil(M / 32)][C][32]`
+    /// (16 positions for F(2x2, 3x3), 36 for F(4x4, 3x3)).
+    public static func packWinograd(_ transforms: UnsafePointer<Float>, positions: Int = 16, filters: Int, channels: Int) -> [Float] {
         let stride = floats(filters: filters, inner: channels)
-        return [Float](unsafeUninitializedCapacity: 16 * stride) { buffer, count in
-            for position in 0..<16 {
+        return [Float](unsafeUninitializedCapacity: positions * stride) { buffer, count in
+            for position in 0..<positions {
                 resin_pack_filters(transforms + position * filters * channels, filters, channels, buffer.baseAddress! + position * stride)
             }
-            count = 16 * stride
+            count = positions * stride
         }
     }
 

@@ -31,8 +31,11 @@ enum StepFactory {
     /// the file was written; otherwise constant filters run as Winograd where it is faster.
     static func winogradChoice(node: Node, weightIsConstant: Bool) -> WinogradChoice {
         if node.inputs.count > 4, !node.inputs[4].isEmpty {
-            if case .fusedConv(let fused) = node.op, fused.prepared == .packed { return .never }
-            return .whenEligible  // Winograd transforms, plain or packed
+            if case .fusedConv(let fused) = node.op {
+                if fused.prepared == .packed { return .never }
+                if fused.prepared == .winograd4x4Packed { return .whenEligible4x4 }
+            }
+            return .whenEligible  // F(2x2) transforms, plain or packed
         }
         return weightIsConstant ? .whenFaster : .never
     }
@@ -87,6 +90,10 @@ enum StepFactory {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
         guard let prepared else {
             guard geometry.usesWinograd else { return WinogradFilters() }
+            if geometry.winogradTile == 4 {
+                let packed = Kernels.winograd4x4PackedWeights(UnsafePointer(weight.floats), filters: filters, channels: channels)
+                return WinogradFilters(packed: packed.withUnsafeBytes { TensorStorage(copying: $0) })
+            }
             let transforms = Kernels.winogradWeights(UnsafePointer(weight.floats), filters: filters, channels: channels)
             if PackedFilters.pay(forWinograd: geometry) {
                 let packed = transforms.withUnsafeBufferPointer { PackedFilters.packWinograd($0.baseAddress!, filters: filters, channels: channels) }
@@ -94,9 +101,10 @@ enum StepFactory {
             }
             return WinogradFilters(plain: transforms.withUnsafeBytes { TensorStorage(copying: $0) })
         }
-        let packed = layout == .winogradPacked
-        let expected = 16 * (packed ? PackedFilters.floats(filters: filters, inner: channels) : filters * channels)
-        guard geometry.usesWinograd, prepared.dataType == .float, prepared.elementCount == expected else {
+        let packed = layout == .winogradPacked || layout == .winograd4x4Packed
+        let expected = geometry.winogradPositions * (packed ? PackedFilters.floats(filters: filters, inner: channels) : filters * channels)
+        guard geometry.usesWinograd, geometry.winogradTile == (layout == .winograd4x4Packed ? 4 : 2), prepared.dataType == .float,
+              prepared.elementCount == expected else {
             throw RuntimeError.unsupportedAttribute(
                 node: node.displayName, opType: node.opType,
                 reason: "its prepared filters \(describe(prepared.shape)) do not fit the convolution this runtime would run")

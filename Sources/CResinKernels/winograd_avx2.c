@@ -1,0 +1,32 @@
+// Winograd F(4x4, 3x3) transforms for AVX2 with FMA: 8 tiles per register; the arithmetic is in
+// winograd_f4x4_body.h. Row ends use masked loads and stores, so nothing past a row is touched.
+#include "resin_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define WG_NAME(x) x##_avx2
+#define WG_TARGET __attribute__((target("avx2,fma")))
+#define WG_W 8
+typedef __m256 vf;
+
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i lanes(long n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 load_n(const float *p, long n) {
+    return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes(n));
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline void store_n(float *p, __m256 v, long n) {
+    if (n == 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, lanes(n), v);
+}
+// MAXPS and MINPS return their second operand when either is NaN: a NaN value passes, a NaN bound clamps nothing.
+#define VSPLAT(s) _mm256_set1_ps(s)
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VLOADN(p, n) load_n((p), (n))
+#define VSTOREN(p, v, n) store_n((p), (v), (n))
+#define VCLAMP(v, lo, hi) _mm256_min_ps((hi), _mm256_max_ps((lo), (v)))
+
+#include "winograd_f4x4_body.h"
+#endif

@@ -1,0 +1,29 @@
+// Winograd F(4x4, 3x3) transforms for AVX-512F: 16 tiles per register; the arithmetic is in
+// winograd_f4x4_body.h. Row ends use masked loads and stores, so nothing past a row is touched.
+#include "resin_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define WG_NAME(x) x##_avx512
+#define WG_TARGET __attribute__((target("avx512f")))
+#define WG_W 16
+typedef __m512 vf;
+
+__attribute__((target("avx512f"), always_inline)) static inline __m512 load_n(const float *p, long n) {
+    return n == 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+}
+__attribute__((target("avx512f"), always_inline)) static inline void store_n(float *p, __m512 v, long n) {
+    if (n == 16) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v);
+}
+// MAXPS and MINPS return their second operand when either is NaN: a NaN value passes, a NaN bound clamps nothing.
+#define VSPLAT(s) _mm512_set1_ps(s)
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VLOADN(p, n) load_n((p), (n))
+#define VSTOREN(p, v, n) store_n((p), (v), (n))
+#define VCLAMP(v, lo, hi) _mm512_min_ps((hi), _mm512_max_ps((lo), (v)))
+
+#include "winograd_f4x4_body.h"
+#endif

@@ -1,0 +1,22 @@
+// Winograd F(4x4, 3x3) transforms in plain C (one float per "vector"), for processors Resin has no vector code
+// for; the arithmetic is in winograd_f4x4_body.h.
+#include "resin_kernels.h"
+
+#define WG_NAME(x) x##_portable
+#define WG_TARGET
+#define WG_W 1
+typedef float vf;
+#define VSPLAT(s) ((float)(s))
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VLOADN(p, n) ((void)(n), *(p))
+#define VSTOREN(p, v, n) ((void)(n), *(p) = (v))
+
+static inline float clamp(float value, float lo, float hi) {
+    if (value < lo) value = lo;
+    if (value > hi) value = hi;
+    return value;
+}
+#define VCLAMP(v, lo, hi) clamp((v), (lo), (hi))
+
+#include "winograd_f4x4_body.h"

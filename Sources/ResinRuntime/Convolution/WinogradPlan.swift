@@ -1,0 +1,106 @@
+import CResinKernels
+import ResinIR
+
+/// Whether a convolution runs direct (im2col and a GEMM), as Winograd F(2x2, 3x3) or as F(4x4, 3x3), and how
+/// its tiles are banded. A function of the shapes and the batch only, never of the processor, so a converter
+/// writes the same file everywhere.
+///
+/// `.whenFaster` compares estimated times: each algorithm's multiply-adds at one assumed rate, its transform
+/// (or im2col) traffic at another, and the bytes of filters one inference reads at an assumed memory
+/// bandwidth. F(4x4) does 36 products per 4x4 outputs against F(2x2)'s 16 per 2x2 (a further 1.8x fewer
+/// multiplies) but reads 4x the original filters against 16/9x: on ResNet-50's 14x14 and 7x7 stages at
+/// batch 1 (256 and 512 channels) the filter bytes cost more than the saved multiplies, and a 7x7 map crops
+/// 23 of every 64 outputs of its 4x4 tiles (the tile count is rounded up, so cropping is priced in).
+struct WinogradPlan {
+    /// 0 (direct), 2 or 4.
+    var tile = 0
+    var tileColumns = 0
+    var bandTileRows = 0
+
+    // The cost model's constants, all in one place. Assumed rates for one core of a current x86-64 server
+    // (they only need to be right relative to each other):
+    /// Multiply-adds per second of the products: the packed kernel's 85 to 90 GFLOP/s per core measured on
+    /// ResNet-50's shapes (PackedFilters), rounded down to 40 G multiply-adds for the slower sets.
+    static let multiplyAddsPerSecond = 40e9
+    /// Floats per second the transforms (and im2col) write or read: 4 G, a tenth of the product rate; the
+    /// transforms do a few additions per float and are bound by memory traffic through the caches.
+    static let transformFloatsPerSecond = 4e9
+    /// Bytes of filters per second from memory at batch 1, where each inference streams every filter once
+    /// and two cores share the memory bus: 10 GB/s.
+    static let filterBytesPerSecond = 10e9
+    /// F(2x2) keeps the earlier measured floor: below 32 tiles per image (outputs under about 11x11) its
+    /// products are too narrow, equal or slower than im2col on ResNet-50's 7x7 stage for 16/9 of the filters.
+    static let minimumTiles2x2 = 32
+    /// F(4x4) needs at least one full 4x4 tile in each direction and no more tile columns than the C
+    /// transforms' stack rows hold.
+    static let maximumTileColumns = Int(RESIN_WINOGRAD_MAX_TILE_COLUMNS)
+
+    init(
+        batch: Int, inputChannels: Int, outputChannels: Int, group: Int, inputSpatial: [Int], window: ResolvedWindow,
+        choice: WinogradChoice, workspaceLimit: Int
+    ) {
+        let outputs = window.outputSizes
+        // 3x3 stride-1 undilated ungrouped convolutions with enough channels to repay the transforms.
+        guard choice != .never, inputSpatial.count == 2, window.kernel == [3, 3], window.strides == [1, 1],
+              window.dilations == [1, 1], group == 1, inputChannels >= 16, outputChannels >= 16,
+              outputs.count == 2, outputs[0] >= 4, outputs[1] >= 4 else { return }
+        let fits4x4 = (outputs[1] + 3) / 4 <= Self.maximumTileColumns
+        let chosen: Int
+        switch choice {
+        case .never: return
+        case .whenEligible: chosen = 2
+        case .whenEligible4x4:
+            guard fits4x4 else { return }
+            chosen = 4
+        case .whenFaster:
+            let costs = [0, 2, 4].map { tile -> Double in
+                Self.cost(tile: tile, batch: batch, channels: inputChannels, filters: outputChannels, outputs: outputs)
+            }
+            var best = 0
+            // F(2x2) products run on OpenBLAS unless they have at most 256 columns per band; narrower ones
+            // on OpenBLAS fall to Resin's plain loop, where Winograd loses to im2col.
+            let band2 = Self.band(tile: 2, channels: inputChannels, filters: outputChannels, outputs: outputs, limit: workspaceLimit)
+            let packed2 = outputChannels >= PackedFilters.panel && band2.rows * band2.columns <= PackedFilters.maximumColumns
+            let products2 = outputChannels * inputChannels * band2.rows * band2.columns
+            let tiles2 = ((outputs[0] + 1) / 2) * ((outputs[1] + 1) / 2)
+            if (products2 > smallProductLimit || packed2) && tiles2 >= Self.minimumTiles2x2 && costs[1] < costs[best] { best = 1 }
+            // F(4x4) products run on the packed kernel only, whose panels are 32 filters: fewer would waste most
+            // of each panel (the model counts none of that), so it needs at least one full panel.
+            if fits4x4 && outputChannels >= PackedFilters.panel && costs[2] < costs[best] { best = 2 }
+            chosen = [0, 2, 4][best]
+        }
+        guard chosen != 0 else { return }
+        let band = Self.band(tile: chosen, channels: inputChannels, filters: outputChannels, outputs: outputs, limit: workspaceLimit)
+        tile = chosen
+        tileColumns = band.columns
+        bandTileRows = band.rows
+    }
+
+    /// Tile columns, and tile rows per band such that a band's transformed input and products fit `limit` floats.
+    static func band(tile: Int, channels: Int, filters: Int, outputs: [Int], limit: Int) -> (columns: Int, rows: Int) {
+        let positions = (tile + 2) * (tile + 2)
+        let columns = (outputs[1] + tile - 1) / tile
+        let rowsTotal = (outputs[0] + tile - 1) / tile
+        return (columns, max(1, min(rowsTotal, limit / (positions * (channels + filters) * columns))))
+    }
+
+    /// Estimated seconds of one convolution of the whole batch as direct (tile 0), F(2x2) or F(4x4).
+    static func cost(tile: Int, batch: Int, channels: Int, filters: Int, outputs: [Int]) -> Double {
+        let images = Double(batch), c = Double(channels), m = Double(filters)
+        let multiplyAdds: Double, transformFloats: Double, filterFloats: Double
+        if tile == 0 {
+            let columns = Double(outputs[0] * outputs[1])
+            multiplyAdds = images * m * c * 9 * columns
+            transformFloats = images * c * 9 * columns  // im2col's columns
+            filterFloats = m * c * 9
+        } else {
+            let positions = Double((tile + 2) * (tile + 2))
+            let tiles = Double(((outputs[0] + tile - 1) / tile) * ((outputs[1] + tile - 1) / tile))
+            multiplyAdds = images * positions * m * c * tiles
+            transformFloats = images * positions * (c + m) * tiles
+            filterFloats = positions * m * c
+        }
+        return multiplyAdds / multiplyAddsPerSecond + transformFloats / transformFloatsPerSecond
+            + filterFloats * 4 / filterBytesPerSecond
+    }
+}
