@@ -48,13 +48,25 @@ WG_TARGET void WG_NAME(resin_winograd4_input)(const struct resin_winograd_band *
     const long tiles = band->tile_rows * columns;
     const long position_stride = band->channels * tiles;
     const long phases = columns + 1;
-    float split[6][4][WG_QP];
+    float split_rows[6][4][WG_QP];
     float rows[6][4][WG_QP];
     for (long channel = channel_begin; channel < channel_end; channel++) {
         const float *plane = input + channel * height * width;
+        // Consecutive tile rows overlap by two input rows: keep their split forms and split only four new ones.
+        float (*split[6])[WG_QP];
+        for (int r = 0; r < 6; r++) split[r] = split_rows[r];
         for (long tile_row = 0; tile_row < band->tile_rows; tile_row++) {
             const long top = (band->first_tile_row + tile_row) * 4 - band->pad_top;
-            for (int r = 0; r < 6; r++) {
+            int first_new = 0;
+            if (tile_row > 0) {
+                float (*old0)[WG_QP] = split[0], (*old1)[WG_QP] = split[1];
+                split[0] = split[4];
+                split[1] = split[5];
+                split[4] = old0;
+                split[5] = old1;
+                first_new = 2;
+            }
+            for (int r = first_new; r < 6; r++) {
                 const long y = top + r;
                 for (int p = 0; p < 4; p++) {
                     float *out = split[r][p];
@@ -63,10 +75,17 @@ WG_TARGET void WG_NAME(resin_winograd4_input)(const struct resin_winograd_band *
                         continue;
                     }
                     const float *line = plane + y * width;
-                    for (long q = 0; q < phases; q++) {
-                        const long x = 4 * q + p - band->pad_left;
-                        out[q] = x >= 0 && x < width ? line[x] : 0.0f;
-                    }
+                    // Column 4q + p - pad_left lies inside the row for q in [begin, end).
+                    const long offset = p - band->pad_left;
+                    long begin = offset >= 0 ? 0 : (-offset + 3) / 4;
+                    long end = width - offset > 0 ? (width - offset + 3) / 4 : 0;
+                    if (begin > phases) begin = phases;
+                    if (end > phases) end = phases;
+                    if (end < begin) end = begin;
+                    long q = 0;
+                    for (; q < begin; q++) out[q] = 0.0f;
+                    for (; q < end; q++) out[q] = line[4 * q + offset];
+                    for (; q < phases; q++) out[q] = 0.0f;
                 }
             }
             // Columns of B^T d: combine the six rows, phase by phase.
