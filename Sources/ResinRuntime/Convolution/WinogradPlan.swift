@@ -26,8 +26,13 @@ struct WinogradPlan {
     /// transforms do a few additions per float and are bound by memory traffic through the caches.
     static let transformFloatsPerSecond = 4e9
     /// Bytes of filters per second from memory at batch 1, where each inference streams every filter once
-    /// and two cores share the memory bus: 10 GB/s.
-    static let filterBytesPerSecond = 10e9
+    /// and the cores share the memory bus: 5 GB/s. Measured on ResNet-50 (Xeon, Sapphire Rapids class, 2 threads,
+    /// AVX-512, runs of two files alternating, medians of 3 x 10 runs): forcing F(4x4) on the 14x14 stage
+    /// made its 3x3 convolutions 1.8 to 2.3x slower than F(2x2) (about 3.0 against 1.45 ms), and on the 7x7
+    /// stage 1.3 to 2.0x slower than im2col (4.5 to 6.9 against 3.4 ms), while F(4x4) beat F(2x2) on the
+    /// 56x56 and 28x28 stages (about 2.3 against 4.4 ms, 2.0 against 2.7 ms). With 10 GB/s the model called
+    /// the 14x14 stage nearly even; at 5 GB/s it ranks all four stages as measured.
+    static let filterBytesPerSecond = 5e9
     /// F(2x2) keeps the earlier measured floor: below 32 tiles per image (outputs under about 11x11) its
     /// products are too narrow, equal or slower than im2col on ResNet-50's 7x7 stage for 16/9 of the filters.
     static let minimumTiles2x2 = 32
