@@ -10,20 +10,25 @@
 #include <cpuid.h>
 #endif
 
+// The Winograd block's fields of one set.
+#define WINOGRAD(set)                                                                                                  \
+    .winograd2_input = resin_winograd2_input_##set, .winograd2_output = resin_winograd2_output_##set,                 \
+    .winograd4_input = resin_winograd4_input_##set, .winograd4_output = resin_winograd4_output_##set
+
 static const struct resin_kernel_table tables[RESIN_ISA_COUNT] = {
     {RESIN_ISA_PORTABLE, resin_packed_gemm_portable,
-     .winograd4_input = resin_winograd4_input_portable, .winograd4_output = resin_winograd4_output_portable},
+     WINOGRAD(portable)},
 #if defined(__x86_64__)
     {RESIN_ISA_AVX2, resin_packed_gemm_avx2,
-     .winograd4_input = resin_winograd4_input_avx2, .winograd4_output = resin_winograd4_output_avx2},
+     WINOGRAD(avx2)},
     {RESIN_ISA_AVX512, resin_packed_gemm_avx512,
-     .winograd4_input = resin_winograd4_input_avx512, .winograd4_output = resin_winograd4_output_avx512},
+     WINOGRAD(avx512)},
 #else
     // Not built here; resin_isa_supported_mask never offers them.
     {RESIN_ISA_AVX2, resin_packed_gemm_portable,
-     .winograd4_input = resin_winograd4_input_portable, .winograd4_output = resin_winograd4_output_portable},
+     WINOGRAD(portable)},
     {RESIN_ISA_AVX512, resin_packed_gemm_portable,
-     .winograd4_input = resin_winograd4_input_portable, .winograd4_output = resin_winograd4_output_portable},
+     WINOGRAD(portable)},
 #endif
 };
 

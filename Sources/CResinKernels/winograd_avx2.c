@@ -1,5 +1,5 @@
-// Winograd F(4x4, 3x3) transforms for AVX2 with FMA: 8 tiles per register; the arithmetic is in
-// winograd_f4x4_body.h. Row ends use masked loads and stores, so nothing past a row is touched.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms for AVX2 with FMA: 8 tiles per register; the arithmetic is in
+// winograd_body.h. Row ends use masked loads and stores, so nothing past a row is touched.
 #include "resin_kernels.h"
 
 #if defined(__x86_64__)
@@ -28,5 +28,10 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void store_n(fl
 #define VSTOREN(p, v, n) store_n((p), (v), (n))
 #define VCLAMP(v, lo, hi) _mm256_min_ps((hi), _mm256_max_ps((lo), (v)))
 
-#include "winograd_f4x4_body.h"
+#define WG_M 2
+#include "winograd_body.h"
+#undef WG_M
+#define WG_M 4
+#include "winograd_body.h"
+#undef WG_M
 #endif

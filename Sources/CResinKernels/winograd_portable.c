@@ -1,5 +1,5 @@
-// Winograd F(4x4, 3x3) transforms in plain C (one float per "vector"), for processors Resin has no vector code
-// for; the arithmetic is in winograd_f4x4_body.h.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms in plain C (one float per "vector"), for processors Resin has no vector code
+// for; the arithmetic is in winograd_body.h.
 #include "resin_kernels.h"
 
 #define WG_NAME(x) x##_portable
@@ -19,4 +19,9 @@ static inline float clamp(float value, float lo, float hi) {
 }
 #define VCLAMP(v, lo, hi) clamp((v), (lo), (hi))
 
-#include "winograd_f4x4_body.h"
+#define WG_M 2
+#include "winograd_body.h"
+#undef WG_M
+#define WG_M 4
+#include "winograd_body.h"
+#undef WG_M

@@ -31,16 +31,17 @@ enum resin_isa_status {
 typedef void (*resin_packed_gemm_fn)(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
                                      const float *b, long ldb, float *c, long ldc, int accumulate);
 
-// ---- Winograd F(4x4, 3x3) transforms (winograd_*.c) ----
-// Lavin and Gray's F(4x4, 3x3) on the points 0, 1, -1, 1/2, -1/2 and infinity: a 6x6 input tile d becomes
-// V = B^T d B, the 36 positions are multiplied by the transformed filters over channels (the packed product),
-// and each 6x6 product tile M becomes the 4x4 outputs A^T M A. The matrices are in winograd_f4x4_body.h.
+// ---- Winograd transforms (winograd_*.c, arithmetic in winograd_body.h) ----
+// Lavin and Gray's F(2x2, 3x3) and F(4x4, 3x3) (the latter on the points 0, 1, -1, 1/2, -1/2 and infinity):
+// an (M+2)x(M+2) input tile d becomes V = B^T d B, the (M+2)^2 positions are multiplied by the transformed
+// filters over channels (the packed product, or sgemm for F(2x2)), and each product tile becomes the MxM
+// outputs A^T M A. The functions below are named resin_winograd{2,4}_{input,output}_<set>.
 
-/// Widest row of tiles the transforms handle (their scratch rows live on the stack): 1024 output columns.
-#define RESIN_WINOGRAD_MAX_TILE_COLUMNS 256
+/// Widest row of tiles the transforms handle (their scratch rows live on the stack, about 100 KiB for F(4x4)).
+#define RESIN_WINOGRAD_MAX_TILE_COLUMNS 512
 
-/// One band of tile rows of one image. Transformed input is `[36][channels][tiles]`, products
-/// `[36][filters][tiles]`, with `tiles = tile_rows * tile_columns` and tile (r, c) at `r * tile_columns + c`.
+/// One band of tile rows of one image. Transformed input is `[positions][channels][tiles]`, products
+/// `[positions][filters][tiles]`, with `tiles = tile_rows * tile_columns` and tile (r, c) at `r * tile_columns + c`.
 struct resin_winograd_band {
     long channels, filters;
     long height, width;          // input plane
@@ -51,35 +52,39 @@ struct resin_winograd_band {
 
 /// Writes `V` for channels `channel_begin ..< channel_end` of `input` (one image, `[C][H][W]`); cells outside
 /// the input read 0.
-typedef void (*resin_winograd4_input_fn)(const struct resin_winograd_band *band, const float *input, long channel_begin,
-                                         long channel_end, float *transformed);
+typedef void (*resin_winograd_input_fn)(const struct resin_winograd_band *band, const float *input, long channel_begin,
+                                        long channel_end, float *transformed);
 /// Writes the band's outputs of filters `filter_begin ..< filter_end` from the products, with the epilogue:
 /// `y = clamp(A^T M A + bias[f] + r, min, max)`, where r is `skip` (shaped like the output) when given, the
 /// output's own value when `accumulate` (in-place residual), else 0; `bias` may be null. The clamp follows
 /// Clip: NaN passes, a NaN bound clamps nothing.
-typedef void (*resin_winograd4_output_fn)(const struct resin_winograd_band *band, const float *products, long filter_begin,
-                                          long filter_end, float *output, const float *bias, const float *skip, int accumulate,
-                                          float min, float max);
+typedef void (*resin_winograd_output_fn)(const struct resin_winograd_band *band, const float *products, long filter_begin,
+                                         long filter_end, float *output, const float *bias, const float *skip, int accumulate,
+                                         float min, float max);
 
-void resin_winograd4_input_portable(const struct resin_winograd_band *, const float *, long, long, float *);
-void resin_winograd4_output_portable(const struct resin_winograd_band *, const float *, long, long, float *, const float *,
-                                     const float *, int, float, float);
+#define RESIN_WINOGRAD_DECLARE(tile, set)                                                                              \
+    void resin_winograd##tile##_input_##set(const struct resin_winograd_band *, const float *, long, long, float *);     \
+    void resin_winograd##tile##_output_##set(const struct resin_winograd_band *, const float *, long, long, float *,    \
+                                             const float *, const float *, int, float, float);
+RESIN_WINOGRAD_DECLARE(2, portable)
+RESIN_WINOGRAD_DECLARE(4, portable)
 #if defined(__x86_64__)
-void resin_winograd4_input_avx2(const struct resin_winograd_band *, const float *, long, long, float *);
-void resin_winograd4_output_avx2(const struct resin_winograd_band *, const float *, long, long, float *, const float *,
-                                 const float *, int, float, float);
-void resin_winograd4_input_avx512(const struct resin_winograd_band *, const float *, long, long, float *);
-void resin_winograd4_output_avx512(const struct resin_winograd_band *, const float *, long, long, float *, const float *,
-                                   const float *, int, float, float);
+RESIN_WINOGRAD_DECLARE(2, avx2)
+RESIN_WINOGRAD_DECLARE(4, avx2)
+RESIN_WINOGRAD_DECLARE(2, avx512)
+RESIN_WINOGRAD_DECLARE(4, avx512)
 #endif
+// ---- end of the Winograd block ----
 
 /// Every kernel of one instruction set.
 struct resin_kernel_table {
     enum resin_isa isa;
     resin_packed_gemm_fn packed_gemm;
-    // Winograd F(4x4, 3x3) transforms.
-    resin_winograd4_input_fn winograd4_input;
-    resin_winograd4_output_fn winograd4_output;
+    // Winograd transforms, F(2x2, 3x3) and F(4x4, 3x3).
+    resin_winograd_input_fn winograd2_input;
+    resin_winograd_output_fn winograd2_output;
+    resin_winograd_input_fn winograd4_input;
+    resin_winograd_output_fn winograd4_output;
 };
 
 /// Bit `1 << isa` for every set this processor runs (the portable one always).

@@ -1,4 +1,8 @@
-/// Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+import CResinKernels
+
+/// Winograd F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), and the
+/// band driver shared with F(4x4, 3x3) (Kernels+Winograd4x4.swift); the input and output transforms of both
+/// are C kernels per instruction set (CResinKernels/winograd_body.h). F(2x2):
 /// each 2x2 output tile is `A^T [(G g G^T) . (B^T d B)] A` over a 4x4 input tile d, so a 3x3 filter costs
 /// 16 multiplies per tile instead of 36. With the 16 transformed positions as separate matrices, the
 /// element-wise products over channels become 16 GEMMs: `M[k] (filters x tiles) = U[k] (filters x channels)
@@ -79,7 +83,7 @@ extension Kernels {
                 pool.forEach(channelTasks, context: context) { raw, task in
                     let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
                     let channels = band.range(task, of: band.geometry.inputChannels, tasks: band.channelTasks)
-                    if band.geometry.winogradTile == 4 { band.transformInput4x4(channels: channels) } else { band.transformInput(channels: channels) }
+                    band.transformInput(channels: channels)
                 }
                 pool.forEach(positions, context: context) { raw, position in
                     raw.assumingMemoryBound(to: WinogradBand.self).pointee.multiply(position: position)
@@ -87,7 +91,7 @@ extension Kernels {
                 pool.forEach(filterTasks, context: context) { raw, task in
                     let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
                     let filters = band.range(task, of: band.geometry.outputChannels, tasks: band.filterTasks)
-                    if band.geometry.winogradTile == 4 { band.transformOutput4x4(filters: filters) } else { band.transformOutput(filters: filters) }
+                    band.transformOutput(filters: filters)
                 }
             }
             firstTileRow += band.tileRows
@@ -101,7 +105,7 @@ struct WinogradBand {
     var weights: UnsafePointer<Float>
     /// `weights` packed for Resin's matrix kernel rather than `[16][M][C]`.
     var packedWeights: Bool
-    /// Whose kernels transform (F(4x4)) and multiply packed weights.
+    /// Whose kernels transform and multiply packed weights.
     var instructionSet: InstructionSet
     var output: UnsafeMutablePointer<Float>
     var geometry: ConvolutionGeometry
@@ -128,62 +132,6 @@ struct WinogradBand {
         (task * count / tasks)..<((task + 1) * count / tasks)
     }
 
-    /// `V = B^T d B` for every tile of the band and the given channels, with
-    /// `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`; cells outside the input read 0.
-    func transformInput(channels: Range<Int>) {
-        let height = geometry.inputSpatial[0], width = geometry.inputSpatial[1]
-        let padTop = geometry.window.padsBegin[0], padLeft = geometry.window.padsBegin[1]
-        let tileColumns = geometry.winogradTileColumns
-        let tiles = self.tiles
-        let channelCount = geometry.inputChannels
-        for channel in channels {
-            let plane = input + channel * height * width
-            for tileRow in 0..<tileRows {
-                let top = (firstTileRow + tileRow) * 2 - padTop
-                for tileColumn in 0..<tileColumns {
-                    let left = tileColumn * 2 - padLeft
-                    // The 4x4 input tile, rows as vectors; cells outside the input read 0.
-                    var d0 = SIMD4<Float>(), d1 = SIMD4<Float>(), d2 = SIMD4<Float>(), d3 = SIMD4<Float>()
-                    for r in 0..<4 {
-                        let y = top + r
-                        if y < 0 || y >= height { continue }
-                        let line = plane + y * width
-                        var values = SIMD4<Float>()
-                        if left >= 0, left + 3 < width {
-                            values = SIMD4(line[left], line[left + 1], line[left + 2], line[left + 3])
-                        } else {
-                            for c in 0..<4 where left + c >= 0 && left + c < width { values[c] = line[left + c] }
-                        }
-                        switch r {
-                        case 0: d0 = values
-                        case 1: d1 = values
-                        case 2: d2 = values
-                        default: d3 = values
-                        }
-                    }
-                    // Rows of B^T d, then the same combination across each row (t B).
-                    let t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3
-                    let tile = tileRow * tileColumns + tileColumn
-                    let stride = channelCount * tiles
-                    let origin = transformedInput + channel * tiles + tile
-                    Self.storeRow(t0, at: origin, stride: stride)
-                    Self.storeRow(t1, at: origin + 4 * stride, stride: stride)
-                    Self.storeRow(t2, at: origin + 8 * stride, stride: stride)
-                    Self.storeRow(t3, at: origin + 12 * stride, stride: stride)
-                }
-            }
-        }
-    }
-
-    /// One row of `B^T d` times `B`: four positions, `stride` floats apart.
-    @inline(__always)
-    static func storeRow(_ t: SIMD4<Float>, at base: UnsafeMutablePointer<Float>, stride: Int) {
-        base[0] = t[0] - t[2]
-        base[stride] = t[1] + t[2]
-        base[2 * stride] = t[2] - t[1]
-        base[3 * stride] = t[1] - t[3]
-    }
-
     /// `M[k] = U[k] V[k]` for one of the 16 (or 36) positions.
     func multiply(position: Int) {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
@@ -198,56 +146,32 @@ struct WinogradBand {
               b: transformedInput + position * channels * tiles, ldb: tiles,
               c: products + position * filters * tiles, ldc: tiles)
     }
+}
 
-    /// `Y = A^T M A` per tile, `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`, written into the output with the epilogue.
-    func transformOutput(filters: Range<Int>) {
-        let outputHeight = geometry.outputSpatial[0], outputWidth = geometry.outputSpatial[1]
-        let tileColumns = geometry.winogradTileColumns
-        let tiles = self.tiles
-        let filterCount = geometry.outputChannels
-        let stride = filterCount * tiles
-        for filter in filters {
-            let plane = output + filter * outputHeight * outputWidth
-            var residual: UnsafePointer<Float>? = accumulates ? UnsafePointer(plane) : nil
-            if let skip { residual = skip + filter * outputHeight * outputWidth }
-            let shift = bias?[filter] ?? 0
-            for tileRow in 0..<tileRows {
-                let y = (firstTileRow + tileRow) * 2
-                for tileColumn in 0..<tileColumns {
-                    let tile = tileRow * tileColumns + tileColumn
-                    let base = products + filter * tiles + tile
-                    // s = A^T m (2 x 4), then y = s A (2 x 2).
-                    var s0 = SIMD4<Float>(), s1 = SIMD4<Float>()
-                    for j in 0..<4 {
-                        let m0 = base[j * stride], m1 = base[(4 + j) * stride]
-                        let m2 = base[(8 + j) * stride], m3 = base[(12 + j) * stride]
-                        s0[j] = m0 + m1 + m2
-                        s1[j] = m1 - m2 - m3
-                    }
-                    let y00 = s0[0] + s0[1] + s0[2], y01 = s0[1] - s0[2] - s0[3]
-                    let y10 = s1[0] + s1[1] + s1[2], y11 = s1[1] - s1[2] - s1[3]
-                    let x = tileColumn * 2
-                    let hasRight = x + 1 < outputWidth, hasBelow = y + 1 < outputHeight
-                    let at = y * outputWidth + x
-                    store(y00, plane: plane, residual: residual, at: at, shift: shift)
-                    if hasRight { store(y01, plane: plane, residual: residual, at: at + 1, shift: shift) }
-                    if hasBelow {
-                        store(y10, plane: plane, residual: residual, at: at + outputWidth, shift: shift)
-                        if hasRight { store(y11, plane: plane, residual: residual, at: at + outputWidth + 1, shift: shift) }
-                    }
-                }
-            }
-        }
+extension WinogradBand {
+    /// The band as the C transforms see it.
+    var cBand: resin_winograd_band {
+        resin_winograd_band(
+            channels: geometry.inputChannels, filters: geometry.outputChannels,
+            height: geometry.inputSpatial[0], width: geometry.inputSpatial[1],
+            pad_top: geometry.window.padsBegin[0], pad_left: geometry.window.padsBegin[1],
+            out_height: geometry.outputSpatial[0], out_width: geometry.outputSpatial[1],
+            first_tile_row: firstTileRow, tile_rows: tileRows, tile_columns: geometry.winogradTileColumns)
     }
 
-    /// One output with the epilogue: `clamp(value + bias + residual)`, with Clip's rules (NaN passes, a NaN
-    /// bound clamps nothing).
-    @inline(__always)
-    func store(_ value: Float, plane: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, at index: Int, shift: Float) {
-        var result = value + shift
-        if let residual { result += residual[index] }
-        if result < minimum { result = minimum }
-        if result > maximum { result = maximum }
-        plane[index] = result
+    /// The input transform of the band for some channels, by `instructionSet`'s kernel.
+    func transformInput(channels: Range<Int>) {
+        var band = cBand
+        let kernels = instructionSet.kernels.pointee
+        let transform = (geometry.winogradTile == 4 ? kernels.winograd4_input : kernels.winograd2_input)!
+        transform(&band, input, channels.lowerBound, channels.upperBound, transformedInput)
+    }
+
+    /// The output transform with the epilogue, for some filters.
+    func transformOutput(filters: Range<Int>) {
+        var band = cBand
+        let kernels = instructionSet.kernels.pointee
+        let transform = (geometry.winogradTile == 4 ? kernels.winograd4_output : kernels.winograd2_output)!
+        transform(&band, products, filters.lowerBound, filters.upperBound, output, bias, skip, accumulates ? 1 : 0, minimum, maximum)
     }
 }

@@ -2,8 +2,9 @@ import CResinKernels
 
 /// Winograd F(4x4, 3x3) (Lavin and Gray, 2016) on the points 0, 1, -1, 1/2, -1/2 and infinity: each 4x4
 /// output tile is `A^T [(G g G^T) . (B^T d B)] A` over a 6x6 input tile, 36 multiplies per tile for 144 direct
-/// ones. The input and output transforms are C kernels per instruction set (winograd_f4x4_body.h holds B^T and
-/// A^T); the filter transform runs here, once, when a file is written or a session made.
+/// ones. The input and output transforms (of both tile sizes) are C kernels per instruction set
+/// (winograd_body.h holds B^T and A^T); the filter transform runs here, once, when a file is written or a
+/// session made.
 ///
 /// The points 1/2 and -1/2 (rather than 2 and -2) keep A^T's entries at most 1 in magnitude, so the output
 /// transform does not amplify the products' rounding; B^T's rows are scaled to integers and G divided to match.
@@ -49,30 +50,5 @@ extension Kernels {
         return transforms.withUnsafeBufferPointer {
             PackedFilters.packWinograd($0.baseAddress!, positions: 36, filters: filters, channels: channels)
         }
-    }
-}
-
-extension WinogradBand {
-    /// The band as the C transforms see it.
-    var cBand: resin_winograd_band {
-        resin_winograd_band(
-            channels: geometry.inputChannels, filters: geometry.outputChannels,
-            height: geometry.inputSpatial[0], width: geometry.inputSpatial[1],
-            pad_top: geometry.window.padsBegin[0], pad_left: geometry.window.padsBegin[1],
-            out_height: geometry.outputSpatial[0], out_width: geometry.outputSpatial[1],
-            first_tile_row: firstTileRow, tile_rows: tileRows, tile_columns: geometry.winogradTileColumns)
-    }
-
-    /// F(4x4) input transform of the band for some channels, by `instructionSet`'s kernel.
-    func transformInput4x4(channels: Range<Int>) {
-        var band = cBand
-        instructionSet.kernels.pointee.winograd4_input(&band, input, channels.lowerBound, channels.upperBound, transformedInput)
-    }
-
-    /// F(4x4) output transform with the epilogue, for some filters.
-    func transformOutput4x4(filters: Range<Int>) {
-        var band = cBand
-        instructionSet.kernels.pointee.winograd4_output(&band, products, filters.lowerBound, filters.upperBound, output, bias, skip,
-                                                        accumulates ? 1 : 0, minimum, maximum)
     }
 }

@@ -36,8 +36,8 @@ struct WinogradPlan {
     /// F(2x2) keeps the earlier measured floor: below 32 tiles per image (outputs under about 11x11) its
     /// products are too narrow, equal or slower than im2col on ResNet-50's 7x7 stage for 16/9 of the filters.
     static let minimumTiles2x2 = 32
-    /// F(4x4) needs at least one full 4x4 tile in each direction and no more tile columns than the C
-    /// transforms' stack rows hold.
+    /// No more tile columns than the C transforms' stack rows hold (outputs up to 1024 wide for F(2x2),
+    /// 2048 for F(4x4)).
     static let maximumTileColumns = Int(RESIN_WINOGRAD_MAX_TILE_COLUMNS)
 
     init(
@@ -50,6 +50,7 @@ struct WinogradPlan {
               window.dilations == [1, 1], group == 1, inputChannels >= 16, outputChannels >= 16,
               outputs.count == 2, outputs[0] >= 4, outputs[1] >= 4 else { return }
         let fits4x4 = (outputs[1] + 3) / 4 <= Self.maximumTileColumns
+        guard (outputs[1] + 1) / 2 <= Self.maximumTileColumns else { return }
         let chosen: Int
         switch choice {
         case .never: return

@@ -1,0 +1,191 @@
+// The Winograd transforms, F(2x2, 3x3) and F(4x4, 3x3), written once over a vector type and compiled by each
+// instruction set's file (winograd_portable.c, winograd_avx2.c, winograd_avx512.c) with its own vector width,
+// loads, stores and target attribute, so every set runs its own machine code from one statement of the
+// arithmetic. Each file includes this twice, with WG_M (the output tile side) 2 and 4.
+//
+// The including file defines: WG_NAME(x) (appends the set's suffix), WG_TARGET (its target attribute, empty
+// for the portable one), vf and WG_W (the vector type and its floats), VSPLAT(s), VLOAD(p), VSTORE(p, v),
+// VLOADN(p, n), VSTOREN(p, v, n) (the first n <= WG_W lanes) and VCLAMP(v, lo, hi) (Clip's NaN rules).
+//
+// F(2x2): B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
+// F(4x4) on the points 0, 1, -1, 1/2, -1/2 and infinity, rows of B^T scaled to integers (G scaled to match,
+// Kernels+Winograd4x4.swift):
+//   B^T = [[1, 0, -5, 0, 4, 0], [0, -1, -1, 4, 4, 0], [0, 1, -1, -4, 4, 0],
+//          [0, -1, -2, 1, 2, 0], [0, 1, -2, -1, 2, 0], [0, 1, 0, -5, 0, 4]]
+//   A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 1/2, -1/2, 0], [0, 1, 1, 1/4, 1/4, 0], [0, 1, -1, 1/8, -1/8, 1]]
+// The points 1/2 and -1/2 (rather than 2 and -2) keep A^T's entries at most 1 in magnitude, so the output
+// transform does not amplify the products' rounding.
+//
+// Both transforms are vectorised across the tiles of a tile row. Tile t reads input columns M t .. M t + M + 1,
+// so the input rows are first split by column phase (x mod M) into stack rows: column M t + k is then phase
+// k mod M at index t + k / M, and every load is contiguous. The outputs are gathered back from phases the same
+// way, and the epilogue runs on whole output rows.
+
+#define WG_N (WG_M + 2)
+#define WG_Q (RESIN_WINOGRAD_MAX_TILE_COLUMNS + 1)
+// Stack rows padded so a full-vector load at any index below WG_Q stays inside them.
+#define WG_QP (((WG_Q + WG_W - 1) / WG_W + 1) * WG_W)
+
+#if WG_M == 4
+#define WG_FN(x) WG_NAME(resin_winograd4_##x)
+// B^T applied to d[0..5], into o[0..5].
+#define WG_BT(d, o)                                                                                             \
+    do {                                                                                                        \
+        const vf four_ = VSPLAT(4.0f), five_ = VSPLAT(5.0f), two_ = VSPLAT(2.0f);                               \
+        o[0] = d[0] - five_ * d[2] + four_ * d[4];                                                              \
+        o[1] = four_ * (d[3] + d[4]) - (d[1] + d[2]);                                                           \
+        o[2] = four_ * (d[4] - d[3]) + (d[1] - d[2]);                                                           \
+        o[3] = two_ * (d[4] - d[2]) + (d[3] - d[1]);                                                            \
+        o[4] = two_ * (d[4] - d[2]) + (d[1] - d[3]);                                                            \
+        o[5] = d[1] - five_ * d[3] + four_ * d[5];                                                              \
+    } while (0)
+// A^T applied to m[0..5], into o[0..3].
+#define WG_AT(m, o)                                                                                             \
+    do {                                                                                                        \
+        const vf sum12_ = m[1] + m[2], diff12_ = m[1] - m[2], sum34_ = m[3] + m[4], diff34_ = m[3] - m[4];      \
+        o[0] = sum12_ + sum34_ + m[0];                                                                          \
+        o[1] = diff12_ + VSPLAT(0.5f) * diff34_;                                                                \
+        o[2] = sum12_ + VSPLAT(0.25f) * sum34_;                                                                 \
+        o[3] = diff12_ + VSPLAT(0.125f) * diff34_ + m[5];                                                       \
+    } while (0)
+#elif WG_M == 2
+#define WG_FN(x) WG_NAME(resin_winograd2_##x)
+#define WG_BT(d, o)                                                                                             \
+    do {                                                                                                        \
+        o[0] = d[0] - d[2];                                                                                     \
+        o[1] = d[1] + d[2];                                                                                     \
+        o[2] = d[2] - d[1];                                                                                     \
+        o[3] = d[1] - d[3];                                                                                     \
+    } while (0)
+#define WG_AT(m, o)                                                                                             \
+    do {                                                                                                        \
+        o[0] = m[0] + m[1] + m[2];                                                                              \
+        o[1] = m[1] - m[2] - m[3];                                                                              \
+    } while (0)
+#else
+#error "WG_M must be 2 or 4"
+#endif
+
+WG_TARGET void WG_FN(input)(const struct resin_winograd_band *band, const float *input, long channel_begin, long channel_end,
+                            float *transformed) {
+    const long width = band->width, height = band->height, columns = band->tile_columns;
+    const long tiles = band->tile_rows * columns;
+    const long position_stride = band->channels * tiles;
+    const long phases = columns + 1;
+    float split_rows[WG_N][WG_M][WG_QP];
+    float rows[WG_N][WG_M][WG_QP];
+    for (long channel = channel_begin; channel < channel_end; channel++) {
+        const float *plane = input + channel * height * width;
+        // Consecutive tile rows overlap by two input rows: keep their split forms and split only M new ones.
+        float (*split[WG_N])[WG_QP];
+        for (int r = 0; r < WG_N; r++) split[r] = split_rows[r];
+        for (long tile_row = 0; tile_row < band->tile_rows; tile_row++) {
+            const long top = (band->first_tile_row + tile_row) * WG_M - band->pad_top;
+            int first_new = 0;
+            if (tile_row > 0) {
+                float (*previous[WG_N])[WG_QP];
+                for (int r = 0; r < WG_N; r++) previous[r] = split[r];
+                for (int r = 0; r < WG_N; r++) split[r] = previous[(r + WG_M) % WG_N];
+                first_new = 2;
+            }
+            for (int r = first_new; r < WG_N; r++) {
+                const long y = top + r;
+                for (int p = 0; p < WG_M; p++) {
+                    float *out = split[r][p];
+                    if (y < 0 || y >= height) {
+                        for (long q = 0; q < phases; q++) out[q] = 0.0f;
+                        continue;
+                    }
+                    const float *line = plane + y * width;
+                    // Column M q + p - pad_left lies inside the row for q in [begin, end).
+                    const long offset = p - band->pad_left;
+                    long begin = offset >= 0 ? 0 : (-offset + WG_M - 1) / WG_M;
+                    long end = width - offset > 0 ? (width - offset + WG_M - 1) / WG_M : 0;
+                    if (begin > phases) begin = phases;
+                    if (end > phases) end = phases;
+                    if (end < begin) end = begin;
+                    long q = 0;
+                    for (; q < begin; q++) out[q] = 0.0f;
+                    for (; q < end; q++) out[q] = line[WG_M * q + offset];
+                    for (; q < phases; q++) out[q] = 0.0f;
+                }
+            }
+            // Columns of B^T d: combine the rows, phase by phase.
+            for (int p = 0; p < WG_M; p++) {
+                for (long q = 0; q < phases; q += WG_W) {
+                    vf d[WG_N], o[WG_N];
+                    for (int r = 0; r < WG_N; r++) d[r] = VLOAD(&split[r][p][q]);
+                    WG_BT(d, o);
+                    for (int r = 0; r < WG_N; r++) VSTORE(&rows[r][p][q], o[r]);
+                }
+            }
+            // Then (B^T d) B along each row: tile t's columns are phases 0 .. M-1 at t, then 0 and 1 at t + 1.
+            float *base = transformed + channel * tiles + tile_row * columns;
+            for (int i = 0; i < WG_N; i++) {
+                float *position = base + WG_N * i * position_stride;
+                for (long q = 0; q < columns; q += WG_W) {
+                    const long n = columns - q < WG_W ? columns - q : WG_W;
+                    vf d[WG_N], o[WG_N];
+                    for (int k = 0; k < WG_N; k++) d[k] = VLOAD(&rows[i][k % WG_M][q + k / WG_M]);
+                    WG_BT(d, o);
+                    for (int k = 0; k < WG_N; k++) VSTOREN(position + k * position_stride + q, o[k], n);
+                }
+            }
+        }
+    }
+}
+
+WG_TARGET void WG_FN(output)(const struct resin_winograd_band *band, const float *products, long filter_begin, long filter_end,
+                             float *output, const float *bias, const float *skip, int accumulate, float min, float max) {
+    const long columns = band->tile_columns, tiles = band->tile_rows * columns;
+    const long position_stride = band->filters * tiles;
+    const long out_height = band->out_height, out_width = band->out_width;
+    const vf lo = VSPLAT(min), hi = VSPLAT(max);
+    // Outputs of one tile row by (row in tile, column in tile, tile), then one output row in order.
+    float outputs[WG_M][WG_M][WG_QP];
+    float line[WG_M * WG_QP];
+    for (long filter = filter_begin; filter < filter_end; filter++) {
+        const vf shift = VSPLAT(bias ? bias[filter] : 0.0f);
+        float *plane = output + filter * out_height * out_width;
+        const float *residual = skip ? skip + filter * out_height * out_width : 0;
+        for (long tile_row = 0; tile_row < band->tile_rows; tile_row++) {
+            const float *m = products + filter * tiles + tile_row * columns;
+            for (long q = 0; q < columns; q += WG_W) {
+                const long n = columns - q < WG_W ? columns - q : WG_W;
+                // M A, row by row of the products: h[i][b].
+                vf h[WG_N][WG_M];
+                for (int i = 0; i < WG_N; i++) {
+                    vf row[WG_N];
+                    for (int j = 0; j < WG_N; j++) row[j] = VLOADN(m + (WG_N * i + j) * position_stride + q, n);
+                    WG_AT(row, h[i]);
+                }
+                // A^T (M A), column by column.
+                for (int b = 0; b < WG_M; b++) {
+                    vf column[WG_N], y[WG_M];
+                    for (int i = 0; i < WG_N; i++) column[i] = h[i][b];
+                    WG_AT(column, y);
+                    for (int a = 0; a < WG_M; a++) VSTORE(&outputs[a][b][q], y[a] + shift);
+                }
+            }
+            const long top = (band->first_tile_row + tile_row) * WG_M;
+            for (int a = 0; a < WG_M && top + a < out_height; a++) {
+                for (long x = 0; x < out_width; x++) line[x] = outputs[a][x % WG_M][x / WG_M];
+                float *target = plane + (top + a) * out_width;
+                const float *add = accumulate ? target : residual ? residual + (top + a) * out_width : 0;
+                for (long x = 0; x < out_width; x += WG_W) {
+                    const long n = out_width - x < WG_W ? out_width - x : WG_W;
+                    vf value = VLOAD(&line[x]);
+                    if (add) value = value + VLOADN(add + x, n);
+                    VSTOREN(target + x, VCLAMP(value, lo, hi), n);
+                }
+            }
+        }
+    }
+}
+
+#undef WG_N
+#undef WG_Q
+#undef WG_QP
+#undef WG_FN
+#undef WG_BT
+#undef WG_AT
