@@ -83,6 +83,10 @@ struct Bench: ParsableCommand {
             let median = percentile(latencies, 0.5)
             let p90 = percentile(latencies, 0.9)
             let batch = session.inputs.first?.shape.first ?? 1
+            if let requested = runtime.batch, requested != batch {
+                // --batch binds a symbolic batch only: a torchvision export fixed at 1 still runs 1 image.
+                printWarning("\(model): the first input's batch is fixed at \(batch); --batch \(requested) binds only a symbolic batch dimension")
+            }
             let imagesPerSecond = Double(batch) / (median / 1000)
             let peak = peakResidentBytes()
             if json {

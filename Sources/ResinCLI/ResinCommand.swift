@@ -63,6 +63,12 @@ func printError(_ text: String) {
     line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
+/// Writes "warning: ..." to standard error, keeping standard output for results such as `--json`.
+func printWarning(_ text: String) {
+    let line = Array("warning: \(text)\n".utf8)
+    line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
+
 /// Writes one `--verbose` line (an optimizer pass and its rewrites) to standard error, keeping standard
 /// output for results such as `--json`.
 func printVerbose(_ text: String) {

@@ -22,6 +22,16 @@ import TestSupport
         #expect(try threads(in: explicit.standardOutput) == 3)
     }
 
+    /// `--batch` on a model whose batch is fixed runs the fixed batch and says so on standard error.
+    @Test func benchWarnsWhenTheBatchIsFixed() throws {
+        let result = try runResin(["bench", TestPaths.model("resnet-basic-v1.5"), "--batch", "4", "--warmup", "0",
+                                   "--iterations", "1", "--json"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let object = try #require(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        #expect(object["batch"] as? Int == 1)
+        #expect(result.standardError.contains("batch is fixed at 1; --batch 4"), "\(result.standardError)")
+    }
+
     /// `bench --help` says what the default is.
     @Test func helpDocumentsTheThreadsDefault() throws {
         let result = try runResin(["bench", "--help"])
