@@ -1,0 +1,106 @@
+// What every instruction set's grouped convolution shares (plain C, inlined into each kernel file): the
+// band of input rows copied into a stack buffer, and the offsets of the filter taps in it.
+//
+// The kernels are vectorised along output width. Reading the input in place would need a mask at every
+// padded border and a gather for stride 2, so each band of output rows first copies the input rows it reads
+// into the buffer with the padding written as zeros and each row split into `stride_width` phases (phase p
+// holds padded columns p, p + s, p + 2s, ...). Output column `ow` at kernel column `kw` then reads phase
+// `(kw * dilation) % s` at index `ow + (kw * dilation) / s`: for every tap, a vector of consecutive outputs
+// is one contiguous load, whatever the stride, pad or dilation. The copy touches each input element once per
+// band, against `filters x kernel taps` multiply-adds per element, so it costs little (2% of the 56x56
+// ResNeXt layer's operations).
+#ifndef RESIN_GROUPED_CONV_BAND_H
+#define RESIN_GROUPED_CONV_BAND_H
+
+#include "resin_kernels.h"
+
+#include <string.h>
+
+/// Where a band's rows sit in the buffer, for vectors of `vector` floats.
+struct grouped_band_layout {
+    /// Floats of one phase of a row: every vector of outputs plus the furthest kernel shift, zero past the input.
+    long phase_length;
+    /// Floats of one input row (all its phases), and of one channel's rows.
+    long row_stride, channel_stride;
+    /// Output rows per band: as many as the buffer holds.
+    long band_rows;
+};
+
+/// Input rows `rows` output rows read.
+static inline long grouped_input_rows(const struct resin_grouped_conv_shape *s, long rows) {
+    return (rows - 1) * s->stride_height + (s->kernel_height - 1) * s->dilation_height + 1;
+}
+
+/// The layout for vectors of `vector` floats; returns 0 when not even one output row's input fits the buffer.
+static inline int grouped_band_layout(const struct resin_grouped_conv_shape *s, long vector, struct grouped_band_layout *layout) {
+    if (s->output_width <= 0 || s->output_height <= 0) return 0;
+    long vectors = (s->output_width + vector - 1) / vector;
+    layout->phase_length = vectors * vector + (s->kernel_width - 1) * s->dilation_width / s->stride_width;
+    layout->row_stride = s->stride_width * layout->phase_length;
+    long per_row_band = s->channels * layout->row_stride;
+    long rows = 1;
+    if (per_row_band * grouped_input_rows(s, 1) > RESIN_GROUPED_SCRATCH_FLOATS) return 0;
+    while (rows < s->output_height && per_row_band * grouped_input_rows(s, rows + 1) <= RESIN_GROUPED_SCRATCH_FLOATS) rows++;
+    layout->band_rows = rows;
+    layout->channel_stride = grouped_input_rows(s, rows) * layout->row_stride;
+    return 1;
+}
+
+/// Fills `offsets[tap]` with where tap `(channel, kh, kw)` (ONNX's filter order) reads, relative to the first
+/// output row's vector at column 0.
+static inline void grouped_tap_offsets(const struct resin_grouped_conv_shape *s, const struct grouped_band_layout *layout,
+                                       int *offsets) {
+    long tap = 0;
+    for (long c = 0; c < s->channels; c++) {
+        for (long kh = 0; kh < s->kernel_height; kh++) {
+            for (long kw = 0; kw < s->kernel_width; kw++) {
+                long shift = kw * s->dilation_width;
+                offsets[tap++] = (int)(c * layout->channel_stride + kh * s->dilation_height * layout->row_stride
+                                       + (shift % s->stride_width) * layout->phase_length + shift / s->stride_width);
+            }
+        }
+    }
+}
+
+/// Copies the input rows output rows `first ..< first + rows` read into `band`, padding as zeros, rows split
+/// into phases.
+static inline void grouped_fill_band(const struct resin_grouped_conv_shape *s, const struct grouped_band_layout *layout,
+                                     const float *input, long first, long rows, float *band) {
+    long input_rows = grouped_input_rows(s, rows);
+    long stride = s->stride_width;
+    long width = s->input_width;
+    for (long c = 0; c < s->channels; c++) {
+        const float *plane = input + c * s->input_height * width;
+        for (long r = 0; r < input_rows; r++) {
+            float *row = band + c * layout->channel_stride + r * layout->row_stride;
+            long ih = first * s->stride_height - s->pad_top + r;
+            if (ih < 0 || ih >= s->input_height) {
+                memset(row, 0, (size_t)layout->row_stride * sizeof(float));
+                continue;
+            }
+            const float *source = plane + ih * width;
+            for (long phase = 0; phase < stride; phase++) {
+                float *out = row + phase * layout->phase_length;
+                // Padded column phase + stride * i is input column phase + stride * i - pad_left.
+                long column = phase - s->pad_left;
+                if (stride == 1) {
+                    long i = 0;
+                    for (; i < layout->phase_length && column + i < 0; i++) out[i] = 0;
+                    long inside = width - (column + i);
+                    if (inside > layout->phase_length - i) inside = layout->phase_length - i;
+                    if (inside > 0) {
+                        memcpy(out + i, source + column + i, (size_t)inside * sizeof(float));
+                        i += inside;
+                    }
+                    for (; i < layout->phase_length; i++) out[i] = 0;
+                } else {
+                    for (long i = 0; i < layout->phase_length; i++, column += stride) {
+                        out[i] = column >= 0 && column < width ? source[column] : 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#endif

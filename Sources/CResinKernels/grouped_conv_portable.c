@@ -1,0 +1,95 @@
+// Grouped 2-D convolution, direct (no im2col), in plain C for any processor; also the shape check every
+// instruction set shares. grouped_conv_band.h has the band buffer the kernels read.
+//
+// The structure is the vector kernels' (grouped_conv_avx512.c): a tile is a few filters of the group by a
+// few vectors of consecutive outputs, here of 8 floats held in arrays that a compiler may vectorise; each
+// tap loads the tile's input vectors once and multiplies them by one filter scalar per filter. The epilogue
+// (bias, residual, activation) is applied to the tile before it is stored.
+#include "grouped_conv_band.h"
+
+#define LANES 8
+#define FILTERS 4
+#define VECTORS 2
+
+int resin_grouped_conv_supported(const struct resin_grouped_conv_shape *shape) {
+    struct grouped_band_layout layout;
+    // The widest vectors (AVX-512's 16 floats) need the longest rows: what fits them fits every set.
+    return shape->channels * shape->kernel_height * shape->kernel_width <= RESIN_GROUPED_MAX_TAPS
+        && grouped_band_layout(shape, 16, &layout);
+}
+
+/// Clip's rules, as the Swift epilogue writes them: a NaN value passes, a NaN bound clamps nothing.
+static inline float clamp(float value, float minimum, float maximum) {
+    if (value < minimum) value = minimum;
+    if (value > maximum) value = maximum;
+    return value;
+}
+
+/// `filters` filters by `vectors` vectors of outputs over `taps` taps; `inputs[v]` is where vector v reads tap
+/// 0, `outputs[v]` its offset in an output plane and `lanes[v]` how many of its outputs exist.
+static inline void tile(const struct resin_grouped_conv_shape *s, const float *band, const int *offsets, long taps,
+                        const float *weight, const float *bias, const float *skip, float *output, long plane,
+                        const long *inputs, const long *outputs, const long *lanes, const int filters, const int vectors) {
+    float sum[FILTERS][VECTORS][LANES];
+    for (int f = 0; f < filters; f++)
+        for (int v = 0; v < vectors; v++)
+            for (int l = 0; l < LANES; l++) sum[f][v][l] = 0;
+    for (long tap = 0; tap < taps; tap++) {
+        float x[VECTORS][LANES];
+        for (int v = 0; v < vectors; v++) {
+            const float *source = band + inputs[v] + offsets[tap];
+            for (int l = 0; l < LANES; l++) x[v][l] = source[l];
+        }
+        for (int f = 0; f < filters; f++) {
+            float w = weight[f * taps + tap];
+            for (int v = 0; v < vectors; v++)
+                for (int l = 0; l < LANES; l++) sum[f][v][l] += w * x[v][l];
+        }
+    }
+    for (int f = 0; f < filters; f++) {
+        float b = bias ? bias[f] : 0;
+        for (int v = 0; v < vectors; v++) {
+            float *y = output + f * plane + outputs[v];
+            const float *r = skip ? skip + f * plane + outputs[v] : 0;
+            for (long l = 0; l < lanes[v]; l++) {
+                float value = sum[f][v][l];
+                if (s->accumulate) value += y[l];
+                value += b;
+                if (r) value += r[l];
+                y[l] = clamp(value, s->activation_min, s->activation_max);
+            }
+        }
+    }
+}
+
+void resin_grouped_conv_portable(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
+                                 const float *bias, const float *skip, float *output, long row_begin, long row_end) {
+    struct grouped_band_layout layout;
+    if (!grouped_band_layout(s, LANES, &layout)) return;
+    float band[RESIN_GROUPED_SCRATCH_FLOATS];
+    int offsets[RESIN_GROUPED_MAX_TAPS];
+    grouped_tap_offsets(s, &layout, offsets);
+    long taps = s->channels * s->kernel_height * s->kernel_width;
+    long plane = s->output_height * s->output_width;
+    long per_row = (s->output_width + LANES - 1) / LANES;
+    for (long first = row_begin; first < row_end; first += layout.band_rows) {
+        long rows = row_end - first < layout.band_rows ? row_end - first : layout.band_rows;
+        grouped_fill_band(s, &layout, input, first, rows, band);
+        long positions = rows * per_row;
+        for (long p = 0; p < positions; p += VECTORS) {
+            int vectors = positions - p < VECTORS ? (int)(positions - p) : VECTORS;
+            long inputs[VECTORS], outputs[VECTORS], lanes[VECTORS];
+            for (int v = 0; v < vectors; v++) {
+                long row = (p + v) / per_row, column = (p + v) % per_row * LANES;
+                inputs[v] = row * s->stride_height * layout.row_stride + column;
+                outputs[v] = (first + row) * s->output_width + column;
+                lanes[v] = s->output_width - column < LANES ? s->output_width - column : LANES;
+            }
+            for (long f = 0; f < s->filters; f += FILTERS) {
+                int filters = s->filters - f < FILTERS ? (int)(s->filters - f) : FILTERS;
+                tile(s, band, offsets, taps, weight + f * taps, bias ? bias + f : 0, skip ? skip + f * plane : 0,
+                     output + f * plane, plane, inputs, outputs, lanes, filters, vectors);
+            }
+        }
+    }
+}
