@@ -81,23 +81,23 @@ static inline void grouped_fill_band(const struct resin_grouped_conv_shape *s, c
             const float *source = plane + ih * width;
             for (long phase = 0; phase < stride; phase++) {
                 float *out = row + phase * layout->phase_length;
-                // Padded column phase + stride * i is input column phase + stride * i - pad_left.
-                long column = phase - s->pad_left;
+                // Padded column phase + stride * i is input column phase - pad_left + stride * i: zeros up to
+                // the first i inside the row, the input up to the last, zeros after. No test per element.
+                const float *first_column = source + phase - s->pad_left;
+                long inside_begin = s->pad_left > phase ? (s->pad_left - phase + stride - 1) / stride : 0;
+                long inside_end = width - 1 + s->pad_left - phase < 0 ? 0 : (width - 1 + s->pad_left - phase) / stride + 1;
+                if (inside_begin > layout->phase_length) inside_begin = layout->phase_length;
+                if (inside_end > layout->phase_length) inside_end = layout->phase_length;
+                if (inside_end < inside_begin) inside_end = inside_begin;
+                long i = 0;
+                for (; i < inside_begin; i++) out[i] = 0;
                 if (stride == 1) {
-                    long i = 0;
-                    for (; i < layout->phase_length && column + i < 0; i++) out[i] = 0;
-                    long inside = width - (column + i);
-                    if (inside > layout->phase_length - i) inside = layout->phase_length - i;
-                    if (inside > 0) {
-                        memcpy(out + i, source + column + i, (size_t)inside * sizeof(float));
-                        i += inside;
-                    }
-                    for (; i < layout->phase_length; i++) out[i] = 0;
+                    memcpy(out + i, first_column + i, (size_t)(inside_end - i) * sizeof(float));
+                    i = inside_end;
                 } else {
-                    for (long i = 0; i < layout->phase_length; i++, column += stride) {
-                        out[i] = column >= 0 && column < width ? source[column] : 0;
-                    }
+                    for (; i < inside_end; i++) out[i] = first_column[i * stride];
                 }
+                for (; i < layout->phase_length; i++) out[i] = 0;
             }
         }
     }
