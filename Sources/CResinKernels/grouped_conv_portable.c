@@ -1,15 +1,18 @@
 // Grouped 2-D convolution, direct (no im2col), in plain C for any processor; also the shape check every
 // instruction set shares. grouped_conv_band.h has the band buffer the kernels read.
 //
-// The structure is the vector kernels' (grouped_conv_avx512.c): a tile is a few filters of the group by a
-// few vectors of consecutive outputs, here of 8 floats held in arrays that a compiler may vectorise; each
-// tap loads the tile's input vectors once and multiplies them by one filter scalar per filter. The epilogue
-// (bias, residual, activation) is applied to the tile before it is stored.
+// The structure is the vector kernels' (grouped_conv_avx512.c): a tile is a few filters of the group by
+// vectors of consecutive outputs, here 4 filters by one vector of 8 floats held in arrays that the compiler
+// vectorises; each tap loads the tile's input once and multiplies it by one filter scalar per filter. The
+// epilogue (bias, residual, activation) is applied to the tile before it is stored. The tile's sizes must be
+// constants (tile_any) for its sums to stay in registers: with them, ResNeXt-50's grouped layers run 1.65x
+// faster than im2col + OpenBLAS on x86-64's baseline SSE2 (0.7x without); 2 vectors per tile ran 1.48x,
+// their 16 sums filling all 16 SSE registers.
 #include "grouped_conv_band.h"
 
 #define LANES 8
 #define FILTERS 4
-#define VECTORS 2
+#define VECTORS 1
 
 int resin_grouped_conv_supported(const struct resin_grouped_conv_shape *shape) {
     struct grouped_band_layout layout;
@@ -27,7 +30,7 @@ static inline float clamp(float value, float minimum, float maximum) {
 
 /// `filters` filters by `vectors` vectors of outputs over `taps` taps; `inputs[v]` is where vector v reads tap
 /// 0, `outputs[v]` its offset in an output plane and `lanes[v]` how many of its outputs exist.
-static inline void tile(const struct resin_grouped_conv_shape *s, const float *band, const int *offsets, long taps,
+__attribute__((always_inline)) static inline void tile(const struct resin_grouped_conv_shape *s, const float *band, const int *offsets, long taps,
                         const float *weight, const float *bias, const float *skip, float *output, long plane,
                         const long *inputs, const long *outputs, const long *lanes, const int filters, const int vectors) {
     float sum[FILTERS][VECTORS][LANES];
@@ -62,6 +65,22 @@ static inline void tile(const struct resin_grouped_conv_shape *s, const float *b
     }
 }
 
+#define TILE(F, V) tile(s, band, offsets, taps, weight, bias, skip, output, plane, inputs, outputs, lanes, F, V)
+#define TILE_VECTORS(F) TILE(F, 1)
+
+// The tile with constant sizes, so that the compiler keeps its sums in registers.
+static void tile_any(const struct resin_grouped_conv_shape *s, const float *band, const int *offsets, long taps,
+                     const float *weight, const float *bias, const float *skip, float *output, long plane,
+                     const long *inputs, const long *outputs, const long *lanes, int filters, int vectors) {
+    (void)vectors;  // always 1 (VECTORS)
+    switch (filters) {
+    case 4: TILE_VECTORS(4); break;
+    case 3: TILE_VECTORS(3); break;
+    case 2: TILE_VECTORS(2); break;
+    default: TILE_VECTORS(1); break;
+    }
+}
+
 void resin_grouped_conv_portable(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
                                  const float *bias, const float *skip, float *output, long row_begin, long row_end) {
     struct grouped_band_layout layout;
@@ -87,7 +106,7 @@ void resin_grouped_conv_portable(const struct resin_grouped_conv_shape *s, const
             }
             for (long f = 0; f < s->filters; f += FILTERS) {
                 int filters = s->filters - f < FILTERS ? (int)(s->filters - f) : FILTERS;
-                tile(s, band, offsets, taps, weight + f * taps, bias ? bias + f : 0, skip ? skip + f * plane : 0,
+                tile_any(s, band, offsets, taps, weight + f * taps, bias ? bias + f : 0, skip ? skip + f * plane : 0,
                      output + f * plane, plane, inputs, outputs, lanes, filters, vectors);
             }
         }
