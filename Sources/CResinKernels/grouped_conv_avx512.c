@@ -21,7 +21,7 @@
 __attribute__((target("avx512f"), always_inline)) static inline void
 tile(const struct resin_grouped_conv_shape *s, const float *band, const int *offsets, long taps, const float *weight,
      const float *bias, const float *skip, float *output, long plane, const long *inputs, const long *outputs,
-     const __mmask16 *masks, const int filters, const int vectors) {
+     const long *lanes, const int filters, const int vectors) {
     __m512 sum[FILTERS][VECTORS];
     for (int f = 0; f < filters; f++)
         for (int v = 0; v < vectors; v++) sum[f][v] = _mm512_setzero_ps();
@@ -41,18 +41,19 @@ tile(const struct resin_grouped_conv_shape *s, const float *band, const int *off
     for (int f = 0; f < filters; f++) {
         __m512 b = _mm512_set1_ps(bias ? bias[f] : 0.0f);
         for (int v = 0; v < vectors; v++) {
+            __mmask16 mask = (__mmask16)((1u << lanes[v]) - 1);
             float *y = output + f * plane + outputs[v];
             __m512 value = sum[f][v];
-            if (s->accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(masks[v], y));
+            if (s->accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, y));
             value = _mm512_add_ps(value, b);
-            if (skip) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(masks[v], skip + f * plane + outputs[v]));
+            if (skip) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, skip + f * plane + outputs[v]));
             value = _mm512_min_ps(maximum, _mm512_max_ps(minimum, value));
-            _mm512_mask_storeu_ps(y, masks[v], value);
+            _mm512_mask_storeu_ps(y, mask, value);
         }
     }
 }
 
-#define TILE(F, V) tile(s, band, offsets, taps, weight, bias, skip, output, plane, inputs, outputs, masks, F, V)
+#define TILE(F, V) tile(s, band, offsets, taps, weight, bias, skip, output, plane, inputs, outputs, lanes, F, V)
 #define TILE_VECTORS(F)                                                                                              \
     switch (vectors) {                                                                                              \
     case 6: TILE(F, 6); break;                                                                                      \
@@ -66,7 +67,7 @@ tile(const struct resin_grouped_conv_shape *s, const float *band, const int *off
 __attribute__((target("avx512f"))) static void
 tile_any(const struct resin_grouped_conv_shape *s, const float *band, const int *offsets, long taps, const float *weight,
          const float *bias, const float *skip, float *output, long plane, const long *inputs, const long *outputs,
-         const __mmask16 *masks, int filters, int vectors) {
+         const long *lanes, int filters, int vectors) {
     switch (filters) {
     case 4: TILE_VECTORS(4); break;
     case 3: TILE_VECTORS(3); break;
@@ -79,36 +80,7 @@ tile_any(const struct resin_grouped_conv_shape *s, const float *band, const int 
 __attribute__((target("avx512f"), noinline)) static void
 rows(const struct resin_grouped_conv_shape *s, const float *input, const float *weight, const float *bias,
      const float *skip, float *output, long row_begin, long row_end) {
-    struct grouped_band_layout layout;
-    if (!grouped_band_layout(s, LANES, &layout)) return;
-    float band[RESIN_GROUPED_SCRATCH_FLOATS] __attribute__((aligned(64)));
-    int offsets[RESIN_GROUPED_MAX_TAPS];
-    grouped_tap_offsets(s, &layout, offsets);
-    long taps = s->channels * s->kernel_height * s->kernel_width;
-    long plane = s->output_height * s->output_width;
-    long per_row = (s->output_width + LANES - 1) / LANES;
-    for (long first = row_begin; first < row_end; first += layout.band_rows) {
-        long rows = row_end - first < layout.band_rows ? row_end - first : layout.band_rows;
-        grouped_fill_band(s, &layout, input, first, rows, band);
-        long positions = rows * per_row;
-        for (long p = 0; p < positions; p += VECTORS) {
-            int vectors = positions - p < VECTORS ? (int)(positions - p) : VECTORS;
-            long inputs[VECTORS], outputs[VECTORS];
-            __mmask16 masks[VECTORS];
-            for (int v = 0; v < vectors; v++) {
-                long row = (p + v) / per_row, column = (p + v) % per_row * LANES;
-                long lanes = s->output_width - column < LANES ? s->output_width - column : LANES;
-                inputs[v] = row * s->stride_height * layout.row_stride + column;
-                outputs[v] = (first + row) * s->output_width + column;
-                masks[v] = (__mmask16)((1u << lanes) - 1);
-            }
-            for (long f = 0; f < s->filters; f += FILTERS) {
-                int filters = s->filters - f < FILTERS ? (int)(s->filters - f) : FILTERS;
-                tile_any(s, band, offsets, taps, weight + f * taps, bias ? bias + f : 0, skip ? skip + f * plane : 0,
-                         output + f * plane, plane, inputs, outputs, masks, filters, vectors);
-            }
-        }
-    }
+    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any);
 }
 __attribute__((target("avx512f"))) void
 resin_grouped_conv_avx512(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,

@@ -142,4 +142,53 @@ static inline void grouped_fill_band(const struct resin_grouped_conv_shape *s, c
     }
 }
 
+/// One tile of a kernel: `filters` filters of the group by `vectors` vectors of outputs over `taps` taps.
+/// `inputs[v]` is where vector v reads tap 0 in `band`, `outputs[v]` its offset in an output plane and
+/// `lanes[v]` how many of its outputs exist (the rest are neither read nor written); `weight`, `bias` and
+/// `skip` start at the tile's first filter, `output` at its plane. The epilogue is applied before the store.
+typedef void (*grouped_tile_fn)(const struct resin_grouped_conv_shape *s, const float *band, const int *offsets,
+                                long taps, const float *weight, const float *bias, const float *skip, float *output,
+                                long plane, const long *inputs, const long *outputs, const long *lanes, int filters,
+                                int vectors);
+
+/// Most vectors a tile takes, over every instruction set.
+#define GROUPED_MAX_VECTORS 6
+
+/// Output rows `row_begin ..< row_end` (resin_grouped_conv_fn's contract), band by band: copy the band's
+/// input rows, then run `tile` over chunks of `vectors` vectors of `lanes` outputs (continuing on the next
+/// row, so narrow maps fill tiles too) times blocks of `filters` filters. Inlined into each instruction
+/// set's file, where `tile` becomes a direct call.
+static inline void grouped_conv_rows(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
+                                     const float *bias, const float *skip, float *output, long row_begin, long row_end,
+                                     long lanes, int vectors, int filters, grouped_tile_fn tile) {
+    struct grouped_band_layout layout;
+    if (!grouped_band_layout(s, lanes, &layout)) return;
+    _Alignas(64) float band[RESIN_GROUPED_SCRATCH_FLOATS];
+    int offsets[RESIN_GROUPED_MAX_TAPS];
+    grouped_tap_offsets(s, &layout, offsets);
+    long taps = s->channels * s->kernel_height * s->kernel_width;
+    long plane = s->output_height * s->output_width;
+    long per_row = (s->output_width + lanes - 1) / lanes;
+    for (long first = row_begin; first < row_end; first += layout.band_rows) {
+        long rows = row_end - first < layout.band_rows ? row_end - first : layout.band_rows;
+        grouped_fill_band(s, &layout, input, first, rows, band);
+        long positions = rows * per_row;
+        for (long p = 0; p < positions; p += vectors) {
+            int count = positions - p < vectors ? (int)(positions - p) : vectors;
+            long inputs[GROUPED_MAX_VECTORS], outputs[GROUPED_MAX_VECTORS], valid[GROUPED_MAX_VECTORS];
+            for (int v = 0; v < count; v++) {
+                long row = (p + v) / per_row, column = (p + v) % per_row * lanes;
+                inputs[v] = row * s->stride_height * layout.row_stride + column;
+                outputs[v] = (first + row) * s->output_width + column;
+                valid[v] = s->output_width - column < lanes ? s->output_width - column : lanes;
+            }
+            for (long f = 0; f < s->filters; f += filters) {
+                int block = s->filters - f < filters ? (int)(s->filters - f) : filters;
+                tile(s, band, offsets, taps, weight + f * taps, bias ? bias + f : 0, skip ? skip + f * plane : 0,
+                     output + f * plane, plane, inputs, outputs, valid, block, count);
+            }
+        }
+    }
+}
+
 #endif

@@ -83,32 +83,5 @@ static void tile_any(const struct resin_grouped_conv_shape *s, const float *band
 
 void resin_grouped_conv_portable(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
                                  const float *bias, const float *skip, float *output, long row_begin, long row_end) {
-    struct grouped_band_layout layout;
-    if (!grouped_band_layout(s, LANES, &layout)) return;
-    float band[RESIN_GROUPED_SCRATCH_FLOATS];
-    int offsets[RESIN_GROUPED_MAX_TAPS];
-    grouped_tap_offsets(s, &layout, offsets);
-    long taps = s->channels * s->kernel_height * s->kernel_width;
-    long plane = s->output_height * s->output_width;
-    long per_row = (s->output_width + LANES - 1) / LANES;
-    for (long first = row_begin; first < row_end; first += layout.band_rows) {
-        long rows = row_end - first < layout.band_rows ? row_end - first : layout.band_rows;
-        grouped_fill_band(s, &layout, input, first, rows, band);
-        long positions = rows * per_row;
-        for (long p = 0; p < positions; p += VECTORS) {
-            int vectors = positions - p < VECTORS ? (int)(positions - p) : VECTORS;
-            long inputs[VECTORS], outputs[VECTORS], lanes[VECTORS];
-            for (int v = 0; v < vectors; v++) {
-                long row = (p + v) / per_row, column = (p + v) % per_row * LANES;
-                inputs[v] = row * s->stride_height * layout.row_stride + column;
-                outputs[v] = (first + row) * s->output_width + column;
-                lanes[v] = s->output_width - column < LANES ? s->output_width - column : LANES;
-            }
-            for (long f = 0; f < s->filters; f += FILTERS) {
-                int filters = s->filters - f < FILTERS ? (int)(s->filters - f) : FILTERS;
-                tile_any(s, band, offsets, taps, weight + f * taps, bias ? bias + f : 0, skip ? skip + f * plane : 0,
-                     output + f * plane, plane, inputs, outputs, lanes, filters, vectors);
-            }
-        }
-    }
+    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any);
 }
