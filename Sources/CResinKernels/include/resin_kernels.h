@@ -31,10 +31,58 @@ enum resin_isa_status {
 typedef void (*resin_packed_gemm_fn)(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
                                      const float *b, long ldb, float *c, long ldc, int accumulate);
 
+// --- Grouped convolution (ResNeXt, depthwise): direct, no im2col (grouped_conv_*.c) ---
+
+/// One group of one image of a grouped 2-D convolution, and the epilogue applied before the store.
+struct resin_grouped_conv_shape {
+    /// Input channels and filters of the group.
+    long channels, filters;
+    long input_height, input_width, output_height, output_width;
+    long kernel_height, kernel_width, stride_height, stride_width, dilation_height, dilation_width;
+    /// Leading pads; the trailing ones follow from the output size.
+    long pad_top, pad_left;
+    /// `y = min(max(y, activation_min), activation_max)` with Clip's rules: a NaN passes, a NaN bound clamps
+    /// nothing (+-infinity for none, 0 and +infinity for Relu).
+    float activation_min, activation_max;
+    /// Nonzero when the output holds the residual on entry and the convolution adds onto it.
+    int accumulate;
+};
+
+/// Floats of the stack buffer a grouped convolution copies its input rows into (64 KiB).
+#define RESIN_GROUPED_SCRATCH_FLOATS 16384
+/// Most filter taps (channels x kernel height x kernel width) of one group the kernels take.
+#define RESIN_GROUPED_MAX_TAPS 4096
+
+/// Whether the grouped kernels take this shape (whatever the instruction set): at least one output row's
+/// input must fit the stack buffer and the taps must fit RESIN_GROUPED_MAX_TAPS. Other shapes use im2col.
+int resin_grouped_conv_supported(const struct resin_grouped_conv_shape *shape);
+
+/// Output rows `row_begin ..< row_end` of one group of one image: `input` the group's first input channel
+/// `[channels, input_height, input_width]`, `weight` its filters in ONNX's layout `[filters, channels,
+/// kernel_height, kernel_width]`, `bias` its `filters` biases or NULL, `skip` a residual shaped like `output`
+/// or NULL, `output` `[filters, output_height, output_width]`. `output` = activation(conv + bias + skip), or
+/// activation(output + conv + bias) when `accumulate`. Requires `resin_grouped_conv_supported`.
+typedef void (*resin_grouped_conv_fn)(const struct resin_grouped_conv_shape *shape, const float *input,
+                                      const float *weight, const float *bias, const float *skip, float *output,
+                                      long row_begin, long row_end);
+
+void resin_grouped_conv_portable(const struct resin_grouped_conv_shape *shape, const float *input, const float *weight,
+                                 const float *bias, const float *skip, float *output, long row_begin, long row_end);
+#if defined(__x86_64__)
+void resin_grouped_conv_avx2(const struct resin_grouped_conv_shape *shape, const float *input, const float *weight,
+                             const float *bias, const float *skip, float *output, long row_begin, long row_end);
+void resin_grouped_conv_avx512(const struct resin_grouped_conv_shape *shape, const float *input, const float *weight,
+                               const float *bias, const float *skip, float *output, long row_begin, long row_end);
+#endif
+
+// --- end of grouped convolution ---
+
 /// Every kernel of one instruction set.
 struct resin_kernel_table {
     enum resin_isa isa;
     resin_packed_gemm_fn packed_gemm;
+    // Grouped convolution (grouped_conv_*.c).
+    resin_grouped_conv_fn grouped_conv;
 };
 
 /// Bit `1 << isa` for every set this processor runs (the portable one always).

@@ -55,6 +55,9 @@ extension Kernels {
         pool: WorkerPool? = nil, transformedWeight: UnsafePointer<Float>? = nil, packedTransformedWeight: UnsafePointer<Float>? = nil,
         packedWeight: UnsafePointer<Float>? = nil, instructionSet: InstructionSet = .active
     ) {
+        // Grouped 2-D convolutions run on Resin's direct kernels (Kernels+GroupedConvolution.swift).
+        if geometry.group > 1, groupedConvolution(input: input, weight: weight, output: output, geometry: geometry, epilogue: epilogue,
+                                                  pool: pool, instructionSet: instructionSet) { return }
         let filters = geometry.filtersPerGroup
         let rows = geometry.columnRows
         let inputPlane = geometry.inputPlane
