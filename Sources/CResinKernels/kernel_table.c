@@ -11,14 +11,14 @@
 #endif
 
 static const struct resin_kernel_table tables[RESIN_ISA_COUNT] = {
-    {RESIN_ISA_PORTABLE, resin_packed_gemm_portable},
+    {RESIN_ISA_PORTABLE, resin_packed_gemm_portable, resin_fused_gemm_portable},
 #if defined(__x86_64__)
-    {RESIN_ISA_AVX2, resin_packed_gemm_avx2},
-    {RESIN_ISA_AVX512, resin_packed_gemm_avx512},
+    {RESIN_ISA_AVX2, resin_packed_gemm_avx2, resin_fused_gemm_avx2},
+    {RESIN_ISA_AVX512, resin_packed_gemm_avx512, resin_fused_gemm_avx512},
 #else
     // Not built here; resin_isa_supported_mask never offers them.
-    {RESIN_ISA_AVX2, resin_packed_gemm_portable},
-    {RESIN_ISA_AVX512, resin_packed_gemm_portable},
+    {RESIN_ISA_AVX2, resin_packed_gemm_portable, resin_fused_gemm_portable},
+    {RESIN_ISA_AVX512, resin_packed_gemm_portable, resin_fused_gemm_portable},
 #endif
 };
 

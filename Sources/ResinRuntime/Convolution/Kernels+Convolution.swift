@@ -1,3 +1,4 @@
+import CResinKernels
 import ResinIR
 
 /// What a convolution does to its output after the GEMMs, in one pass per output channel plane:
@@ -115,8 +116,13 @@ extension Kernels {
                     }
                     let target = destination + firstRow * outputWidth
                     if let packedWeight, geometry.group == 1 {
-                        packedGEMM(pool: pool, m: filters, n: columnCount, k: rows, packed: packedWeight, b: columns, ldb: columnCount,
-                                   c: target, ldc: outputPlane, accumulate: accumulates, instructionSet: instructionSet)
+                        // The epilogue runs in the kernel, on each tile before its store.
+                        let skip = epilogue.skip.map { $0 + (target - output) }
+                        let bounds = epilogue.activation.bounds
+                        let problem = resin_gemm_problem(
+                            m: filters, n: columnCount, k: rows, packed: packedWeight, b: columns, ldb: columnCount, c: target, ldc: outputPlane,
+                            epilogue: resin_gemm_epilogue(bias: epilogue.bias, skip: skip, min: bounds.min, max: bounds.max))
+                        fusedGEMM(pool: pool, problem: problem, instructionSet: instructionSet)
                     } else if let pool {
                         parallelSGEMM(pool: pool, m: filters, n: columnCount, k: rows, a: filterBlock, lda: rows,
                                       b: columns, ldb: columnCount, beta: beta, c: target, ldc: outputPlane)
@@ -128,7 +134,9 @@ extension Kernels {
                 }
             }
         }
-        finish(output: output, geometry: geometry, epilogue: epilogue, accumulates: accumulates, pool: pool)
+        if packedWeight == nil || geometry.group != 1 {
+            finish(output: output, geometry: geometry, epilogue: epilogue, accumulates: accumulates, pool: pool)
+        }
     }
 
     /// The epilogue pass over the whole output, split over the pool by planes when large.
@@ -375,6 +383,17 @@ extension Kernels {
                     output[(image * geometry.outputChannels + filter) * geometry.outputPlane + position] = Float(sum)
                 }
             }
+        }
+    }
+}
+
+extension FusedActivation {
+    /// The activation as clamp bounds; infinite bounds clamp nothing.
+    var bounds: (min: Float, max: Float) {
+        switch self {
+        case .none: (-.infinity, .infinity)
+        case .relu: (0, .infinity)
+        case .clip(let minimum, let maximum): (minimum, maximum)
         }
     }
 }
