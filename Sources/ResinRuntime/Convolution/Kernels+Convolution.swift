@@ -48,8 +48,9 @@ extension Kernels {
     /// accumulation), and then it holds the residual on entry. `transformedWeight` are the Winograd filters
     /// when `geometry.usesWinograd`, or `packedTransformedWeight` the same packed for Resin's own kernel
     /// (`PackedFilters.packWinograd`); `packedWeight`, the filters packed for Resin's own kernel
-    /// (`PackedFilters`), replace OpenBLAS for the products. `instructionSet` picks that kernel (tests run
-    /// each set the processor has). Other parameters as in the plain entry.
+    /// (`PackedFilters`), replace OpenBLAS for the products of an ungrouped convolution, and that kernel then
+    /// applies the epilogue to each tile before its store (no pass over the output follows). `instructionSet`
+    /// picks the kernel (tests run each set the processor has). Other parameters as in the plain entry.
     public static func convolution(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, workspace: UnsafeMutablePointer<Float>?,
@@ -184,11 +185,8 @@ extension Kernels {
                 let term = bias?[index % channels] ?? 0
                 var skipPlane: UnsafePointer<Float>?
                 if let skip { skipPlane = skip + index * plane }
-                switch activation {
-                case .none: Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: -.infinity, max: .infinity)
-                case .relu: Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: 0, max: .infinity)
-                case .clip(let minimum, let maximum): Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: minimum, max: maximum)
-                }
+                let bounds = activation.bounds
+                Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: bounds.min, max: bounds.max)
             }
         }
     }

@@ -20,10 +20,11 @@ public enum PackedFilters {
     public static let maximumColumns = 256
 
     /// Whether a convolution runs on packed filters: every ungrouped one that is not Winograd. Measured on
-    /// every product of ResNet-50 at batch 1 (one core, AVX-512, cold filters, in one process alternating
-    /// with OpenBLAS 0.3 sgemm on the plain filters): the packed kernel ran 84 to 141 GFLOPS where OpenBLAS
-    /// ran 26 to 33, so OpenBLAS is kept only for filters that are not constant. A property of the shapes
-    /// alone, so a file written anywhere packs the same filters.
+    /// every product of ResNet-50 at batch 1 (one core, cold filters, alternating in one process with this
+    /// machine's OpenBLAS sgemm on the plain filters, machine shared by other builds): AVX-512 82 to 141
+    /// GFLOPS and AVX2 40 to 79 where OpenBLAS ran 15 to 33, on every product. So OpenBLAS is kept only for
+    /// filters that are not constant. A property of the shapes alone, so a file written anywhere packs the
+    /// same filters.
     public static func pay(for geometry: ConvolutionGeometry) -> Bool {
         geometry.group == 1 && !geometry.usesWinograd && geometry.inputSpatial.count >= 1
     }
