@@ -10,15 +10,19 @@
 #include <cpuid.h>
 #endif
 
+// Designated fields, one block per kernel family, so each family's entries read on their own.
+#define RESIN_TABLE(isa_value, suffix)                                                                    \
+    {.isa = isa_value, .packed_gemm = resin_packed_gemm_##suffix, .grouped_conv = resin_grouped_conv_##suffix, \
+     .fused_gemm = resin_fused_gemm_##suffix}
 static const struct resin_kernel_table tables[RESIN_ISA_COUNT] = {
-    {RESIN_ISA_PORTABLE, resin_packed_gemm_portable, .grouped_conv = resin_grouped_conv_portable},
+    RESIN_TABLE(RESIN_ISA_PORTABLE, portable),
 #if defined(__x86_64__)
-    {RESIN_ISA_AVX2, resin_packed_gemm_avx2, .grouped_conv = resin_grouped_conv_avx2},
-    {RESIN_ISA_AVX512, resin_packed_gemm_avx512, .grouped_conv = resin_grouped_conv_avx512},
+    RESIN_TABLE(RESIN_ISA_AVX2, avx2),
+    RESIN_TABLE(RESIN_ISA_AVX512, avx512),
 #else
     // Not built here; resin_isa_supported_mask never offers them.
-    {RESIN_ISA_AVX2, resin_packed_gemm_portable, .grouped_conv = resin_grouped_conv_portable},
-    {RESIN_ISA_AVX512, resin_packed_gemm_portable, .grouped_conv = resin_grouped_conv_portable},
+    RESIN_TABLE(RESIN_ISA_AVX2, portable),
+    RESIN_TABLE(RESIN_ISA_AVX512, portable),
 #endif
 };
 

@@ -76,6 +76,40 @@ void resin_grouped_conv_avx512(const struct resin_grouped_conv_shape *shape, con
 #endif
 
 // --- end of grouped convolution ---
+// ---- Fused packed product (every ungrouped convolution that is not Winograd) ----
+
+/// What the fused product applies to each result before storing it: `clamp(result + bias[row] + skip)`.
+/// Clamping follows ONNX Clip as Resin's Swift epilogue does: a NaN result passes, a NaN bound clamps
+/// nothing; -INFINITY and INFINITY clamp nothing.
+struct resin_gemm_epilogue {
+    /// `[m]`, or NULL.
+    const float *bias;
+    /// Laid out like C (row stride `ldc`), or NULL. It may be C itself: C then holds the residual on entry
+    /// and the product accumulates onto it.
+    const float *skip;
+    float min, max;
+};
+
+/// One product `C[m x n] = clamp(W * B + bias + skip)`: W packed (`resin_pack_filters`), B row-major
+/// `k x n` with row stride `ldb`, C row-major with row stride `ldc` (C must not overlap W or B).
+struct resin_gemm_problem {
+    long m, n, k;
+    const float *packed;
+    const float *b;
+    long ldb;
+    float *c;
+    long ldc;
+    struct resin_gemm_epilogue epilogue;
+};
+
+/// Computes the output channels of panels `panel_begin ..< panel_end` and the columns `column_begin ..<
+/// column_end` of `problem`, so that threads can split both. Which microkernel runs depends on the problem's
+/// shape only (never on the split), so every split gives the same bits.
+typedef void (*resin_fused_gemm_fn)(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
+                                    long column_begin, long column_end);
+
+/// Columns a split of the fused product should keep together (a multiple of every column tile).
+#define RESIN_FUSED_COLUMN_BLOCK 48
 
 /// Every kernel of one instruction set.
 struct resin_kernel_table {
@@ -83,6 +117,8 @@ struct resin_kernel_table {
     resin_packed_gemm_fn packed_gemm;
     // Grouped convolution (grouped_conv_*.c).
     resin_grouped_conv_fn grouped_conv;
+    /// The fused packed product (packed_gemm_*.c).
+    resin_fused_gemm_fn fused_gemm;
 };
 
 /// Bit `1 << isa` for every set this processor runs (the portable one always).
@@ -119,7 +155,13 @@ void resin_pack_filters(const float *w, long m, long k, float *out);
 // The packed product per instruction set; call them through the table.
 void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
                                 const float *b, long ldb, float *c, long ldc, int accumulate);
+void resin_fused_gemm_portable(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
+                               long column_begin, long column_end);
 #if defined(__x86_64__)
+void resin_fused_gemm_avx2(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
+                           long column_begin, long column_end);
+void resin_fused_gemm_avx512(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
+                             long column_begin, long column_end);
 void resin_packed_gemm_avx2(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
                             const float *b, long ldb, float *c, long ldc, int accumulate);
 void resin_packed_gemm_avx512(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
