@@ -42,7 +42,8 @@ let package = Package(
             dependencies: ["ResinIR", "ResinONNX", "ResinOptimizer", "ResinFormat", "ResinRuntime"]),
         .executableTarget(
             name: "ResinCLI",
-            dependencies: ["Resin", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            // CResinKernels: the FMA peak loop of `resin bench-kernels`, which is outside the kernel table.
+            dependencies: ["Resin", "CResinKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // Release builds link the Swift runtime statically: a process then maps only the runtime code it
             // uses, 3 MiB less resident memory than the shared libraries (Docs/PERFORMANCE.md). The two
             // libraries FoundationEssentials (used by the argument parser) needs are not linked by

@@ -10,25 +10,23 @@
 #include <cpuid.h>
 #endif
 
+// Designated fields, one block per kernel family, so each family's entries read on their own.
+#define RESIN_TABLE(isa_value, suffix)                                                                    \
+    {.isa = isa_value, .packed_gemm = resin_packed_gemm_##suffix, .grouped_conv = resin_grouped_conv_##suffix, \
+     .fused_gemm = resin_fused_gemm_##suffix, WINOGRAD(suffix)}
 // The Winograd block's fields of one set.
 #define WINOGRAD(set)                                                                                                  \
     .winograd2_input = resin_winograd2_input_##set, .winograd2_output = resin_winograd2_output_##set,                 \
     .winograd4_input = resin_winograd4_input_##set, .winograd4_output = resin_winograd4_output_##set
-
 static const struct resin_kernel_table tables[RESIN_ISA_COUNT] = {
-    {RESIN_ISA_PORTABLE, resin_packed_gemm_portable,
-     WINOGRAD(portable)},
+    RESIN_TABLE(RESIN_ISA_PORTABLE, portable),
 #if defined(__x86_64__)
-    {RESIN_ISA_AVX2, resin_packed_gemm_avx2,
-     WINOGRAD(avx2)},
-    {RESIN_ISA_AVX512, resin_packed_gemm_avx512,
-     WINOGRAD(avx512)},
+    RESIN_TABLE(RESIN_ISA_AVX2, avx2),
+    RESIN_TABLE(RESIN_ISA_AVX512, avx512),
 #else
     // Not built here; resin_isa_supported_mask never offers them.
-    {RESIN_ISA_AVX2, resin_packed_gemm_portable,
-     WINOGRAD(portable)},
-    {RESIN_ISA_AVX512, resin_packed_gemm_portable,
-     WINOGRAD(portable)},
+    RESIN_TABLE(RESIN_ISA_AVX2, portable),
+    RESIN_TABLE(RESIN_ISA_AVX512, portable),
 #endif
 };
 

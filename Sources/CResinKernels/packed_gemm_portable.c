@@ -7,6 +7,8 @@
 // tile of columns.
 #include "resin_kernels.h"
 
+#include "gemm_epilogue.h"
+
 #include <stddef.h>
 
 #define PANEL RESIN_PACKED_PANEL
@@ -36,8 +38,8 @@ void resin_pack_filters(const float *w, long m, long k, float *out) {
 // dimension; `w` points at the slice's first lane, and a step advances a whole panel. Every loop over lanes
 // and columns has a constant trip count, so the accumulators can live in registers (an array indexed by a
 // variable would have to live in memory); columns past `cols` read column 0 and are never stored.
-static void tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, int accumulate,
-                 long cols) {
+static void tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows,
+                 const struct resin_tile_store *s, long cols) {
     float acc[TILE][SLICE];
     for (int j = 0; j < TILE; j++) {
         for (int r = 0; r < SLICE; r++) acc[j][r] = 0.0f;
@@ -56,7 +58,30 @@ static void tile(long kc, const float *w, const float *b, long ldb, float *c, lo
         if (r < rows) {
             float *out = c + r * ldc;
             for (int j = 0; j < TILE; j++) {
-                if (j < cols) out[j] = accumulate ? out[j] + acc[j][r] : acc[j][r];
+                if (j < cols) resin_store_element(out + j, acc[j][r], s, r, j, ldc);
+            }
+        }
+    }
+}
+
+// The product over a range of panels and columns, with the epilogue in each tile's store.
+void resin_fused_gemm_portable(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin,
+                               long column_end) {
+    // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache.
+    for (long k0 = 0; k0 < p->k; k0 += KBLOCK) {
+        long kc = p->k - k0 < KBLOCK ? p->k - k0 : KBLOCK;
+        for (long panel = panel_begin; panel < panel_end; panel++) {
+            long rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
+            const float *w = p->packed + (panel * p->k + k0) * PANEL;
+            for (long j = column_begin; j < column_end; j += TILE) {
+                long cols = column_end - j < TILE ? column_end - j : TILE;
+                for (long slice = 0; slice * SLICE < rows; slice++) {
+                    long slice_rows = rows - slice * SLICE < SLICE ? rows - slice * SLICE : SLICE;
+                    long row = panel * PANEL + slice * SLICE;
+                    struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, j);
+                    tile(kc, w + slice * SLICE, p->b + k0 * p->ldb + j, p->ldb, p->c + row * p->ldc + j, p->ldc, slice_rows, &s,
+                         cols);
+                }
             }
         }
     }
@@ -64,21 +89,6 @@ static void tile(long kc, const float *w, const float *b, long ldb, float *c, lo
 
 void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
                                 const float *b, long ldb, float *c, long ldc, int accumulate) {
-    // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache.
-    for (long k0 = 0; k0 < k; k0 += KBLOCK) {
-        long kc = k - k0 < KBLOCK ? k - k0 : KBLOCK;
-        int adds = accumulate || k0 > 0;
-        for (long p = panel_begin; p < panel_end; p++) {
-            long rows = m - p * PANEL < PANEL ? m - p * PANEL : PANEL;
-            const float *w = packed + (p * k + k0) * PANEL;
-            float *cp = c + p * PANEL * ldc;
-            for (long j = 0; j < n; j += TILE) {
-                long cols = n - j < TILE ? n - j : TILE;
-                for (long slice = 0; slice * SLICE < rows; slice++) {
-                    long sliceRows = rows - slice * SLICE < SLICE ? rows - slice * SLICE : SLICE;
-                    tile(kc, w + slice * SLICE, b + k0 * ldb + j, ldb, cp + slice * SLICE * ldc + j, ldc, sliceRows, adds, cols);
-                }
-            }
-        }
-    }
+    struct resin_gemm_problem problem = resin_plain_problem(m, n, k, packed, b, ldb, c, ldc, accumulate);
+    resin_fused_gemm_portable(&problem, panel_begin, panel_end, 0, n);
 }

@@ -69,11 +69,24 @@ struct Bench: ParsableCommand {
                     profileTotals[step.opType] = (previous.milliseconds + step.milliseconds, previous.steps + 1)
                 }
             }
+            // Multiply-accumulates per step, for GFLOP/s beside each convolution's time.
+            let stepMACs = profile ? StepCost.multiplyAccumulates(of: loaded.model, session: session) : [:]
+            func gflopsText(_ step: Session.StepTiming) -> String {
+                guard let macs = stepMACs[step.node] else { return "" }
+                return "  " + formatted(StepCost.gigaflops(macs: macs, milliseconds: step.milliseconds), "%7.1f") + " GFLOP/s"
+            }
+            let convolutions = stepMeans.enumerated().filter { StepCost.isConvolution($0.element.opType) }
+            let convolutionMACs = convolutions.reduce(0) { $0 + (stepMACs[$1.element.node] ?? 0) }
+            let convolutionMs = convolutions.reduce(0.0) { $0 + $1.element.milliseconds }
             let slowest = stepMeans.enumerated().sorted { $0.element.milliseconds > $1.element.milliseconds }.prefix(10)
             latencies.sort()
             let median = percentile(latencies, 0.5)
             let p90 = percentile(latencies, 0.9)
             let batch = session.inputs.first?.shape.first ?? 1
+            if let requested = runtime.batch, requested != batch {
+                // --batch binds a symbolic batch only: a torchvision export fixed at 1 still runs 1 image.
+                printWarning("\(model): the first input's batch is fixed at \(batch); --batch \(requested) binds only a symbolic batch dimension")
+            }
             let imagesPerSecond = Double(batch) / (median / 1000)
             let peak = peakResidentBytes()
             if json {
@@ -88,8 +101,15 @@ struct Bench: ParsableCommand {
                 ] + (profile ? [("profileMs", .object([
                     ("operators", .object(profileTotals.sorted { $0.value.milliseconds > $1.value.milliseconds }
                         .map { ($0.key, .double(rounded($0.value.milliseconds))) })),
-                    ("steps", .array(stepMeans.map { .object([("node", .string($0.node)), ("opType", .string($0.opType)),
-                                                              ("ms", .double(rounded($0.milliseconds)))]) })),
+                    ("steps", .array(stepMeans.map { step in
+                        var fields: [(String, JSONValue)] = [("node", .string(step.node)), ("opType", .string(step.opType)),
+                                                             ("ms", .double(rounded(step.milliseconds)))]
+                        if let macs = stepMACs[step.node] {
+                            fields += [("macs", .int(macs)),
+                                       ("gflops", .double(rounded(StepCost.gigaflops(macs: macs, milliseconds: step.milliseconds))))]
+                        }
+                        return .object(fields)
+                    })),
                 ]))] : []))
                 print(object.rendered())
             } else {
@@ -109,7 +129,15 @@ struct Bench: ParsableCommand {
                     }
                     print("slowest steps (mean ms per run; step number in execution order):")
                     for (index, step) in slowest {
-                        print("  \(formatted(step.milliseconds, "%8.2f")) ms  #\(index)  \(step.node) (\(step.opType))")
+                        print("  \(formatted(step.milliseconds, "%8.2f")) ms\(gflopsText(step))  #\(index)  \(step.node) (\(step.opType))")
+                    }
+                    if !convolutions.isEmpty {
+                        let overall = StepCost.gigaflops(macs: convolutionMACs, milliseconds: convolutionMs)
+                        print("convolutions (mean ms per run, GFLOP/s = 2 x MACs / mean time; \(convolutions.count) steps, "
+                              + "\(formatted(convolutionMs, "%.2f")) ms, \(formatted(overall, "%.1f")) GFLOP/s together):")
+                        for (index, step) in convolutions {
+                            print("  \(formatted(step.milliseconds, "%8.2f")) ms\(gflopsText(step))  #\(index)  \(step.node)")
+                        }
                     }
                 }
             }

@@ -11,7 +11,7 @@ struct ResinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resin",
         abstract: "Convert, inspect and run ResNet-family ONNX models on the CPU.",
-        subcommands: [Convert.self, Run.self, Verify.self, Inspect.self, Bench.self])
+        subcommands: [Convert.self, Run.self, Verify.self, Inspect.self, Bench.self, BenchKernels.self])
 
     /// The kernel table read RESIN_ISA once; a value it could not honour stops every command before it runs.
     static func main() {
@@ -60,6 +60,12 @@ func message(for error: Error, path: String) -> String {
 /// Writes "error: ..." to standard error.
 func printError(_ text: String) {
     let line = Array("error: \(text)\n".utf8)
+    line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
+
+/// Writes "warning: ..." to standard error, keeping standard output for results such as `--json`.
+func printWarning(_ text: String) {
+    let line = Array("warning: \(text)\n".utf8)
     line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 

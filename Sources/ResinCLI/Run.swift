@@ -62,8 +62,13 @@ struct Run: ParsableCommand {
 
 /// Options every command that runs a model shares.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "Threads for the whole process (OpenBLAS and Resin's loops).")
-    var threads: Int = 1
+    @Option(name: .customLong("threads"), help: ArgumentHelp(
+        "Threads for the whole process (default: the cores it may run on, from its CPU affinity, so `taskset -c 0` gives 1).",
+        valueName: "N"))
+    var requestedThreads: Int?
+
+    /// `--threads`, or the cores the process may run on.
+    var threads: Int { requestedThreads ?? SessionOptions.availableCores() }
 
     @Option(help: "Batch size bound to a symbolic batch dimension (default: from the inputs, else 1).")
     var batch: Int?
@@ -93,7 +98,7 @@ struct RuntimeOptions: ParsableArguments {
     }
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let requestedThreads, requestedThreads < 1 { throw ValidationError("--threads must be at least 1") }
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
         if let maxMemory, maxMemory < 1 { throw ValidationError("--max-memory must be at least 1 byte") }
     }

@@ -49,10 +49,12 @@ public enum StandardONNX {
             }
         }
         graph.nodes = nodes
-        // Kernel-ready copies of weights (Winograd filters of native files) have no reader left.
+        // Kernel-ready copies of weights (Winograd and packed filters of native files) have no reader left.
         var used = Set(graph.outputs.map(\.name))
         for node in nodes { used.formUnion(node.inputs) }
-        graph.initializers.removeAll { tensor in tensor.name.map { !used.contains($0) && $0.hasSuffix("_winograd") } ?? false }
+        graph.initializers.removeAll { tensor in
+            tensor.name.map { !used.contains($0) && ($0.hasSuffix("_winograd") || $0.hasSuffix("_packed")) } ?? false
+        }
         // IR versions before 4 require every initializer to be listed among the graph inputs too.
         if let version = model.irVersion, version < 4 {
             let listed = Set(graph.inputs.map(\.name))

@@ -31,6 +31,85 @@ enum resin_isa_status {
 typedef void (*resin_packed_gemm_fn)(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
                                      const float *b, long ldb, float *c, long ldc, int accumulate);
 
+// --- Grouped convolution (ResNeXt, depthwise): direct, no im2col (grouped_conv_*.c) ---
+
+/// One group of one image of a grouped 2-D convolution, and the epilogue applied before the store.
+struct resin_grouped_conv_shape {
+    /// Input channels and filters of the group.
+    long channels, filters;
+    long input_height, input_width, output_height, output_width;
+    long kernel_height, kernel_width, stride_height, stride_width, dilation_height, dilation_width;
+    /// Leading pads; the trailing ones follow from the output size.
+    long pad_top, pad_left;
+    /// `y = min(max(y, activation_min), activation_max)` with Clip's rules: a NaN passes, a NaN bound clamps
+    /// nothing (+-infinity for none, 0 and +infinity for Relu).
+    float activation_min, activation_max;
+    /// Nonzero when the output holds the residual on entry and the convolution adds onto it.
+    int accumulate;
+};
+
+/// Floats of the stack buffer a grouped convolution copies its input rows into (64 KiB).
+#define RESIN_GROUPED_SCRATCH_FLOATS 16384
+/// Most filter taps (channels x kernel height x kernel width) of one group the kernels take.
+#define RESIN_GROUPED_MAX_TAPS 4096
+
+/// Whether the grouped kernels take this shape (whatever the instruction set): at least one output row's
+/// input must fit the stack buffer and the taps must fit RESIN_GROUPED_MAX_TAPS. Other shapes use im2col.
+int resin_grouped_conv_supported(const struct resin_grouped_conv_shape *shape);
+
+/// Output rows `row_begin ..< row_end` of one group of one image: `input` the group's first input channel
+/// `[channels, input_height, input_width]`, `weight` its filters in ONNX's layout `[filters, channels,
+/// kernel_height, kernel_width]`, `bias` its `filters` biases or NULL, `skip` a residual shaped like `output`
+/// or NULL, `output` `[filters, output_height, output_width]`. `output` = activation(conv + bias + skip), or
+/// activation(output + conv + bias) when `accumulate`. Requires `resin_grouped_conv_supported`.
+typedef void (*resin_grouped_conv_fn)(const struct resin_grouped_conv_shape *shape, const float *input,
+                                      const float *weight, const float *bias, const float *skip, float *output,
+                                      long row_begin, long row_end);
+
+void resin_grouped_conv_portable(const struct resin_grouped_conv_shape *shape, const float *input, const float *weight,
+                                 const float *bias, const float *skip, float *output, long row_begin, long row_end);
+#if defined(__x86_64__)
+void resin_grouped_conv_avx2(const struct resin_grouped_conv_shape *shape, const float *input, const float *weight,
+                             const float *bias, const float *skip, float *output, long row_begin, long row_end);
+void resin_grouped_conv_avx512(const struct resin_grouped_conv_shape *shape, const float *input, const float *weight,
+                               const float *bias, const float *skip, float *output, long row_begin, long row_end);
+#endif
+
+// --- end of grouped convolution ---
+// ---- Fused packed product (every ungrouped convolution that is not Winograd) ----
+
+/// What the fused product applies to each result before storing it: `clamp(result + bias[row] + skip)`.
+/// Clamping follows ONNX Clip as Resin's Swift epilogue does: a NaN result passes, a NaN bound clamps
+/// nothing; -INFINITY and INFINITY clamp nothing.
+struct resin_gemm_epilogue {
+    /// `[m]`, or NULL.
+    const float *bias;
+    /// Laid out like C (row stride `ldc`), or NULL. It may be C itself: C then holds the residual on entry
+    /// and the product accumulates onto it.
+    const float *skip;
+    float min, max;
+};
+
+/// One product `C[m x n] = clamp(W * B + bias + skip)`: W packed (`resin_pack_filters`), B row-major
+/// `k x n` with row stride `ldb`, C row-major with row stride `ldc` (C must not overlap W or B).
+struct resin_gemm_problem {
+    long m, n, k;
+    const float *packed;
+    const float *b;
+    long ldb;
+    float *c;
+    long ldc;
+    struct resin_gemm_epilogue epilogue;
+};
+
+/// Computes the output channels of panels `panel_begin ..< panel_end` and the columns `column_begin ..<
+/// column_end` of `problem`, so that threads can split both. Which microkernel runs depends on the problem's
+/// shape only (never on the split), so every split gives the same bits.
+typedef void (*resin_fused_gemm_fn)(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
+                                    long column_begin, long column_end);
+
+/// Columns a split of the fused product should keep together (a multiple of every column tile).
+#define RESIN_FUSED_COLUMN_BLOCK 48
 // ---- Winograd transforms (winograd_*.c, arithmetic in winograd_body.h) ----
 // Lavin and Gray's F(2x2, 3x3) and F(4x4, 3x3) (the latter on the points 0, 1, -1, 1/2, -1/2 and infinity):
 // an (M+2)x(M+2) input tile d becomes V = B^T d B, the (M+2)^2 positions are multiplied by the transformed
@@ -80,6 +159,10 @@ RESIN_WINOGRAD_DECLARE(4, avx512)
 struct resin_kernel_table {
     enum resin_isa isa;
     resin_packed_gemm_fn packed_gemm;
+    // Grouped convolution (grouped_conv_*.c).
+    resin_grouped_conv_fn grouped_conv;
+    /// The fused packed product (packed_gemm_*.c).
+    resin_fused_gemm_fn fused_gemm;
     // Winograd transforms, F(2x2, 3x3) and F(4x4, 3x3).
     resin_winograd_input_fn winograd2_input;
     resin_winograd_output_fn winograd2_output;
@@ -121,11 +204,27 @@ void resin_pack_filters(const float *w, long m, long k, float *out);
 // The packed product per instruction set; call them through the table.
 void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
                                 const float *b, long ldb, float *c, long ldc, int accumulate);
+void resin_fused_gemm_portable(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
+                               long column_begin, long column_end);
 #if defined(__x86_64__)
+void resin_fused_gemm_avx2(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
+                           long column_begin, long column_end);
+void resin_fused_gemm_avx512(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
+                             long column_begin, long column_end);
 void resin_packed_gemm_avx2(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
                             const float *b, long ldb, float *c, long ldc, int accumulate);
 void resin_packed_gemm_avx512(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
                               const float *b, long ldb, float *c, long ldc, int accumulate);
 #endif
+
+// ---- Arithmetic peak (fma_peak.c; tools/bench-kernels) ----------------------------------------------------
+// A register-only loop of fused multiply-adds per instruction set, outside the kernel table: the benchmark
+// times it on every thread to learn the processor's measured limit. `isa` must be one the processor runs.
+
+/// Floating-point operations one iteration of `resin_fma_peak_loop` performs under `isa` (two per FMA lane).
+long resin_fma_peak_flops_per_iteration(enum resin_isa isa);
+
+/// Runs `iterations` iterations of the loop under `isa`; the result depends on `seed` so nothing is folded.
+float resin_fma_peak_loop(enum resin_isa isa, long iterations, float seed);
 
 #endif

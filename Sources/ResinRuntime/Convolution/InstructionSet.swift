@@ -76,6 +76,12 @@ public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStrin
         kernels.pointee.packed_gemm(m, n, k, panels.lowerBound, panels.upperBound, packed, b, ldb, c, ldc, accumulate ? 1 : 0)
     }
 
+    /// The fused packed product (`resin_gemm_problem`) over the output channels of `panels` and the columns
+    /// `columns`.
+    func fusedGEMM(_ problem: UnsafePointer<resin_gemm_problem>, panels: Range<Int>, columns: Range<Int>) {
+        kernels.pointee.fused_gemm(problem, panels.lowerBound, panels.upperBound, columns.lowerBound, columns.upperBound)
+    }
+
     private var cValue: resin_isa { resin_isa(rawValue: UInt32(rawValue)) }
 
     private init(_ isa: resin_isa) { self = InstructionSet(rawValue: Int(isa.rawValue)) ?? .portable }

@@ -1,3 +1,4 @@
+import CResinKernels
 import ResinIR
 
 /// What a convolution does to its output after the GEMMs, in one pass per output channel plane:
@@ -47,14 +48,18 @@ extension Kernels {
     /// accumulation), and then it holds the residual on entry. `transformedWeight` are the Winograd filters
     /// when `geometry.usesWinograd`, or `packedTransformedWeight` the same packed for Resin's own kernel
     /// (`PackedFilters.packWinograd`); `packedWeight`, the filters packed for Resin's own kernel
-    /// (`PackedFilters`), replace OpenBLAS for the products. `instructionSet` picks that kernel (tests run
-    /// each set the processor has). Other parameters as in the plain entry.
+    /// (`PackedFilters`), replace OpenBLAS for the products of an ungrouped convolution, and that kernel then
+    /// applies the epilogue to each tile before its store (no pass over the output follows). `instructionSet`
+    /// picks the kernel (tests run each set the processor has). Other parameters as in the plain entry.
     public static func convolution(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, workspace: UnsafeMutablePointer<Float>?,
         pool: WorkerPool? = nil, transformedWeight: UnsafePointer<Float>? = nil, packedTransformedWeight: UnsafePointer<Float>? = nil,
         packedWeight: UnsafePointer<Float>? = nil, instructionSet: InstructionSet = .active
     ) {
+        // Grouped 2-D convolutions run on Resin's direct kernels (Kernels+GroupedConvolution.swift).
+        if geometry.group > 1, groupedConvolution(input: input, weight: weight, output: output, geometry: geometry, epilogue: epilogue,
+                                                  pool: pool, instructionSet: instructionSet) { return }
         let filters = geometry.filtersPerGroup
         let rows = geometry.columnRows
         let inputPlane = geometry.inputPlane
@@ -116,8 +121,13 @@ extension Kernels {
                     }
                     let target = destination + firstRow * outputWidth
                     if let packedWeight, geometry.group == 1 {
-                        packedGEMM(pool: pool, m: filters, n: columnCount, k: rows, packed: packedWeight, b: columns, ldb: columnCount,
-                                   c: target, ldc: outputPlane, accumulate: accumulates, instructionSet: instructionSet)
+                        // The epilogue runs in the kernel, on each tile before its store.
+                        let skip = epilogue.skip.map { $0 + (target - output) }
+                        let bounds = epilogue.activation.bounds
+                        let problem = resin_gemm_problem(
+                            m: filters, n: columnCount, k: rows, packed: packedWeight, b: columns, ldb: columnCount, c: target, ldc: outputPlane,
+                            epilogue: resin_gemm_epilogue(bias: epilogue.bias, skip: skip, min: bounds.min, max: bounds.max))
+                        fusedGEMM(pool: pool, problem: problem, instructionSet: instructionSet)
                     } else if let pool {
                         parallelSGEMM(pool: pool, m: filters, n: columnCount, k: rows, a: filterBlock, lda: rows,
                                       b: columns, ldb: columnCount, beta: beta, c: target, ldc: outputPlane)
@@ -129,7 +139,9 @@ extension Kernels {
                 }
             }
         }
-        finish(output: output, geometry: geometry, epilogue: epilogue, accumulates: accumulates, pool: pool)
+        if packedWeight == nil || geometry.group != 1 {
+            finish(output: output, geometry: geometry, epilogue: epilogue, accumulates: accumulates, pool: pool)
+        }
     }
 
     /// The epilogue pass over the whole output, split over the pool by planes when large.
@@ -177,11 +189,8 @@ extension Kernels {
                 let term = bias?[index % channels] ?? 0
                 var skipPlane: UnsafePointer<Float>?
                 if let skip { skipPlane = skip + index * plane }
-                switch activation {
-                case .none: Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: -.infinity, max: .infinity)
-                case .relu: Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: 0, max: .infinity)
-                case .clip(let minimum, let maximum): Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: minimum, max: maximum)
-                }
+                let bounds = activation.bounds
+                Kernels.epilogue(y, skipPlane, bias: term, count: plane, min: bounds.min, max: bounds.max)
             }
         }
     }
@@ -376,6 +385,17 @@ extension Kernels {
                     output[(image * geometry.outputChannels + filter) * geometry.outputPlane + position] = Float(sum)
                 }
             }
+        }
+    }
+}
+
+extension FusedActivation {
+    /// The activation as clamp bounds; infinite bounds clamp nothing.
+    var bounds: (min: Float, max: Float) {
+        switch self {
+        case .none: (-.infinity, .infinity)
+        case .relu: (0, .infinity)
+        case .clip(let minimum, let maximum): (minimum, maximum)
         }
     }
 }

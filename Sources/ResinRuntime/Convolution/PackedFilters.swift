@@ -1,28 +1,32 @@
 import CResinKernels
 
-/// Filters packed for Resin's own matrix kernel (`CResinKernels`), used by convolutions whose products
-/// have few columns: ResNet's last stages at batch 1, where OpenBLAS repacks cold filters on every call.
+/// Filters packed for Resin's own matrix kernel (`CResinKernels`), used by every ungrouped convolution that
+/// does not run as Winograd: the kernel applies the bias, the residual and the activation to each tile
+/// before storing it, so no pass over the output follows.
 ///
 /// The packed form is `[ceil(M / 32), K, 32]`: panels of 32 output channels, each the panel's filters
 /// column by column (K is `C * kernel`), rows past M zero. It is a permutation of the filters, made once
 /// (when a native file is written, or when a session is made from an ONNX model). Every instruction set's
-/// kernel reads this one layout (AVX-512 a step of a panel as two registers, AVX2 as four in two halves), so whether filters are
-/// packed depends on the shapes alone and a native file is the same bytes wherever it was converted.
+/// kernel reads this one layout (a step of a panel as vectors, or any 4 or 8 of its lanes by broadcast), so
+/// whether filters are packed depends on the shapes alone and a native file is the same bytes wherever it
+/// was converted.
 public enum PackedFilters {
     /// Output channels per panel.
     public static let panel = Int(RESIN_PACKED_PANEL)
 
-    /// Product columns (output elements per channel and image) up to which packed filters are used.
-    /// Measured on ResNet-50's shapes with cold filters (tools' C benchmark, one core, AVX-512): 85 to 91
-    /// GFLOPS against OpenBLAS's 59 to 72 at 49 columns, 87 to 90 against 85 to 86 at 196; OpenBLAS wins
-    /// from 784 columns on.
+    /// Product columns up to which Winograd's packed products count as few (`pay(forWinograd:)` and the
+    /// Winograd choice). Measured on ResNet-50's shapes with cold filters (tools' C benchmark, one core,
+    /// AVX-512): 85 to 91 GFLOPS against OpenBLAS's 59 to 72 at 49 columns, 87 to 90 against 85 to 86 at 196.
     public static let maximumColumns = 256
 
-    /// Whether a convolution's filters are worth packing: one group, not Winograd, few columns, at least
-    /// one full panel. A property of the shapes alone, so a file written anywhere packs the same filters.
+    /// Whether a convolution runs on packed filters: every ungrouped one that is not Winograd. Measured on
+    /// every product of ResNet-50 at batch 1 (one core, cold filters, alternating in one process with this
+    /// machine's OpenBLAS sgemm on the plain filters, machine shared by other builds): AVX-512 82 to 141
+    /// GFLOPS and AVX2 40 to 79 where OpenBLAS ran 15 to 33, on every product. So OpenBLAS is kept only for
+    /// filters that are not constant. A property of the shapes alone, so a file written anywhere packs the
+    /// same filters.
     public static func pay(for geometry: ConvolutionGeometry) -> Bool {
-        geometry.group == 1 && !geometry.usesWinograd && geometry.outputPlane <= maximumColumns
-            && geometry.outputChannels >= panel && geometry.inputSpatial.count >= 1
+        geometry.group == 1 && !geometry.usesWinograd && geometry.inputSpatial.count >= 1
     }
 
     /// Whether a Winograd convolution's 16 products are worth running on packed transforms: few tiles per
@@ -64,37 +68,74 @@ public enum PackedFilters {
 
 extension Kernels {
     /// `C[m x n] = W * B` (`+=` when `accumulate`) with W packed (`PackedFilters`), B row-major `k x n`
-    /// with row stride `ldb`, C row-major with row stride `ldc`; the panels of output channels are split
-    /// over the pool; `instructionSet` picks the kernel.
+    /// with row stride `ldb`, C row-major with row stride `ldc`; `instructionSet` picks the kernel.
     static func packedGEMM(
         pool: WorkerPool?, m: Int, n: Int, k: Int, packed: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, instructionSet: InstructionSet
     ) {
-        let panels = (m + PackedFilters.panel - 1) / PackedFilters.panel
-        let tasks = min(pool?.threads ?? 1, panels)
-        guard let pool, tasks > 1 else {
-            instructionSet.packedGEMM(m: m, n: n, k: k, panels: 0..<panels, packed: packed, b: b, ldb: ldb, c: c, ldc: ldc,
-                                      accumulate: accumulate)
-            return
-        }
-        var split = PackedSplit(m: m, n: n, k: k, panels: panels, tasks: tasks, packed: packed, b: b, ldb: ldb, c: c, ldc: ldc,
-                                accumulate: accumulate, instructionSet: instructionSet)
-        withUnsafePointer(to: &split) { context in
-            pool.forEach(tasks, context: context) { raw, task in
-                let s = raw.assumingMemoryBound(to: PackedSplit.self).pointee
-                s.instructionSet.packedGEMM(m: s.m, n: s.n, k: s.k, panels: (task * s.panels / s.tasks)..<((task + 1) * s.panels / s.tasks),
-                                            packed: s.packed, b: s.b, ldb: s.ldb, c: s.c, ldc: s.ldc, accumulate: s.accumulate)
+        let epilogue = resin_gemm_epilogue(bias: nil, skip: accumulate ? UnsafePointer(c) : nil, min: -.infinity, max: .infinity)
+        fusedGEMM(pool: pool, problem: resin_gemm_problem(m: m, n: n, k: k, packed: packed, b: b, ldb: ldb, c: c, ldc: ldc,
+                                                          epilogue: epilogue),
+                  instructionSet: instructionSet)
+    }
+
+    /// The fused packed product `C = clamp(W * B + bias + skip)` (`resin_gemm_problem`), split over the pool
+    /// into a grid of panels of output channels by blocks of columns (`fusedGrid`).
+    static func fusedGEMM(pool: WorkerPool?, problem: resin_gemm_problem, instructionSet: InstructionSet) {
+        let panels = (problem.m + PackedFilters.panel - 1) / PackedFilters.panel
+        let block = Int(RESIN_FUSED_COLUMN_BLOCK)
+        // Few columns run on the channel-vectorised tile, whose column tiles (6 or 7) do not divide a block.
+        let columnBlocks = problem.n > PackedFilters.maximumColumns ? (problem.n + block - 1) / block : 1
+        let grid = fusedGrid(panels: panels, columnBlocks: columnBlocks, threads: pool?.threads ?? 1)
+        withUnsafePointer(to: problem) { problem in
+            guard let pool, grid.panels * grid.columns > 1 else {
+                instructionSet.fusedGEMM(problem, panels: 0..<panels, columns: 0..<problem.pointee.n)
+                return
+            }
+            var split = FusedSplit(problem: problem, instructionSet: instructionSet, panels: panels, columnBlocks: columnBlocks,
+                                   gridPanels: grid.panels, gridColumns: grid.columns)
+            withUnsafePointer(to: &split) { context in
+                pool.forEach(grid.panels * grid.columns, context: context) { raw, task in
+                    let s = raw.assumingMemoryBound(to: FusedSplit.self).pointee
+                    let (row, column) = task.quotientAndRemainder(dividingBy: s.gridColumns)
+                    let n = s.problem.pointee.n
+                    let block = Int(RESIN_FUSED_COLUMN_BLOCK)
+                    let firstBlock = column * s.columnBlocks / s.gridColumns, lastBlock = (column + 1) * s.columnBlocks / s.gridColumns
+                    let columns = s.columnBlocks == 1 ? 0..<n : (firstBlock * block)..<min(n, lastBlock * block)
+                    s.instructionSet.fusedGEMM(s.problem, panels: (row * s.panels / s.gridPanels)..<((row + 1) * s.panels / s.gridPanels),
+                                               columns: columns)
+                }
             }
         }
     }
 
-    /// What every task of a split packed product shares.
-    private struct PackedSplit {
-        var m: Int, n: Int, k: Int, panels: Int, tasks: Int
-        var packed: UnsafePointer<Float>
-        var b: UnsafePointer<Float>, ldb: Int
-        var c: UnsafeMutablePointer<Float>, ldc: Int
-        var accumulate: Bool
+    /// How a product of `panels` x `columnBlocks` units splits over `threads`: the grid whose slowest thread
+    /// does the fewest units (tasks are claimed in rounds of `threads`), then the one splitting columns the
+    /// least (each column task re-reads the filters), then the fewest tasks.
+    static func fusedGrid(panels: Int, columnBlocks: Int, threads: Int) -> (panels: Int, columns: Int) {
+        guard threads > 1 else { return (1, 1) }
+        var best = (panels: 1, columns: 1)
+        var bestCost = (Int.max, Int.max, Int.max)
+        let limit = 4 * threads
+        for rows in 1...min(panels, limit) {
+            for columns in 1...min(columnBlocks, limit / rows) {
+                let tasks = rows * columns
+                let unitsPerTask = ((panels + rows - 1) / rows) * ((columnBlocks + columns - 1) / columns)
+                let cost = (((tasks + threads - 1) / threads) * unitsPerTask, columns, tasks)
+                if cost < bestCost {
+                    bestCost = cost
+                    best = (rows, columns)
+                }
+            }
+        }
+        return best
+    }
+
+    /// What every task of a split fused product shares.
+    private struct FusedSplit {
+        var problem: UnsafePointer<resin_gemm_problem>
         var instructionSet: InstructionSet
+        var panels: Int, columnBlocks: Int
+        var gridPanels: Int, gridColumns: Int
     }
 }

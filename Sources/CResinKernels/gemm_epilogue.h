@@ -1,0 +1,61 @@
+#ifndef RESIN_GEMM_EPILOGUE_H
+#define RESIN_GEMM_EPILOGUE_H
+
+// What every instruction set's packed product shares about the epilogue (private to CResinKernels).
+#include "resin_kernels.h"
+
+#include <math.h>
+#include <stddef.h>
+
+/// How one block of the inner dimension stores a tile: `adds` when C already holds a partial sum or the
+/// residual (in place), `last` on the final block, which then adds the bias and a separate residual and
+/// clamps. `bias` points at the tile's first row, `skip` at the tile's first element (NULL when none or in
+/// place).
+struct resin_tile_store {
+    int adds, last;
+    const float *bias;
+    const float *skip;
+    float min, max;
+};
+
+/// Clip's rule, as the Swift epilogue: compare-and-replace, so a NaN value or a NaN bound changes nothing.
+static inline float resin_clamp(float value, float min, float max) {
+    if (value < min) value = min;
+    if (value > max) value = max;
+    return value;
+}
+
+/// One stored element: `value` is the tile's product at row `r`, column `j`; `out` its place in C.
+static inline void resin_store_element(float *out, float value, const struct resin_tile_store *s, long r, long j, long ldc) {
+    if (s->adds) value += *out;
+    if (s->last) {
+        if (s->bias) value += s->bias[r];
+        if (s->skip) value += s->skip[r * ldc + j];
+        value = resin_clamp(value, s->min, s->max);
+    }
+    *out = value;
+}
+
+/// The store of block `k0 ..< k0 + kc` of a problem's rows from `row` on, at column `column`.
+static inline struct resin_tile_store resin_tile_store_for(const struct resin_gemm_problem *p, long k0, long kc, long row,
+                                                           long column) {
+    const struct resin_gemm_epilogue *e = &p->epilogue;
+    int in_place = e->skip == p->c;
+    struct resin_tile_store s;
+    s.adds = k0 > 0 || (in_place && e->skip != NULL);
+    s.last = k0 + kc >= p->k;
+    s.bias = e->bias ? e->bias + row : NULL;
+    s.skip = e->skip && !in_place ? e->skip + row * p->ldc + column : NULL;
+    s.min = e->min;
+    s.max = e->max;
+    return s;
+}
+
+/// The fused form of the plain packed product (`C = W B`, or `C += W B` when accumulating).
+static inline struct resin_gemm_problem resin_plain_problem(long m, long n, long k, const float *packed, const float *b,
+                                                            long ldb, float *c, long ldc, int accumulate) {
+    struct resin_gemm_problem p = {m, n, k, packed, b, ldb, c, ldc, {NULL, accumulate ? c : NULL, -INFINITY, INFINITY}};
+    return p;
+}
+
+#endif
