@@ -34,10 +34,10 @@
 #define SLAB 16
 #define COLUMNS 48
 #define COLUMN_KBLOCK 128
-// Up to this many columns the channel-vectorised tile runs. Measured on ResNet-50's products (one core, both
-// tiles alternating in one process, the machine shared with other builds, so the figures move a lot): at
-// 3136 columns 16 to 52 GFLOPS for it against 30 to 53 for the column tile, at 784 27 to 69 against 38 to
-// 55, at 196 53 to 79 against 24 to 54 and at 49 59 to 73 against 18 to 41.
+// Up to this many columns the channel-vectorised tile runs. Measured on ResNet-50's products against the
+// 6 x 16 column tile (one core, alternating in one process, load average near 6 on 2 cores, so the figures
+// move): at 49 columns 58 to 77 GFLOPS for it against 30 to 76, at 196 78 to 82 against 72 to 77, at 784 28
+// to 68 against 76 to 83.
 #define PANEL_TILE_COLUMNS 256
 // Loops over a tile's rows and registers unroll fully, so the accumulators stay in registers (without it the
 // three-register tile kept them in memory, stored after every multiply-add).
