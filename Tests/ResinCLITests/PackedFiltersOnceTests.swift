@@ -98,3 +98,29 @@ import Resin
         }
     }
 }
+
+/// A native file whose recorded original does not fit its packed filters is an error naming them, on export
+/// and on load, never a crash or a wrong rebuild.
+@Suite struct PackedFiltersOnceHostileTests {
+    @Test(arguments: [[32, 0, 0, 0], [0, 0, 1, 1]])
+    func aRecordedShapeThatDoesNotFitIsRefused(grow: [Int]) throws {
+        let folder = try TemporaryFolder()
+        var (_, model) = try PackedFiltersOnceTests.converted(in: folder)
+        let index = try #require(model.graph.nodes.firstIndex { node in
+            if case .fusedConv(let fused) = node.op { return fused.weight != nil }
+            return false
+        })
+        guard case .fusedConv(var fused) = model.graph.nodes[index].op, let weight = fused.weight else { return }
+        fused.weight = OriginalWeight(name: weight.name, shape: zip(weight.shape, grow).map(+))
+        model.graph.nodes[index].op = .fusedConv(fused)
+        let path = folder.file("tampered.resin")
+        try NativeWriter.write(model, toPath: path, options: NativeWriteOptions())
+        let exported = try runResin(["convert", path, folder.file("back.onnx")])
+        #expect(exported.status == 2, "\(exported.standardError)")
+        #expect(exported.standardError.contains(model.graph.nodes[index].inputs[4]), "\(exported.standardError)")
+        let folderName = TestPaths.fixtures + "/" + PackedFiltersOnceTests.fixture + "/test_data_set_0"
+        let verified = try runResin(["verify", path, "--input", folderName + "/input_0.pb", "--expected", folderName + "/output_0.pb"])
+        #expect(verified.status == 2, "\(verified.standardError)")
+        #expect(verified.standardError.contains(model.graph.nodes[index].displayName), "\(verified.standardError)")
+    }
+}

@@ -182,10 +182,11 @@ enum StepFactory {
             try requireFloat(x, w, input(2), skip, y)
             let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: weightShape,
                                                    winograd: winogradChoice(node: node, weightIsConstant: w.isConstant))
-            if onlyPacked, geometry.group != 1 || weightShape.count != x.shape.count {
+            if onlyPacked, geometry.group != 1 || weightShape.count != x.shape.count
+                || elementCount(of: Array(weightShape.dropFirst())) != geometry.columnRows {
                 throw RuntimeError.unsupportedAttribute(
                     node: node.displayName, opType: node.opType,
-                    reason: "filters stored only packed need an ungrouped convolution with W of X's rank, found group \(geometry.group) and W \(describe(weightShape))")
+                    reason: "filters stored only packed need an ungrouped convolution whose recorded W \(describe(weightShape)) has X's rank and \(geometry.columnRows) weights per filter, found group \(geometry.group)")
             }
             let transforms = try winogradFilters(geometry, weight: w, prepared: attributes.prepared == .packed ? nil : prepared,
                                                  layout: attributes.prepared, node: node)
