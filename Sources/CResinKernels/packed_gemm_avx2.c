@@ -7,10 +7,15 @@
 //   panel (16 channels, two registers) by 6 columns: 12 accumulators, 2 filter registers and 1 broadcast;
 //   each step loads 2 filter vectors and 6 inputs for 12 fused multiply-adds. A partial panel of at most 16
 //   channels skips its empty half.
-// - Many columns: vectorised along columns, a tile is 4 channels (broadcast from the panel) by 24 columns
-//   (three registers): 12 accumulators, 3 input registers and 1 broadcast, 16 registers; each step loads 3
-//   input vectors and broadcasts 4 filter values for 12 fused multiply-adds. The inputs are copied per block
-//   of columns and of the inner dimension into a stack buffer that every tile reads sequentially.
+// - Many columns: vectorised along columns, a tile is 6 channels (broadcast from the panel) by 16 columns
+//   (two registers): 12 accumulators, 2 input registers and 1 broadcast, 15 registers, so nothing spills
+//   (the earlier 4 x 24 tile needed all 16 and kept one accumulator in memory); each step loads 2 input
+//   vectors and broadcasts 6 filter values for 12 fused multiply-adds. A 32-channel panel is five such
+//   tiles and one of its last 2 channels. The inputs are copied per block of 48 columns and 128 steps into
+//   a stack buffer as three slabs of 16 columns, each read sequentially by a tile (8 KiB a slab, with the
+//   panel's 16 KiB of filters for the block, in the L1 cache). Measured on ResNet-50's products (one core,
+//   both tiles alternating in one process, load average near 2 on 2 cores): 1.3 to 1.5 times the 4 x 24 tile's
+//   GFLOPS, 62 to 83 against AVX-512's 96 to 162 (this core's AVX2 peak is 96 GFLOPS, its AVX-512 peak 195).
 // Every function carries its own target attribute, so the file builds without global flags and runs only
 // where the kernel table chose it.
 #include "resin_kernels.h"
@@ -25,13 +30,14 @@
 #define HALF 16
 #define TILE 6
 #define KBLOCK 512
-#define ROWS 4
-#define COLUMNS 24
-#define COLUMN_KBLOCK 256
-// Up to this many columns the channel-vectorised tile runs. Measured on ResNet-50's products (one core, both
-// tiles alternating in one process, the machine shared with other builds, so the figures move a lot): at
-// 3136 columns 16 to 52 GFLOPS for it against 30 to 53 for the column tile, at 784 27 to 69 against 38 to
-// 55, at 196 53 to 79 against 24 to 54 and at 49 59 to 73 against 18 to 41.
+#define ROWS 6
+#define SLAB 16
+#define COLUMNS 48
+#define COLUMN_KBLOCK 128
+// Up to this many columns the channel-vectorised tile runs. Measured on ResNet-50's products against the
+// 6 x 16 column tile (one core, alternating in one process, load average near 6 on 2 cores, so the figures
+// move): at 49 columns 58 to 77 GFLOPS for it against 30 to 76, at 196 78 to 82 against 72 to 77, at 784 28
+// to 68 against 76 to 83.
 #define PANEL_TILE_COLUMNS 256
 // Loops over a tile's rows and registers unroll fully, so the accumulators stay in registers (without it the
 // three-register tile kept them in memory, stored after every multiply-add).
@@ -111,14 +117,15 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256i lanes_b
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// One column-vectorised tile: 4 channels (`rows` of them stored) by `vectors` (a constant after inlining)
+// One column-vectorised tile: `ROWS` channels (`rows` of them stored) by `vectors` (a constant after inlining)
 // registers of 8 columns, `cols` of them stored, over `kc` steps. `w` is the tile's first lane in the panel,
-// `x` the copied inputs (`COLUMNS` floats a step).
+// `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step). `height` (ROWS, or the 2 channels
+// left of a 32-channel panel) is a constant after inlining, so the accumulators stay in registers.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 column_tile(long kc, const float *w, const float *x, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
-            const int vectors) {
-    __m256 acc[ROWS][3];
-    UNROLL for (int r = 0; r < ROWS; r++) {
+            const int height, const int vectors) {
+    __m256 acc[ROWS][2];
+    UNROLL for (int r = 0; r < height; r++) {
         // C holds a partial sum or the residual; else a separate residual starts the sum.
         UNROLL for (int v = 0; v < vectors; v++) {
             __m256 start = _mm256_setzero_ps();
@@ -134,18 +141,18 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
         }
     }
     for (long kk = 0; kk < kc; kk++) {
-        __m256 in[3];
+        __m256 in[2];
         UNROLL for (int v = 0; v < vectors; v++) in[v] = _mm256_load_ps(x + 8 * v);
-        UNROLL for (int r = 0; r < ROWS; r++) {
+        UNROLL for (int r = 0; r < height; r++) {
             __m256 weight = _mm256_broadcast_ss(w + r);
             UNROLL for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_fmadd_ps(in[v], weight, acc[r][v]);
         }
         w += PANEL;
-        x += COLUMNS;
+        x += SLAB;
     }
     // max(min, value) returns value unless min > value, and value when either is NaN; min(max, ...) likewise.
     __m256 low = _mm256_set1_ps(s->min), high = _mm256_set1_ps(s->max);
-    UNROLL for (int r = 0; r < ROWS; r++) {
+    UNROLL for (int r = 0; r < height; r++) {
         if (r >= rows) continue;
         __m256 bias = _mm256_set1_ps(s->bias && s->last ? s->bias[r] : 0.0f);
         UNROLL for (int v = 0; v < vectors; v++) {
@@ -156,35 +163,53 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
     }
 }
 
+// The tiles of one panel over one slab of 16 (or `cols`) columns: five of 6 channels and one of the 2 left.
+__attribute__((target("avx2,fma"))) static void
+column_panel(long kc, const float *w, const float *x, float *c, long ldc, long panel_rows, long cols,
+             const struct resin_gemm_problem *p, long k0, long row0, long column) {
+    for (long r0 = 0; r0 < panel_rows; r0 += ROWS) {
+        long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
+        struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row0 + r0, column);
+        float *out = c + r0 * ldc;
+        if (r0 + ROWS <= PANEL) {
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, ROWS, 2);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, ROWS, 1);
+        } else {
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, PANEL % ROWS, 2);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, PANEL % ROWS, 1);
+        }
+    }
+}
+
 // The column-vectorised product over a range of panels and columns.
 __attribute__((target("avx2,fma"))) static void
 column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
+    // Slabs of 16 columns by `kc` steps, one after another, so a tile reads its inputs sequentially.
     float x[COLUMN_KBLOCK * COLUMNS] __attribute__((aligned(32)));
     for (long j = column_begin; j < column_end; j += COLUMNS) {
         long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
-        int vectors = (int)((cols + 7) / 8);
+        long slabs = (cols + SLAB - 1) / SLAB;
         for (long k0 = 0; k0 < p->k; k0 += COLUMN_KBLOCK) {
             long kc = p->k - k0 < COLUMN_KBLOCK ? p->k - k0 : COLUMN_KBLOCK;
             // Copy the block of inputs, zero past `cols` so every register lane reads a number.
-            for (long kk = 0; kk < kc; kk++) {
-                const float *row = p->b + (k0 + kk) * p->ldb + j;
-                for (int v = 0; v < vectors; v++) {
-                    _mm256_store_ps(x + kk * COLUMNS + 8 * v, _mm256_maskload_ps(row + 8 * v, lanes_below(cols - 8 * v)));
+            for (long slab = 0; slab < slabs; slab++) {
+                float *dst = x + slab * kc * SLAB;
+                for (long kk = 0; kk < kc; kk++) {
+                    const float *row = p->b + (k0 + kk) * p->ldb + j + slab * SLAB;
+                    for (int v = 0; v < 2; v++) {
+                        __m256i mask = lanes_below(cols - slab * SLAB - 8 * v);
+                        _mm256_store_ps(dst + kk * SLAB + 8 * v, _mm256_maskload_ps(row + 8 * v, mask));
+                    }
                 }
             }
             for (long panel = panel_begin; panel < panel_end; panel++) {
                 long panel_rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
                 const float *w = p->packed + (panel * p->k + k0) * PANEL;
-                for (long r0 = 0; r0 < panel_rows; r0 += ROWS) {
-                    long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
-                    long row = panel * PANEL + r0;
-                    struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, j);
-                    float *c = p->c + row * p->ldc + j;
-                    switch (vectors) {
-                    case 3: column_tile(kc, w + r0, x, c, p->ldc, rows, cols, &s, 3); break;
-                    case 2: column_tile(kc, w + r0, x, c, p->ldc, rows, cols, &s, 2); break;
-                    default: column_tile(kc, w + r0, x, c, p->ldc, rows, cols, &s, 1); break;
-                    }
+                long row = panel * PANEL;
+                for (long slab = 0; slab < slabs; slab++) {
+                    long slab_cols = cols - slab * SLAB < SLAB ? cols - slab * SLAB : SLAB;
+                    column_panel(kc, w, x + slab * kc * SLAB, p->c + row * p->ldc + j + slab * SLAB, p->ldc, panel_rows,
+                                 slab_cols, p, k0, row, j + slab * SLAB);
                 }
             }
         }

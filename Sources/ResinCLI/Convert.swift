@@ -53,7 +53,7 @@ struct Convert: ParsableCommand {
             // file's graph is written back as standard operators either way.
             let loaded = try ModelLoader.load(path: input, optimize: optimize == true, log: verboseLog(verbose))
             let lowered = optimize == true || loaded.format == .resin
-            let model = lowered ? StandardONNX.lower(loaded.model) : loaded.model
+            let model = lowered ? try StandardONNX.lower(loaded.model) : loaded.model
             try reportingErrors(about: output) {
                 try ONNXExporter.write(model, toPath: output)
             }

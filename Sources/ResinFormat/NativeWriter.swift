@@ -51,7 +51,7 @@ public enum NativeWriter {
             var node = model.graph.nodes[index]
             switch node.op {
             case .fusedConv(let fused):
-                node.attributes = node.attributes.filter { !$0.name.hasPrefix("activation") && $0.name != "prepared" }
+                node.attributes = node.attributes.filter { !$0.name.hasPrefix("activation") && !FusedConvAttributes.preparedAttributeNames.contains($0.name) }
                     + fused.activation.attributes + fused.preparedAttributes
             case .fusedGemm(let fused): node.attributes = node.attributes.filter { !$0.name.hasPrefix("activation") } + fused.activation.attributes
             default: break

@@ -1,6 +1,7 @@
 /// What running a graph costs: parameters and multiply-accumulates.
 public struct GraphCost: Equatable, Sendable {
-    /// Elements of all initializers, except filters a native file stores a second time in a kernel's layout.
+    /// Elements of all initializers, except filters a native file stores in a kernel's layout: their originals
+    /// are counted instead, whether stored beside them or not.
     public var parameters: Int
     /// Bytes of those initializers.
     public var parameterBytes: Int
@@ -14,13 +15,20 @@ extension Graph {
     public func cost(facts: [String: ValueFacts]) -> GraphCost {
         // A FusedConv's fifth input repeats its filters transformed or packed: the model's parameters are
         // the filters, counted once.
+        // When the file stores only the packed copy, the original's shape (an attribute) is what is counted.
         var prepared = Set<String>()
-        for node in nodes {
-            if case .fusedConv = node.op, node.inputs.count > 4, !node.inputs[4].isEmpty { prepared.insert(node.inputs[4]) }
-        }
-        // Initializers are in memory, so their counts fit; the sums saturate rather than trap all the same.
         var parameters = 0
         var bytes = 0
+        for node in nodes {
+            guard case .fusedConv(let fused) = node.op, node.inputs.count > 4, !node.inputs[4].isEmpty else { continue }
+            prepared.insert(node.inputs[4])
+            if node.inputs[1].isEmpty, let weight = fused.weight {
+                let count = elementCount(of: weight.shape) ?? Int.max
+                parameters = saturatingSum(parameters, count)
+                bytes = saturatingSum(bytes, DataType.float.byteCount(elements: count) ?? Int.max)
+            }
+        }
+        // Initializers are in memory, so their counts fit; the sums saturate rather than trap all the same.
         for tensor in initializers where !prepared.contains(tensor.name ?? "") {
             parameters = saturatingSum(parameters, tensor.elementCount)
             bytes = saturatingSum(bytes, tensor.dataType == .string ? tensor.strings.reduce(0) { saturatingSum($0, $1.count) }
@@ -56,7 +64,9 @@ extension Graph {
         switch node.op {
         case .conv, .fusedConv:
             // Each output element sums over C/group input channels and the kernel window.
-            guard let output, let weight = dims(1), weight.count >= 2 else { return nil }
+            var original: [Int]?
+            if case .fusedConv(let fused) = node.op, node.inputs.count > 1, node.inputs[1].isEmpty { original = fused.weight?.shape }
+            guard let output, let weight = original ?? dims(1), weight.count >= 2 else { return nil }
             return product(output, Array(weight.dropFirst()))
         case .gemm(let attributes):
             guard let output, let a = dims(0), a.count == 2 else { return nil }

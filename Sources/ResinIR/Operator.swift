@@ -62,8 +62,16 @@ public enum Operator: Equatable, Sendable {
                 guard let prepared = PreparedFilters(rawValue: preparedName) else {
                     throw .invalid(attribute: "prepared", reason: "has unknown value '\(preparedName)'")
                 }
+                var weight: OriginalWeight?
+                if let name = try reader.string("weight_name") {
+                    guard let shape = try reader.ints("weight_shape"), shape.count >= 3, shape.allSatisfy({ $0 > 0 }),
+                          elementCount(of: shape) != nil else {
+                        throw .invalid(attribute: "weight_shape", reason: "must give the positive dimensions [M, C/group, kernel...] of '\(name)'")
+                    }
+                    weight = OriginalWeight(name: name, shape: shape)
+                }
                 self = .fusedConv(FusedConvAttributes(conv: try ConvAttributes(reading: reader), activation: try FusedActivation(reading: reader),
-                                                      prepared: prepared))
+                                                      prepared: prepared, weight: weight))
             case FusedGemmAttributes.opType:
                 self = .fusedGemm(FusedGemmAttributes(gemm: try GemmAttributes(reading: reader), activation: try FusedActivation(reading: reader)))
             case "ChannelAffine": self = .channelAffine

@@ -4,7 +4,10 @@ import ResinIR
 /// reads: FusedConv becomes Conv then Add and Relu or Clip, FusedGemm becomes Gemm then the activation,
 /// ChannelAffine becomes Mul then Add. The folded weights stay as they are.
 public enum StandardONNX {
-    public static func lower(_ model: Model) -> Model {
+    ///
+    /// Filters a native file stores only packed are unpacked into the original initializer, under its
+    /// name; packed filters that do not hold the shape the node records are an invalid tensor.
+    public static func lower(_ model: Model) throws(GraphError) -> Model {
         var model = model
         let opset = model.defaultOpsetVersion ?? 13
         // Resin's domain and the attributes only its operators carry do not leave Resin.
@@ -13,9 +16,15 @@ public enum StandardONNX {
         // One set of taken names for every fresh one, rather than a scan of the graph per name.
         var names = GraphIndex(graph)
         var nodes: [Node] = []
-        for node in graph.nodes {
+        let constants = graph.initializersByName
+        var rebuilt: [String: Tensor] = [:]
+        for var node in graph.nodes {
             switch node.op {
             case .fusedConv(let fused):
+                if node.inputs.count > 4, node.inputs[1].isEmpty, let weight = fused.weight {
+                    rebuilt[node.inputs[4]] = try unpacked(constants[node.inputs[4]], as: weight, node: node)
+                    node.inputs[1] = weight.name
+                }
                 let output = node.outputs[0]
                 let hasSkip = node.inputs.count > 3 && !node.inputs[3].isEmpty
                 let stages = (hasSkip ? 1 : 0) + (fused.activation == .none ? 0 : 1)
@@ -49,6 +58,8 @@ public enum StandardONNX {
             }
         }
         graph.nodes = nodes
+        // Each rebuilt original takes its packed copy's place.
+        graph.initializers = graph.initializers.map { tensor in tensor.name.flatMap { rebuilt[$0] } ?? tensor }
         // Kernel-ready copies of weights (Winograd and packed filters of native files) have no reader left.
         var used = Set(graph.outputs.map(\.name))
         for node in nodes { used.formUnion(node.inputs) }
@@ -67,9 +78,31 @@ public enum StandardONNX {
         return model
     }
 
-    /// A fused node's attributes without those the native format adds (the activation, `prepared`).
+    /// A fused node's attributes without those the native format adds (the activation, `prepared`, the
+    /// original weight's name and shape).
     private static func standardAttributes(_ node: Node) -> [Attribute] {
-        node.attributes.filter { !$0.name.hasPrefix("activation") && $0.name != "prepared" }
+        node.attributes.filter { !$0.name.hasPrefix("activation") && !FusedConvAttributes.preparedAttributeNames.contains($0.name) }
+    }
+
+    /// The original `[M, K...]` filters from their packed panels `[ceil(M/32), K, 32]`:
+    /// `w[p * 32 + r][k] = packed[p][k][r]` for the rows below M (the rest of the last panel is zero padding).
+    private static func unpacked(_ packed: Tensor?, as weight: OriginalWeight, node: Node) throws(GraphError) -> Tensor {
+        let filters = weight.shape[0]
+        let inner = elementCount(of: Array(weight.shape.dropFirst())) ?? 0
+        let panels = (filters + 31) / 32
+        guard let packed, packed.dataType == .float, packed.shape == [panels, inner, 32] else {
+            throw .invalidTensor(
+                name: packed?.name ?? node.inputs[4],
+                reason: "the packed filters of \(node.displayName) must be float [\(panels), \(inner), 32] to rebuild '\(weight.name)' \(weight.shape)")
+        }
+        var values = [Float](repeating: 0, count: filters * inner)
+        if let source = packed.storage.bytes.baseAddress?.assumingMemoryBound(to: Float.self) {
+            for filter in 0..<filters {
+                let panel = filter / 32, row = filter % 32
+                for k in 0..<inner { values[filter * inner + k] = source[(panel * inner + k) * 32 + row] }
+            }
+        }
+        return Tensor.floats(values, shape: weight.shape, name: weight.name)
     }
 
     private static func activationNode(

@@ -274,7 +274,7 @@ import Testing
     @Test func fusedConvLowersToStandardOperatorsWithTheSameOutputs() throws {
         let graph = try FusionTests().residual()
         let (fused, _) = try optimize(graph, with: [FuseResidualAdd(), FuseActivation()])
-        let lowered = StandardONNX.lower(Model(irVersion: 8, opsetImports: [OpsetImport(domain: "", version: 13)], graph: fused)).graph
+        let lowered = try StandardONNX.lower(Model(irVersion: 8, opsetImports: [OpsetImport(domain: "", version: 13)], graph: fused)).graph
         #expect(lowered.opTypes == ["Relu", "Conv", "Add", "Relu"])
         #expect(lowered.nodes.allSatisfy { ($0.domain ?? "").isEmpty })
         #expect(lowered.nodes.last?.outputs == ["y"])

@@ -25,8 +25,8 @@ import TestSupport
     /// conditioned: the error grows like the square root of the terms).
     static func tolerance(k: Int, x: Float = 1, w: Float = 1) -> Float { 2e-6 * Float(k).squareRoot() * x * w * 8 }
 
-    /// Seeded products: partial panels (m not a multiple of 32, nor of the 8- and 4-channel tiles), column
-    /// counts on both sides of the 256-column switch with every remainder of the 48-, 24-, 7- and 6-column
+    /// Seeded products: partial panels (m not a multiple of 32, nor of the 8- and 6-channel tiles), column
+    /// counts on both sides of the 256-column switch with every remainder of the 48-, 16-, 7- and 6-column
     /// tiles across the seeds, odd inner dimensions past the 128-, 256- and 512-step blocks, padded row strides,
     /// with or without bias, every kind of residual and every activation.
     @Test(arguments: (0..<36).map(Case.init))

@@ -44,6 +44,18 @@ public enum PreparedFilters: String, Equatable, Sendable {
     case winograd4x4Packed = "winograd4x4_packed"
 }
 
+/// A convolution's filters as the ONNX file gave them, named and shaped, when only their packed copy is stored.
+public struct OriginalWeight: Equatable, Sendable {
+    public var name: String
+    /// `[M, C/group, kernel...]`.
+    public var shape: [Int]
+
+    public init(name: String, shape: [Int]) {
+        self.name = name
+        self.shape = shape
+    }
+}
+
 /// Resin's fused convolution: `activation(Conv(X, W, B) + Skip)`.
 ///
 /// Inputs: X, W, B (empty name when the conv has no bias), Skip (empty or absent when there is no
@@ -56,23 +68,42 @@ public struct FusedConvAttributes: Equatable, Sendable {
     public var activation: FusedActivation
     /// What the fifth input holds, when there is one (attribute `prepared`; absent means Winograd).
     public var prepared: PreparedFilters
+    /// The original filters' name and shape `[M, C/group, kernel...]` when a native file stores them only
+    /// packed (W, the second input, is then empty): shape inference, costs and the runtime read the shape
+    /// here, and export rebuilds the initializer under that name (attributes `weight_name`, `weight_shape`).
+    public var weight: OriginalWeight?
 
-    public init(conv: ConvAttributes, activation: FusedActivation = .none, prepared: PreparedFilters = .winograd) {
+    public init(conv: ConvAttributes, activation: FusedActivation = .none, prepared: PreparedFilters = .winograd,
+                weight: OriginalWeight? = nil) {
         self.conv = conv
         self.activation = activation
         self.prepared = prepared
+        self.weight = weight
     }
 
-    /// The attributes that carry `prepared` in Resin's own serialized graphs (none for the default).
+    /// The names of the attributes only Resin's serialized FusedConv carries besides the activation's.
+    public static let preparedAttributeNames: Set<String> = ["prepared", "weight_name", "weight_shape"]
+
+    /// The attributes that carry `prepared` and the dropped original's name and shape in Resin's own
+    /// serialized graphs (none for the default).
     public var preparedAttributes: [Attribute] {
-        prepared == .winograd ? [] : [Attribute(name: "prepared", value: .string(Array(prepared.rawValue.utf8)))]
+        var attributes = prepared == .winograd ? [] : [Attribute(name: "prepared", value: .string(Array(prepared.rawValue.utf8)))]
+        if let weight {
+            attributes.append(Attribute(name: "weight_name", value: .string(Array(weight.name.utf8))))
+            attributes.append(Attribute(name: "weight_shape", value: .ints(weight.shape.map(Int64.init))))
+        }
+        return attributes
     }
 
     /// The ONNX type Resin gives it, in its own domain.
     public static let opType = "FusedConv"
 
     func inferOutputs(_ inputs: InferenceInputs) throws(ShapeProblem) -> [ValueFacts] {
-        var outputs = try conv.inferOutputs(InferenceInputs(Array(inputs.facts.prefix(3))))
+        var convInputs = Array(inputs.facts.prefix(3))
+        if !inputs.isPresent(1), let weight, convInputs.count > 1 {
+            convInputs[1] = ValueFacts(dataType: inputs[4]?.dataType ?? .float, dimensions: weight.shape.map { .fixed($0) })
+        }
+        var outputs = try conv.inferOutputs(InferenceInputs(convInputs))
         if let skip = inputs[3]?.dimensions, let output = outputs[0].dimensions {
             let combined = try broadcast(output, skip)
             guard combined.count == output.count else {

@@ -21,6 +21,12 @@ public enum KernelPreparation {
         let facts = try graph.inferFacts(bindings: bindings)
         var constants = graph.initializersByName
         var added: [Tensor] = []
+        // Packed filters replace their original in the file when nothing else reads it (a permutation, so
+        // export rebuilds it exactly); Winograd transforms lose the original, which stays beside them.
+        var readers: [String: Int] = [:]
+        for node in graph.nodes { for input in Set(node.inputs) { readers[input, default: 0] += 1 } }
+        for output in graph.outputs { readers[output.name, default: 0] += 1 }
+        var dropped = Set<String>()
         for index in graph.nodes.indices {
             var node = graph.nodes[index]
             let attributes: ConvAttributes
@@ -77,17 +83,25 @@ public enum KernelPreparation {
                 node.opType = FusedConvAttributes.opType
                 node.domain = resinDomain
             }
-            node.op = .fusedConv(FusedConvAttributes(conv: attributes, activation: activation, prepared: prepared))
+            var original: OriginalWeight?
+            if prepared == .packed, readers[node.inputs[1]] == 1, !dropped.contains(node.inputs[1]) {
+                original = OriginalWeight(name: node.inputs[1], shape: weight.shape)
+                dropped.insert(node.inputs[1])
+                node.inputs[1] = ""
+            }
+            node.op = .fusedConv(FusedConvAttributes(conv: attributes, activation: activation, prepared: prepared, weight: original))
             graph.nodes[index] = node
         }
         // Prepared filters first, the originals they replace last: a run never reads those, and kept
         // together at the end of a native file their pages are never mapped in beside the ones it reads.
         let replaced = Set(graph.nodes.compactMap { node -> String? in
-            guard case .fusedConv = node.op, node.inputs.count > 4, !node.inputs[4].isEmpty else { return nil }
+            guard case .fusedConv = node.op, node.inputs.count > 4, !node.inputs[4].isEmpty, !node.inputs[1].isEmpty else { return nil }
             return node.inputs[1]
         })
-        graph.initializers = graph.initializers.filter { !replaced.contains($0.name ?? "") } + added
+        graph.initializers = graph.initializers.filter { !replaced.contains($0.name ?? "") && !dropped.contains($0.name ?? "") } + added
             + graph.initializers.filter { replaced.contains($0.name ?? "") }
+        // Files before IR 4 list initializers among the inputs: a dropped one must not become a runtime input.
+        graph.inputs.removeAll { dropped.contains($0.name) }
         model.graph = graph
         return model
     }

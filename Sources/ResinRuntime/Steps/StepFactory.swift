@@ -8,7 +8,7 @@ enum StepFactory {
         case .conv(let attributes):
             return try convolutionWorkspaceBytes(node: node, attributes: attributes, inputs: inputs)
         case .fusedConv(let attributes):
-            return try convolutionWorkspaceBytes(node: node, attributes: attributes.conv, inputs: inputs)
+            return try convolutionWorkspaceBytes(node: node, attributes: attributes.conv, inputs: inputs, original: attributes.weight)
         case .batchNormalization:
             guard let x = inputs[0] else { return 0 }
             return 2 * (x.shape.count > 1 ? x.shape[1] : 1) * 4
@@ -18,11 +18,13 @@ enum StepFactory {
     }
 
     /// im2col columns for one group of one image.
-    private static func convolutionWorkspaceBytes(node: Node, attributes: ConvAttributes, inputs: [ValueShape?]) throws -> Int {
-        guard inputs.count > 1, let x = inputs[0], let w = inputs[1] else { return 0 }
+    private static func convolutionWorkspaceBytes(
+        node: Node, attributes: ConvAttributes, inputs: [ValueShape?], original: OriginalWeight? = nil
+    ) throws -> Int {
+        guard inputs.count > 1, let x = inputs[0], let weight = inputs[1]?.shape ?? original?.shape else { return 0 }
         // Sized for whichever algorithm may run: Winograd needs constant weights, known only at binding.
-        let direct = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape, winograd: .never)
-        let winograd = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape,
+        let direct = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: weight, winograd: .never)
+        let winograd = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: weight,
                                                winograd: winogradChoice(node: node, weightIsConstant: true))
         return max(direct.workspaceElements, winograd.workspaceElements) * 4
     }
@@ -178,12 +180,22 @@ enum StepFactory {
                 transformedWeight: transforms.plain, packedTransforms: transforms.packed, packedStorage: packedWeights(geometry, w)))
 
         case .fusedConv(let attributes):
-            guard let x, let w = input(1), let y else { break }
             let skip = input(3)
             let prepared = input(4)
+            // A native file may store the filters only packed: the original's shape is then an attribute,
+            // and the packed copy stands in as W (the packed kernel is the only one that reads it).
+            let onlyPacked = input(1) == nil && attributes.prepared == .packed
+            guard let x, let w = input(1) ?? (onlyPacked ? prepared : nil), let y,
+                  let weightShape = onlyPacked ? attributes.weight?.shape : w.shape else { break }
             try requireFloat(x, w, input(2), skip, y)
-            let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: w.shape,
+            let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: weightShape,
                                                    winograd: winogradChoice(node: node, weightIsConstant: w.isConstant))
+            if onlyPacked, geometry.group != 1 || weightShape.count != x.shape.count
+                || elementCount(of: Array(weightShape.dropFirst())) != geometry.columnRows {
+                throw RuntimeError.unsupportedAttribute(
+                    node: node.displayName, opType: node.opType,
+                    reason: "filters stored only packed need an ungrouped convolution whose recorded W \(describe(weightShape)) has X's rank and \(geometry.columnRows) weights per filter, found group \(geometry.group)")
+            }
             let transforms = try winogradFilters(geometry, weight: w, prepared: attributes.prepared == .packed ? nil : prepared,
                                                  layout: attributes.prepared, node: node)
             let convolved = [geometry.batch, geometry.outputChannels] + geometry.outputSpatial
