@@ -98,13 +98,25 @@ extension Kernels {
                     let columns: UnsafePointer<Float>
                     if pointwise {
                         columns = source
-                    } else if let pool, pool.threads > 1, geometry.channelsPerGroup > 1, rows * columnCount >= 1 << 16 {
-                        let tasks = min(geometry.channelsPerGroup, pool.threads * 4)
+                    } else if let pool, pool.threads > 1, rows * columnCount >= 1 << 16,
+                              geometry.channelsPerGroup > 1 || (bands && rowCount > 1) {
+                        // Split by input channel, or, when there are fewer channels than tasks want (the stem's 3),
+                        // by output rows of the band: 3 channel tasks left one of 2 threads idle a third of the time.
+                        let byRows = bands && geometry.channelsPerGroup < 2 * pool.threads && rowCount >= 2 * pool.threads
+                        let tasks = byRows ? min(rowCount, pool.threads * 4) : min(geometry.channelsPerGroup, pool.threads * 4)
                         var split = Im2colSplit(input: source, geometry: geometry, columns: workspace!, tasks: tasks,
-                                                firstRow: firstRow, rowCount: rowCount)
+                                                firstRow: firstRow, rowCount: rowCount, byRows: byRows)
                         withUnsafePointer(to: &split) { context in
                             pool.forEach(tasks, context: context) { raw, task in
                                 let s = raw.assumingMemoryBound(to: Im2colSplit.self).pointee
+                                if s.byRows {
+                                    let first = task * s.rowCount / s.tasks, last = (task + 1) * s.rowCount / s.tasks
+                                    let width = s.geometry.outputSpatial[1]
+                                    Kernels.im2col(s.input, channels: 0..<s.geometry.channelsPerGroup, geometry: s.geometry,
+                                                   rows: (s.firstRow + first)..<(s.firstRow + last), into: s.columns + first * width,
+                                                   rowStride: s.rowCount * width)
+                                    return
+                                }
                                 let channels = s.geometry.channelsPerGroup
                                 let first = task * channels / s.tasks
                                 let last = (task + 1) * channels / s.tasks
@@ -227,16 +239,19 @@ extension Kernels {
         /// The band of output rows (2-D convolutions).
         var firstRow: Int
         var rowCount: Int
+        /// Tasks split the band's output rows instead of the input channels.
+        var byRows: Bool
     }
 
     /// Writes the patches of one group's input channels as columns: row `(c, kernel offset)`, column
     /// `output position`; positions that fall in the padding read zero.
     /// Only the rows of `channels` are written, starting at `columns`, so channel ranges can run in parallel.
     /// For 2-D convolutions only the output rows in `rows` are written (a band), each matrix row then
-    /// holding `rows.count * outputWidth` columns; other ranks always write every position.
+    /// holding `rows.count * outputWidth` columns, or `rowStride` when given (a task writing part of a band's
+    /// rows); other ranks always write every position.
     static func im2col(
         _ input: UnsafePointer<Float>, channels: Range<Int>, geometry: ConvolutionGeometry, rows: Range<Int>,
-        into columns: UnsafeMutablePointer<Float>
+        into columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil
     ) {
         let window = geometry.window
         let input = input + channels.lowerBound * geometry.inputPlane
@@ -247,7 +262,8 @@ extension Kernels {
                      kernelHeight: window.kernel[0], kernelWidth: window.kernel[1],
                      strideHeight: window.strides[0], strideWidth: window.strides[1],
                      dilationHeight: window.dilations[0], dilationWidth: window.dilations[1],
-                     padTop: window.padsBegin[0], padLeft: window.padsBegin[1], into: columns)
+                     padTop: window.padsBegin[0], padLeft: window.padsBegin[1], into: columns,
+                     rowStride: rowStride ?? rows.count * geometry.outputSpatial[1])
         } else {
             im2colGeneric(input, channels: channels.count, geometry: geometry, into: columns)
         }
@@ -257,7 +273,8 @@ extension Kernels {
     static func im2col2D(
         _ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, firstRow: Int, rowCount: Int, outputWidth: Int,
         kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
-        dilationHeight: Int, dilationWidth: Int, padTop: Int, padLeft: Int, into columns: UnsafeMutablePointer<Float>
+        dilationHeight: Int, dilationWidth: Int, padTop: Int, padLeft: Int, into columns: UnsafeMutablePointer<Float>,
+        rowStride: Int
     ) {
         var row = columns
         for channel in 0..<channels {
@@ -290,7 +307,7 @@ extension Kernels {
                             (out + lastInside + 1).update(repeating: 0, count: outputWidth - lastInside - 1)
                         }
                     }
-                    row += rowCount * outputWidth
+                    row += rowStride
                 }
             }
         }

@@ -86,7 +86,7 @@ extension Kernels {
         let block = Int(RESIN_FUSED_COLUMN_BLOCK)
         // Few columns run on the channel-vectorised tile, whose column tiles (6 or 7) do not divide a block.
         let columnBlocks = problem.n > PackedFilters.maximumColumns ? (problem.n + block - 1) / block : 1
-        let grid = fusedGrid(panels: panels, columnBlocks: columnBlocks, threads: pool?.threads ?? 1)
+        let grid = fusedGrid(panels: panels, columnBlocks: columnBlocks, threads: pool?.threads ?? 1, copiesInputs: columnBlocks > 1)
         withUnsafePointer(to: problem) { problem in
             guard let pool, grid.panels * grid.columns > 1 else {
                 instructionSet.fusedGEMM(problem, panels: 0..<panels, columns: 0..<problem.pointee.n)
@@ -110,9 +110,12 @@ extension Kernels {
     }
 
     /// How a product of `panels` x `columnBlocks` units splits over `threads`: the grid whose slowest thread
-    /// does the fewest units (tasks are claimed in rounds of `threads`), then the one splitting columns the
-    /// least (each column task re-reads the filters), then the fewest tasks.
-    static func fusedGrid(panels: Int, columnBlocks: Int, threads: Int) -> (panels: Int, columns: Int) {
+    /// does the fewest units (tasks are claimed in rounds of `threads`), then the one splitting the shared
+    /// operand the least, then the fewest tasks. The channel-vectorised tile reads the filters once per column
+    /// task, so it splits columns last; the column-vectorised one (`copiesInputs`) copies each block of inputs
+    /// once per panel task, so it splits panels last: ResNet-50's 64-channel 56x56 products went from 1.07x to
+    /// 1.5x faster on 2 threads than on one when their two panels stopped being the split.
+    static func fusedGrid(panels: Int, columnBlocks: Int, threads: Int, copiesInputs: Bool = false) -> (panels: Int, columns: Int) {
         guard threads > 1 else { return (1, 1) }
         var best = (panels: 1, columns: 1)
         var bestCost = (Int.max, Int.max, Int.max)
@@ -121,7 +124,7 @@ extension Kernels {
             for columns in 1...min(columnBlocks, limit / rows) {
                 let tasks = rows * columns
                 let unitsPerTask = ((panels + rows - 1) / rows) * ((columnBlocks + columns - 1) / columns)
-                let cost = (((tasks + threads - 1) / threads) * unitsPerTask, columns, tasks)
+                let cost = (((tasks + threads - 1) / threads) * unitsPerTask, copiesInputs ? rows : columns, tasks)
                 if cost < bestCost {
                     bestCost = cost
                     best = (rows, columns)
