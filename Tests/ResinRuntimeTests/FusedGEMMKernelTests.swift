@@ -70,10 +70,16 @@ import TestSupport
                             case .separate: residual.baseAddress
                             case .inPlace: UnsafePointer(out.baseAddress!)
                             }
-                            let problem = resin_gemm_problem(
-                                m: m, n: n, k: k, packed: packed, b: b, ldb: ldb, c: out.baseAddress!, ldc: ldc,
-                                epilogue: resin_gemm_epilogue(bias: biasPointer, skip: skip, min: bounds.min, max: bounds.max))
-                            Kernels.fusedGEMM(pool: pool, problem: problem, instructionSet: instructionSet)
+                            // The arrays' pointers are only valid inside these closures, so the problem lives here too.
+                            packed.withUnsafeBufferPointer { packed in
+                                b.withUnsafeBufferPointer { b in
+                                    let problem = resin_gemm_problem(
+                                        m: m, n: n, k: k, packed: packed.baseAddress!, b: b.baseAddress!, ldb: ldb, c: out.baseAddress!,
+                                        ldc: ldc,
+                                        epilogue: resin_gemm_epilogue(bias: biasPointer, skip: skip, min: bounds.min, max: bounds.max))
+                                    Kernels.fusedGEMM(pool: pool, problem: problem, instructionSet: instructionSet)
+                                }
+                            }
                         }
                     }
                 }
@@ -159,10 +165,15 @@ import TestSupport
         for instructionSet in InstructionSet.supported {
             for (low, high) in [(Float(0), Float(6)), (Float.nan, Float(6)), (Float(0), Float.nan)] {
                 var c = [Float](repeating: 0, count: m * n)
-                c.withUnsafeMutableBufferPointer { out in
-                    let problem = resin_gemm_problem(m: m, n: n, k: k, packed: packed, b: b, ldb: n, c: out.baseAddress!, ldc: n,
-                                                     epilogue: resin_gemm_epilogue(bias: nil, skip: nil, min: low, max: high))
-                    Kernels.fusedGEMM(pool: nil, problem: problem, instructionSet: instructionSet)
+                packed.withUnsafeBufferPointer { packed in
+                    b.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { out in
+                            let problem = resin_gemm_problem(
+                                m: m, n: n, k: k, packed: packed.baseAddress!, b: b.baseAddress!, ldb: n, c: out.baseAddress!, ldc: n,
+                                epilogue: resin_gemm_epilogue(bias: nil, skip: nil, min: low, max: high))
+                            Kernels.fusedGEMM(pool: nil, problem: problem, instructionSet: instructionSet)
+                        }
+                    }
                 }
                 let label = Comment(rawValue: "\(instructionSet), n \(n), clip(\(low), \(high))")
                 #expect(c[0].isNaN, label)
@@ -182,7 +193,7 @@ import TestSupport
         for (m, n) in products {
             let panels = (m + 31) / 32
             let blocks = n > PackedFilters.maximumColumns ? (n + 47) / 48 : 1
-            let grid = Kernels.fusedGrid(panels: panels, columnBlocks: blocks, threads: threads)
+            let grid = Kernels.fusedGrid(panels: panels, columnBlocks: blocks, threads: threads, copiesInputs: blocks > 1)
             let tasks = grid.panels * grid.columns
             #expect(tasks >= min(threads, panels * blocks), "m \(m) n \(n): \(tasks) tasks for \(threads) threads")
             let perTask = ((panels + grid.panels - 1) / grid.panels) * ((blocks + grid.columns - 1) / grid.columns)
