@@ -96,6 +96,29 @@ import TestSupport
         expectClose(actual, expected, rtol: 1e-6, atol: 1e-7)
     }
 
+    /// Pools split over 2 and 3 threads by planes (large enough that the split happens, odd plane counts so the
+    /// tasks differ in size) match the reference exactly, indices included.
+    @Test(arguments: [2, 3])
+    func poolsSplitOverThreadsMatchReference(threads: Int) throws {
+        let workers = WorkerPool(threads: threads)
+        #expect(workers.taskCount(forElements: 7 * 56 * 56 * 9) > 1, "the case is too small to be split")
+        let attributes = WindowAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])
+        let shape = [1, 7, 112, 112]
+        let window = try attributes.resolve(spatial: [112, 112], kernel: [3, 3])
+        var random = SplitMix64(seed: threads)
+        let x = random.floats(Kernels.elementCount(shape))
+        let count = Self.outputCount(shape, window)
+        var actual = [Float](repeating: 42, count: count), expected = actual
+        var indices = [Int64](repeating: 42, count: count), expectedIndices = indices
+        Kernels.maxPool(x, inputShape: shape, window: window, into: &actual, indices: &indices, pool: workers)
+        Kernels.referencePool(x, inputShape: shape, window: window, average: false, into: &expected, indices: &expectedIndices)
+        expectClose(actual, expected, rtol: 0, atol: 0, "max over \(threads) threads")
+        #expect(indices == expectedIndices, "indices over \(threads) threads")
+        Kernels.averagePool(x, inputShape: shape, window: window, countIncludePad: false, into: &actual, pool: workers)
+        Kernels.referencePool(x, inputShape: shape, window: window, average: true, into: &expected)
+        expectClose(actual, expected, rtol: 1e-6, atol: 1e-7, "average over \(threads) threads")
+    }
+
     /// Values checked against ONNX Runtime 1.31: ceil_mode adds a last window that reaches past the end
     /// pad; with count_include_pad the begin pad counts but those cells do not.
     @Test func averagePoolCeilModeCountsOnlyThePaddedExtent() throws {

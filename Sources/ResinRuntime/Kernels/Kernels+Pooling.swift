@@ -28,21 +28,23 @@ extension Kernels {
     ///
     /// With `indices`, also writes the ONNX Indices output (see the file notes; `storageOrder` 1 means
     /// column-major spatial offsets).
+    /// `pool` splits the [n, c] planes over its threads.
     public static func maxPool(
         _ x: UnsafePointer<Float>, inputShape: [Int], window: ResolvedWindow,
         into y: UnsafeMutablePointer<Float>,
-        indices: UnsafeMutablePointer<Int64>? = nil, storageOrder: Int = 0
+        indices: UnsafeMutablePointer<Int64>? = nil, storageOrder: Int = 0, pool workers: WorkerPool? = nil
     ) {
-        pool(x, inputShape, window, y, indices == nil ? .maximum : .maximumWithIndices(columnMajor: storageOrder == 1),
-             indices)
+        splitPlanes(x, inputShape, window, y, indices == nil ? .maximum : .maximumWithIndices(columnMajor: storageOrder == 1),
+                    indices, workers)
     }
 
     /// ONNX AveragePool over `inputShape = [N, C, spatial...]`; `y` has shape `[N, C] + window.outputSizes`.
+    /// `pool` splits the [n, c] planes over its threads.
     public static func averagePool(
         _ x: UnsafePointer<Float>, inputShape: [Int], window: ResolvedWindow, countIncludePad: Bool,
-        into y: UnsafeMutablePointer<Float>
+        into y: UnsafeMutablePointer<Float>, pool workers: WorkerPool? = nil
     ) {
-        pool(x, inputShape, window, y, .average(includePad: countIncludePad), nil)
+        splitPlanes(x, inputShape, window, y, .average(includePad: countIncludePad), nil, workers)
     }
 
     /// ONNX GlobalAveragePool: the mean of each [n, c] plane of `shape = [N, C, spatial...]`.
@@ -91,9 +93,44 @@ extension Kernels {
         case average(includePad: Bool)
     }
 
+    /// What every task of a split pool shares.
+    private struct PoolSplit {
+        var x: UnsafePointer<Float>
+        var inputShape: [Int]
+        var window: ResolvedWindow
+        var y: UnsafeMutablePointer<Float>
+        var mode: PoolMode
+        var indices: UnsafeMutablePointer<Int64>?
+        var planes: Int, tasks: Int
+    }
+
+    /// Runs `pool` over the planes, split over `workers` when the output is large enough to repay a dispatch
+    /// (ResNet's stem pool, 64 planes of 56x56, ran on one thread while the other waited).
+    private static func splitPlanes(
+        _ x: UnsafePointer<Float>, _ inputShape: [Int], _ window: ResolvedWindow,
+        _ y: UnsafeMutablePointer<Float>, _ mode: PoolMode, _ indices: UnsafeMutablePointer<Int64>?, _ workers: WorkerPool?
+    ) {
+        let planes = inputShape.count >= 2 ? inputShape[0] * inputShape[1] : 0
+        let outputCount = planes * elementCount(window.outputSizes)
+        let tasks = min(planes, workers?.taskCount(forElements: outputCount * max(1, elementCount(window.kernel))) ?? 1)
+        guard let workers, tasks > 1 else {
+            return pool(x, inputShape, window, y, mode, indices, planes: 0..<planes)
+        }
+        var split = PoolSplit(x: x, inputShape: inputShape, window: window, y: y, mode: mode, indices: indices,
+                              planes: planes, tasks: tasks)
+        withUnsafePointer(to: &split) { context in
+            workers.forEach(tasks, context: context) { raw, task in
+                let s = raw.assumingMemoryBound(to: PoolSplit.self).pointee
+                Kernels.pool(s.x, s.inputShape, s.window, s.y, s.mode, s.indices,
+                             planes: (task * s.planes / s.tasks)..<((task + 1) * s.planes / s.tasks))
+            }
+        }
+    }
+
+    /// The pool of planes `planeRange` (all of `[N, C]` flattened).
     private static func pool(
         _ x: UnsafePointer<Float>, _ inputShape: [Int], _ window: ResolvedWindow,
-        _ y: UnsafeMutablePointer<Float>, _ mode: PoolMode, _ indices: UnsafeMutablePointer<Int64>?
+        _ y: UnsafeMutablePointer<Float>, _ mode: PoolMode, _ indices: UnsafeMutablePointer<Int64>?, planes planeRange: Range<Int>
     ) {
         let rank = window.kernel.count
         precondition(rank >= 1 && inputShape.count == rank + 2 && window.outputSizes.count == rank
@@ -150,7 +187,7 @@ extension Kernels {
             let interiorFirst = tapFirst[0]
             let interiorEnd = max(interiorFirst, tapEnd[kernelWidth - 1])
 
-            for plane in 0..<planes {
+            for plane in planeRange {
                 let planeX = x + plane * inputPlane
                 for axis in 0..<last { outputCoordinates[axis] = 0 }
                 for row in 0..<outerRows {

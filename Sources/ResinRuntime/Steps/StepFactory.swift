@@ -274,7 +274,7 @@ enum StepFactory {
             } else {
                 kind = .average(countIncludePad: attributes.countIncludePad)
             }
-            return .pool(PoolStep(kind: kind, input: UnsafePointer(x.floats), shape: x.shape, window: window, output: y.floats))
+            return .pool(PoolStep(kind: kind, input: UnsafePointer(x.floats), shape: x.shape, window: window, output: y.floats, pool: pool))
 
         case .globalAveragePool, .globalMaxPool:
             guard let x, let y else { break }

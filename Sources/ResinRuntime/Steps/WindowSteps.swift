@@ -12,13 +12,15 @@ struct PoolStep {
     var shape: [Int]
     var window: ResolvedWindow
     var output: UnsafeMutablePointer<Float>
+    var pool: WorkerPool
 
     func run() {
         switch kind {
         case .max(let indices, let storageOrder):
-            Kernels.maxPool(input, inputShape: shape, window: window, into: output, indices: indices, storageOrder: storageOrder)
+            Kernels.maxPool(input, inputShape: shape, window: window, into: output, indices: indices, storageOrder: storageOrder,
+                            pool: pool)
         case .average(let countIncludePad):
-            Kernels.averagePool(input, inputShape: shape, window: window, countIncludePad: countIncludePad, into: output)
+            Kernels.averagePool(input, inputShape: shape, window: window, countIncludePad: countIncludePad, into: output, pool: pool)
         }
     }
 }
