@@ -50,11 +50,12 @@
 #define PREFETCH_STEPS 16
 
 // One channel-vectorised tile: `rows` (<= 32) channels by `cols` (<= 14, a constant after inlining) columns
-// over `kc` steps. Registers hold columns of channels and the output rows are channels: the accumulators go
-// through a small buffer, from which each output row is gathered as one vector and stored with the epilogue.
+// over `kc` steps, prefetching meanwhile the first `next_steps` steps of the filters at `next` into L2.
+// Registers hold columns of channels and the output rows are channels: the accumulators go through a small
+// buffer, from which each output row is gathered as one vector and stored with the epilogue.
 __attribute__((target("avx512f"), always_inline)) static inline void
 tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-     const int cols) {
+     const float *next, long next_steps, const int cols) {
     __m512 low[TILE_COLUMNS], high[TILE_COLUMNS];
     UNROLL for (int j = 0; j < cols; j++) {
         low[j] = _mm512_setzero_ps();
@@ -63,6 +64,10 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
     for (long kk = 0; kk < kc; kk++) {
         _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
         _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL + 16), _MM_HINT_T0);
+        if (kk < next_steps) {
+            _mm_prefetch((const char *)(next + kk * PANEL), _MM_HINT_T1);
+            _mm_prefetch((const char *)(next + kk * PANEL + 16), _MM_HINT_T1);
+        }
         __m512 w0 = _mm512_loadu_ps(w);
         __m512 w1 = _mm512_loadu_ps(w + 16);
         const float *row = b + kk * ldb;
@@ -100,22 +105,22 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
 
 __attribute__((target("avx512f"))) static void
 tile_any(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-         long cols) {
+         const float *next, long next_steps, long cols) {
     switch (cols) {
-    case 14: tile(kc, w, b, ldb, c, ldc, rows, s, 14); break;
-    case 13: tile(kc, w, b, ldb, c, ldc, rows, s, 13); break;
-    case 12: tile(kc, w, b, ldb, c, ldc, rows, s, 12); break;
-    case 11: tile(kc, w, b, ldb, c, ldc, rows, s, 11); break;
-    case 10: tile(kc, w, b, ldb, c, ldc, rows, s, 10); break;
-    case 9: tile(kc, w, b, ldb, c, ldc, rows, s, 9); break;
-    case 8: tile(kc, w, b, ldb, c, ldc, rows, s, 8); break;
-    case 7: tile(kc, w, b, ldb, c, ldc, rows, s, 7); break;
-    case 6: tile(kc, w, b, ldb, c, ldc, rows, s, 6); break;
-    case 5: tile(kc, w, b, ldb, c, ldc, rows, s, 5); break;
-    case 4: tile(kc, w, b, ldb, c, ldc, rows, s, 4); break;
-    case 3: tile(kc, w, b, ldb, c, ldc, rows, s, 3); break;
-    case 2: tile(kc, w, b, ldb, c, ldc, rows, s, 2); break;
-    default: tile(kc, w, b, ldb, c, ldc, rows, s, 1); break;
+    case 14: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 14); break;
+    case 13: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 13); break;
+    case 12: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 12); break;
+    case 11: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 11); break;
+    case 10: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 10); break;
+    case 9: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 9); break;
+    case 8: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 8); break;
+    case 7: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 7); break;
+    case 6: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 6); break;
+    case 5: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 5); break;
+    case 4: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 4); break;
+    case 3: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 3); break;
+    case 2: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 2); break;
+    default: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 1); break;
     }
 }
 
@@ -128,10 +133,26 @@ panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_e
         for (long panel = panel_begin; panel < panel_end; panel++) {
             long rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
             const float *w = p->packed + (panel * p->k + k0) * PANEL;
+            // The block of filters the next tile pass starts on: the next panel's, else the first panel's next block.
+            const float *next = NULL;
+            long next_steps = 0;
+            if (panel + 1 < panel_end) {
+                next = p->packed + ((panel + 1) * p->k + k0) * PANEL;
+                next_steps = kc;
+            } else if (k0 + KBLOCK < p->k) {
+                next = p->packed + (panel_begin * p->k + k0 + KBLOCK) * PANEL;
+                next_steps = p->k - k0 - KBLOCK < KBLOCK ? p->k - k0 - KBLOCK : KBLOCK;
+            }
             for (long j = column_begin; j < column_end; j += TILE_COLUMNS) {
                 long cols = column_end - j < TILE_COLUMNS ? column_end - j : TILE_COLUMNS;
                 struct resin_tile_store s = resin_tile_store_for(p, k0, kc, panel * PANEL, j);
-                tile_any(kc, w, p->b + k0 * p->ldb + j, p->ldb, p->c + panel * PANEL * p->ldc + j, p->ldc, rows, &s, cols);
+                // The second tile fetches the next block into L2 while it computes from L2 (the first tile streams
+                // the current block from memory), so memory stays busy through more of the panel: 1.02 to 1.11
+                // times as fast with cold filters on ResNet-50's 49-column products, hot ones unchanged within
+                // the noise (one core, alternating in one process). With one tile a panel the first one does.
+                int fetches = j == column_begin + TILE_COLUMNS || (j == column_begin && column_end - column_begin <= TILE_COLUMNS);
+                tile_any(kc, w, p->b + k0 * p->ldb + j, p->ldb, p->c + panel * PANEL * p->ldc + j, p->ldc, rows, &s,
+                         next, fetches ? next_steps : 0, cols);
             }
         }
     }

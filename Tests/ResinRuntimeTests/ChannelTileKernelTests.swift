@@ -27,62 +27,9 @@ import TestSupport
         let m = test.seed % 4 == 0 ? 32 * (1 + Int(random.next() % 3)) : 1 + Int(random.next() % 90)
         let k = test.seed % 2 == 0 ? 1 + Int(random.next() % 40) : 513 + Int(random.next() % 600)
         let ldb = n + Int(random.next() % 3), ldc = n + Int(random.next() % 3)
-        let skipKind = FusedGEMMKernelTests.Skip.allCases[test.seed % 3]
-        let activation = FusedGEMMKernelTests.activations[test.seed / 3 % 3]
-        let hasBias = test.seed % 5 != 1
-        let w = random.floats(m * k), b = random.floats(k * ldb)
-        let bias = hasBias ? random.floats(m) : nil
-        let initial = random.floats(m * ldc, in: -2...2)
-        let residual = random.floats(m * ldc, in: -2...2)
-        var expected = initial
-        for row in 0..<m {
-            for column in 0..<n {
-                var sum = Double(bias?[row] ?? 0)
-                switch skipKind {
-                case .none: break
-                case .separate: sum += Double(residual[row * ldc + column])
-                case .inPlace: sum += Double(initial[row * ldc + column])
-                }
-                for inner in 0..<k { sum += Double(w[row * k + inner]) * Double(b[inner * ldb + column]) }
-                expected[row * ldc + column] = FusedConvolutionKernelTests.activate(Float(sum), activation)
-            }
-        }
-        let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: m, inner: k) }
-        let bounds = activation.bounds
-        try #require(!InstructionSet.supported.isEmpty)
-        for instructionSet in InstructionSet.supported {
-            for pool in FusedGEMMKernelTests.pools() {
-                var c = initial
-                bias.withOptionalPointer { biasPointer in
-                    residual.withUnsafeBufferPointer { residual in
-                        c.withUnsafeMutableBufferPointer { out in
-                            let skip: UnsafePointer<Float>? = switch skipKind {
-                            case .none: nil
-                            case .separate: residual.baseAddress
-                            case .inPlace: UnsafePointer(out.baseAddress!)
-                            }
-                            packed.withUnsafeBufferPointer { packed in
-                                b.withUnsafeBufferPointer { b in
-                                    let problem = resin_gemm_problem(
-                                        m: m, n: n, k: k, packed: packed.baseAddress!, b: b.baseAddress!, ldb: ldb, c: out.baseAddress!,
-                                        ldc: ldc,
-                                        epilogue: resin_gemm_epilogue(bias: biasPointer, skip: skip, min: bounds.min, max: bounds.max))
-                                    Kernels.fusedGEMM(pool: pool, problem: problem, instructionSet: instructionSet)
-                                }
-                            }
-                        }
-                    }
-                }
-                let label = "\(instructionSet), \(pool.threads) threads, m \(m) n \(n) k \(k), \(skipKind), bias \(hasBias), \(activation)"
-                expectClose(c, expected, rtol: 1e-5, atol: FusedGEMMKernelTests.tolerance(k: k), Comment(rawValue: label))
-                // The masked row stores leave the stride's padding past column n as it was.
-                for row in 0..<m {
-                    for column in n..<ldc where c[row * ldc + column] != initial[row * ldc + column] {
-                        Issue.record("\(label): wrote past column \(n) at row \(row)")
-                    }
-                }
-            }
-        }
+        try FusedGEMMKernelTests.expectFusedProduct(
+            m: m, n: n, k: k, ldb: ldb, ldc: ldc, skipKind: FusedGEMMKernelTests.Skip.allCases[test.seed % 3],
+            activation: FusedGEMMKernelTests.activations[test.seed / 3 % 3], hasBias: test.seed % 5 != 1, random: &random)
     }
 
     /// Every split of a few-column product gives the same bits as one thread: the tile, its blocks of the
