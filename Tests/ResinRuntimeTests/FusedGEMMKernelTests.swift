@@ -36,9 +36,18 @@ import TestSupport
         let n = test.seed % 3 == 0 ? 1 + Int(random.next() % 60) : 257 + Int(random.next() % 100)
         let k = 2 * Int(random.next() % 300) + 1
         let ldb = n + Int(random.next() % 3), ldc = n + Int(random.next() % 3)
-        let skipKind = Skip.allCases[test.seed % 3]
-        let activation = Self.activations[test.seed / 3 % 3]
-        let hasBias = test.seed / 9 % 2 == 0
+        try Self.expectFusedProduct(m: m, n: n, k: k, ldb: ldb, ldc: ldc, skipKind: Skip.allCases[test.seed % 3],
+                                    activation: Self.activations[test.seed / 3 % 3], hasBias: test.seed / 9 % 2 == 0,
+                                    random: &random)
+    }
+
+    /// Runs `C = clamp(W * B + bias + skip)` on seeded operands under every instruction set and on 1, 2 and 3
+    /// threads, and expects the double-precision product, with the row stride's padding past column `n` left
+    /// as it was.
+    static func expectFusedProduct(
+        m: Int, n: Int, k: Int, ldb: Int, ldc: Int, skipKind: Skip, activation: FusedActivation, hasBias: Bool,
+        random: inout SplitMix64
+    ) throws {
         let w = random.floats(m * k), b = random.floats(k * ldb)
         let bias = hasBias ? random.floats(m) : nil
         let initial = random.floats(m * ldc, in: -2...2)

@@ -1,0 +1,67 @@
+import CResinKernels
+import Testing
+import TestSupport
+@testable import ResinRuntime
+
+/// The channel-vectorised packed product (few columns: ResNet's 7x7 and 14x14 maps at batch 1) under every
+/// instruction set this processor runs and on 1, 2 and 3 threads, against a plain double-precision product.
+/// Its tiles are 14 columns on AVX-512 (two groups of 7) and 6 on AVX2, and each stores a row of a tile as one
+/// masked vector, so every column count from 1 to 28 (every remainder of both tiles, once alone and once
+/// after a full tile) runs here, and the column counts of ResNet's maps up to the 256-column switch.
+@Suite struct ChannelTileKernelTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var columns: Int
+        var seed: Int
+        var testDescription: String { "\(columns) columns, seed \(seed)" }
+    }
+
+    static let cases: [Case] = (Array(1...28) + [49, 98, 99, 196, 255, 256]).enumerated().map { Case(columns: $1, seed: $0) }
+
+    /// Partial panels (m not a multiple of 32 nor of 16), an inner dimension past one or two 512-step blocks
+    /// and not a multiple of them (so the later blocks add to C), padded row strides, every kind of residual
+    /// (in place: C holds it on entry), with or without bias, every activation.
+    @Test(arguments: cases)
+    func channelTileMatchesTheReference(_ test: Case) throws {
+        var random = SplitMix64(seed: test.seed * 7919 + 3)
+        let n = test.columns
+        let m = test.seed % 4 == 0 ? 32 * (1 + Int(random.next() % 3)) : 1 + Int(random.next() % 90)
+        let k = test.seed % 2 == 0 ? 1 + Int(random.next() % 40) : 513 + Int(random.next() % 600)
+        let ldb = n + Int(random.next() % 3), ldc = n + Int(random.next() % 3)
+        try FusedGEMMKernelTests.expectFusedProduct(
+            m: m, n: n, k: k, ldb: ldb, ldc: ldc, skipKind: FusedGEMMKernelTests.Skip.allCases[test.seed % 3],
+            activation: FusedGEMMKernelTests.activations[test.seed / 3 % 3], hasBias: test.seed % 5 != 1, random: &random)
+    }
+
+    /// Every split of a few-column product gives the same bits as one thread: the tile, its blocks of the
+    /// inner dimension and its order of additions depend on the shape alone.
+    @Test(arguments: [7, 49, 196])
+    func splitGivesTheSameBitsAsOneThread(columns n: Int) throws {
+        var random = SplitMix64(seed: n)
+        let m = 100, k = 1100
+        let w = random.floats(m * k), b = random.floats(k * n), bias = random.floats(m)
+        let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: m, inner: k) }
+        for instructionSet in InstructionSet.supported {
+            var results: [[Float]] = []
+            for pool in FusedGEMMKernelTests.pools() {
+                var c = [Float](repeating: .nan, count: m * n)
+                packed.withUnsafeBufferPointer { packed in
+                    b.withUnsafeBufferPointer { b in
+                        bias.withUnsafeBufferPointer { bias in
+                            c.withUnsafeMutableBufferPointer { out in
+                                let problem = resin_gemm_problem(
+                                    m: m, n: n, k: k, packed: packed.baseAddress!, b: b.baseAddress!, ldb: n, c: out.baseAddress!, ldc: n,
+                                    epilogue: resin_gemm_epilogue(bias: bias.baseAddress, skip: nil, min: 0, max: .infinity))
+                                Kernels.fusedGEMM(pool: pool, problem: problem, instructionSet: instructionSet)
+                            }
+                        }
+                    }
+                }
+                results.append(c)
+            }
+            for (index, result) in results.enumerated().dropFirst() {
+                let same = zip(result, results[0]).allSatisfy { $0.bitPattern == $1.bitPattern }
+                #expect(same, "\(instructionSet), n \(n): split \(index) differs from one thread")
+            }
+        }
+    }
+}
