@@ -34,4 +34,9 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void store_n(fl
 #define WG_M 4
 #include "winograd_body.h"
 #undef WG_M
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+// 4 filters by 3 registers: 12 accumulators of the 16 registers, 3 loads and 4 broadcasts for 12 multiply-adds.
+#define WP_ROWS 4
+#define WP_VECTORS 3
+#include "winograd_product.h"
 #endif

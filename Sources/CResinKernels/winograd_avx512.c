@@ -31,4 +31,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void store_n(flo
 #define WG_M 4
 #include "winograd_body.h"
 #undef WG_M
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+// 8 filters by 3 registers: 24 accumulators, 3 loads and 8 broadcasts a step for 24 fused multiply-adds.
+#define WP_ROWS 8
+#define WP_VECTORS 3
+#include "winograd_product.h"
 #endif

@@ -25,3 +25,7 @@ static inline float clamp(float value, float lo, float hi) {
 #define WG_M 4
 #include "winograd_body.h"
 #undef WG_M
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define WP_ROWS 4
+#define WP_VECTORS 4
+#include "winograd_product.h"

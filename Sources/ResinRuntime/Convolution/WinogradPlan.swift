@@ -1,4 +1,7 @@
 import CResinKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 import ResinIR
 
 /// Whether a convolution runs direct (im2col and a GEMM), as Winograd F(2x2, 3x3) or as F(4x4, 3x3), and how
@@ -108,5 +111,44 @@ struct WinogradPlan {
         }
         return multiplyAdds / multiplyAddsPerSecond + transformFloats / transformFloatsPerSecond
             + filterFloats * 4 / filterBytesPerSecond
+    }
+}
+
+/// How a Winograd convolution is run: fused blocks of tile rows (`blockTileRows > 0`) or phased bands. A
+/// function of the shapes and batch only, never of the thread count, so every split gives the same bits.
+struct WinogradSchedule {
+    var positions = 0, channels = 0, filters = 0
+    /// Tile rows and columns of one image.
+    var tileRows = 0, tileColumns = 0
+    /// Tile rows per fused block; 0 runs the phased schedule.
+    var blockTileRows = 0
+    var blocksPerImage = 0, blocks = 0
+    /// Floats one fused task uses (its block's transformed input and products), and how many fit the workspace.
+    var slotElements = 0, slots = 0
+
+    var blockTiles: Int { blockTileRows * tileColumns }
+
+    /// Tiles one fused block aims at.
+    static let targetTiles: Int = getenv("RESIN_WG_TILES").flatMap { Int(String(cString: $0)) } ?? 48
+    /// Largest transformed filters (bytes) the fused schedule takes: every block reads all of them.
+    static let filterBytesLimit: Int = getenv("RESIN_WG_FILTERS").flatMap { Int(String(cString: $0)) } ?? (1 << 30)
+
+    init(geometry: ConvolutionGeometry, packed: Bool) {
+        let tile = geometry.winogradTile
+        guard tile > 0 else { return }
+        positions = geometry.winogradPositions
+        channels = geometry.inputChannels
+        filters = geometry.outputChannels
+        tileRows = (geometry.outputSpatial[0] + tile - 1) / tile
+        tileColumns = geometry.winogradTileColumns
+        guard packed, positions * channels * filters * 4 <= Self.filterBytesLimit else { return }
+        let most = max(1, min(tileRows, Self.targetTiles / max(tileColumns, 1)))
+        let rows = (tileRows + (tileRows + most - 1) / most - 1) / ((tileRows + most - 1) / most)
+        slotElements = positions * (channels + filters) * rows * tileColumns
+        slots = geometry.workspaceElements / slotElements
+        guard slots > 0 else { return }
+        blockTileRows = rows
+        blocksPerImage = (tileRows + rows - 1) / rows
+        blocks = geometry.batch * blocksPerImage
     }
 }
