@@ -19,6 +19,8 @@ static inline float clamp(float value, float lo, float hi) {
 }
 #define VCLAMP(v, lo, hi) clamp((v), (lo), (hi))
 
+#define VNEXT(a, b) ((void)(a), (b))
+
 #define WG_M 2
 #include "winograd_body.h"
 #undef WG_M
