@@ -26,8 +26,9 @@ import TestSupport
              tile: 4, residual: 1, fused: true),
         Case(name: "F(2x2) fused, batch 2, odd tiles", batch: 2, channels: 20, filters: 33, height: 15, width: 17,
              tile: 2, residual: 0, fused: true),
-        // Transformed filters over the fused limit (36 x 96 x 96 floats, 1.3 MB): phased, products of 9 tile rows.
-        Case(name: "F(4x4) phased, batch 2, in place", batch: 2, channels: 96, filters: 96, height: 14, width: 14,
+        // Transformed filters over the fused limit (36 x 160 x 72 floats, 1.7 MB): phased, a band of 4 tile rows;
+        // 160 channels run the product in two blocks of channels (128 and 32), 72 filters end in a partial panel.
+        Case(name: "F(4x4) phased, batch 2, in place", batch: 2, channels: 160, filters: 72, height: 14, width: 14,
              tile: 4, residual: 2, fused: false),
     ]
 
@@ -79,8 +80,9 @@ import TestSupport
                         }
                     }
                 }
-                // F(4x4)'s rounding grows with the channels (Winograd4x4Tests): about 3e-4 at 96.
-                expectClose(output, reference, rtol: 1e-4, atol: test.tile == 4 ? 6e-4 : 1e-4,
+                // F(4x4)'s rounding grows with the channels (Winograd4x4Tests: 2.6e-4 at 64), so about the square
+                // root of 160 / 64 times that at 160.
+                expectClose(output, reference, rtol: 1e-4, atol: test.tile == 2 ? 1e-4 : test.channels > 64 ? 1e-3 : 6e-4,
                             "\(test.name), \(instructionSet), \(pool.threads) threads")
             }
         }
