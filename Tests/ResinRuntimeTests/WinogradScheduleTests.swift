@@ -1,3 +1,4 @@
+import CResinKernels
 import ResinIR
 import Testing
 import TestSupport
@@ -103,5 +104,35 @@ import TestSupport
         #expect(try schedule(64, 56, batch: 8).blocks == 40)
         #expect(try schedule(128, 28).blockTileRows == 0)
         #expect(try schedule(256, 14).blockTileRows == 0)
+    }
+
+    /// The Winograd product kernel of every set (the plain C one included, which convolutions leave to the packed
+    /// product) against a double-precision loop: 70 filters (a partial panel and a partial 8-filter tile), 150
+    /// channels (a block of 128 and one of 22), 53 tiles (full and partial registers), two positions.
+    @Test func productMatchesTheReference() {
+        var random = SplitMix64(seed: 53)
+        let filters = 70, channels = 150, tiles = 53, positions = 2
+        let u = random.floats(positions * filters * channels), v = random.floats(positions * channels * tiles)
+        let packed = u.withUnsafeBufferPointer {
+            PackedFilters.packWinograd($0.baseAddress!, positions: positions, filters: filters, channels: channels)
+        }
+        var reference = [Float](repeating: 0, count: positions * filters * tiles)
+        for p in 0..<positions {
+            for f in 0..<filters {
+                for t in 0..<tiles {
+                    var sum = 0.0
+                    for c in 0..<channels { sum += Double(u[(p * filters + f) * channels + c]) * Double(v[(p * channels + c) * tiles + t]) }
+                    reference[(p * filters + f) * tiles + t] = Float(sum)
+                }
+            }
+        }
+        var band = resin_winograd_band(channels: channels, filters: filters, height: 0, width: 0, pad_top: 0, pad_left: 0,
+                                       out_height: 0, out_width: 0, first_tile_row: 0, tile_rows: 1, tile_columns: tiles)
+        for instructionSet in InstructionSet.supported {
+            var products = [Float](repeating: .nan, count: reference.count)
+            instructionSet.kernels.pointee.winograd_product(&band, packed, PackedFilters.floats(filters: filters, inner: channels),
+                                                            0, positions, v, &products)
+            expectClose(products, reference, rtol: 1e-4, atol: 1e-4, "\(instructionSet)")
+        }
     }
 }

@@ -204,6 +204,19 @@ struct WinogradBand {
     /// product (winograd_product.h), plain ones on sgemm.
     func multiply(positions: Range<Int>) {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
+        if packedWeights, instructionSet == .portable || (instructionSet == .avx2 && tiles > WinogradSchedule.targetTiles) {
+            // AVX2's Winograd tile (4 filters by 24 tiles, 16 registers) lost to the packed product's on phased
+            // bands of 49 tiles (ResNet-50's 28x28 and 14x14 layers, one core, alternating: 1.38 against 1.19 ms
+            // and 2.18 against 1.63 ms), and won on fused blocks of 42 (56x56: 1.38 against 1.52 ms). The plain C
+            // one (scalar, not vectorised by the compiler) lost everywhere (56x56: 4.96 against 3.58 ms).
+            let stride = PackedFilters.floats(filters: filters, inner: channels)
+            for position in positions {
+                instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
+                                          packed: weights + position * stride, b: transformedInput + position * channels * tiles, ldb: tiles,
+                                          c: products + position * filters * tiles, ldc: tiles, accumulate: false)
+            }
+            return
+        }
         if packedWeights {
             var band = cBand
             instructionSet.kernels.pointee.winograd_product(
