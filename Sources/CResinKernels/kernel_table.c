@@ -17,7 +17,8 @@
 // The Winograd block's fields of one set.
 #define WINOGRAD(set)                                                                                                  \
     .winograd2_input = resin_winograd2_input_##set, .winograd2_output = resin_winograd2_output_##set,                 \
-    .winograd4_input = resin_winograd4_input_##set, .winograd4_output = resin_winograd4_output_##set
+    .winograd4_input = resin_winograd4_input_##set, .winograd4_output = resin_winograd4_output_##set,         \
+    .winograd_product = resin_winograd_product_##set
 static const struct resin_kernel_table tables[RESIN_ISA_COUNT] = {
     RESIN_TABLE(RESIN_ISA_PORTABLE, portable),
 #if defined(__x86_64__)

@@ -28,10 +28,20 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void store_n(fl
 #define VSTOREN(p, v, n) store_n((p), (v), (n))
 #define VCLAMP(v, lo, hi) _mm256_min_ps((hi), _mm256_max_ps((lo), (v)))
 
+// The upper half of a and lower of b, then each 128-bit lane shifted by one float across the pair.
+#define VNEXT(a, b)                                                                                                    \
+    _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(_mm256_permute2f128_ps((a), (b), 0x21)),             \
+                                           _mm256_castps_si256(a), 4))
+
 #define WG_M 2
 #include "winograd_body.h"
 #undef WG_M
 #define WG_M 4
 #include "winograd_body.h"
 #undef WG_M
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+// 4 filters by 3 registers: 12 accumulators of the 16 registers, 3 loads and 4 broadcasts for 12 multiply-adds.
+#define WP_ROWS 4
+#define WP_VECTORS 3
+#include "winograd_product.h"
 #endif

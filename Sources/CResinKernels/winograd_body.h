@@ -26,6 +26,30 @@
 // Stack rows padded so a full-vector load at any index below WG_Q stays inside them.
 #define WG_QP (((WG_Q + WG_W - 1) / WG_W + 1) * WG_W)
 
+// Splits a padded row into its M phases: out[p][q] = padded[M q + p] for q < phases. An instruction set's file
+// may define WG_SPLIT4 (for M = 4) with permutes; otherwise a plain loop, which compilers turned into
+// gathers that took a quarter of the F(4x4) input transform's time (56x56 layer, AVX-512, one core).
+#if WG_M == 4 && defined(WG_SPLIT4)
+#define WG_SPLIT(padded, out, phases) WG_SPLIT4(padded, out, phases)
+#else
+#define WG_SPLIT(padded, out, phases)                                                                           \
+    do {                                                                                                        \
+        for (int p_ = 0; p_ < WG_M; p_++)                                                                       \
+            for (long q_ = 0; q_ < (phases); q_++) (out)[p_][q_] = (padded)[WG_M * q_ + p_];                    \
+    } while (0)
+#endif
+
+// VNEXT(a, b): lanes 1 .. W-1 of a then lane 0 of b, the vector one float on from a when b follows it.
+// The reverse for one output row: line[x] = phases[x % M][x / M] for x < width; WG_MERGE4 likewise.
+#if WG_M == 4 && defined(WG_MERGE4)
+#define WG_MERGE(phases, line, width) WG_MERGE4(&(phases)[0][0], WG_QP, (line), (width))
+#else
+#define WG_MERGE(phases, line, width)                                                                           \
+    do {                                                                                                        \
+        for (long x_ = 0; x_ < (width); x_++) (line)[x_] = (phases)[x_ % WG_M][x_ / WG_M];                      \
+    } while (0)
+#endif
+
 #if WG_M == 4
 #define WG_FN(x) WG_NAME(resin_winograd4_##x)
 // B^T applied to d[0..5], into o[0..5].
@@ -74,6 +98,9 @@ WG_TARGET void WG_FN(input)(const struct resin_winograd_band *band, const float 
     const long phases = columns + 1;
     float split_rows[WG_N][WG_M][WG_QP];
     float rows[WG_N][WG_M][WG_QP];
+    float padded[WG_M * (WG_QP + 16)] __attribute__((aligned(64)));
+    // Splits read whole blocks of 16 phases.
+    const long padded_end = WG_M * ((phases + 15) / 16 * 16);
     for (long channel = channel_begin; channel < channel_end; channel++) {
         const float *plane = input + channel * height * width;
         // Consecutive tile rows overlap by two input rows: keep their split forms and split only M new ones.
@@ -90,25 +117,19 @@ WG_TARGET void WG_FN(input)(const struct resin_winograd_band *band, const float 
             }
             for (int r = first_new; r < WG_N; r++) {
                 const long y = top + r;
-                for (int p = 0; p < WG_M; p++) {
-                    float *out = split[r][p];
-                    if (y < 0 || y >= height) {
-                        for (long q = 0; q < phases; q++) out[q] = 0.0f;
-                        continue;
-                    }
-                    const float *line = plane + y * width;
-                    // Column M q + p - pad_left lies inside the row for q in [begin, end).
-                    const long offset = p - band->pad_left;
-                    long begin = offset >= 0 ? 0 : (-offset + WG_M - 1) / WG_M;
-                    long end = width - offset > 0 ? (width - offset + WG_M - 1) / WG_M : 0;
-                    if (begin > phases) begin = phases;
-                    if (end > phases) end = phases;
-                    if (end < begin) end = begin;
-                    long q = 0;
-                    for (; q < begin; q++) out[q] = 0.0f;
-                    for (; q < end; q++) out[q] = line[WG_M * q + offset];
-                    for (; q < phases; q++) out[q] = 0.0f;
+                if (y < 0 || y >= height) {
+                    for (int p = 0; p < WG_M; p++)
+                        for (long q = 0; q < phases; q++) split[r][p][q] = 0.0f;
+                    continue;
                 }
+                // The row shifted by the left pad, zeros around it, so phase p's element q is padded[M q + p].
+                const float *line = plane + y * width;
+                const long pad = band->pad_left < WG_M * phases ? band->pad_left : WG_M * phases;
+                const long copied = width < WG_M * phases - pad ? width : WG_M * phases - pad;
+                for (long x = 0; x < pad; x++) padded[x] = 0.0f;
+                for (long x = 0; x < copied; x++) padded[pad + x] = line[x];
+                for (long x = pad + copied; x < padded_end; x++) padded[x] = 0.0f;
+                WG_SPLIT(padded, split[r], phases);
             }
             // Columns of B^T d: combine the rows, phase by phase.
             for (int p = 0; p < WG_M; p++) {
@@ -126,7 +147,11 @@ WG_TARGET void WG_FN(input)(const struct resin_winograd_band *band, const float 
                 for (long q = 0; q < columns; q += WG_W) {
                     const long n = columns - q < WG_W ? columns - q : WG_W;
                     vf d[WG_N], o[WG_N];
-                    for (int k = 0; k < WG_N; k++) d[k] = VLOAD(&rows[i][k % WG_M][q + k / WG_M]);
+                    for (int k = 0; k < WG_M; k++) d[k] = VLOAD(&rows[i][k][q]);
+                    // Phases 0 and 1 one tile on: the stores just made, shifted in registers (VNEXT), since loads
+                    // one float past a store cannot be forwarded from it and stalled this loop (28x28 layer,
+                    // AVX-512: half the input transform's time).
+                    for (int k = WG_M; k < WG_N; k++) d[k] = VNEXT(d[k - WG_M], VLOAD(&rows[i][k - WG_M][q + WG_W]));
                     WG_BT(d, o);
                     for (int k = 0; k < WG_N; k++) VSTOREN(position + k * position_stride + q, o[k], n);
                 }
@@ -169,7 +194,7 @@ WG_TARGET void WG_FN(output)(const struct resin_winograd_band *band, const float
             }
             const long top = (band->first_tile_row + tile_row) * WG_M;
             for (int a = 0; a < WG_M && top + a < out_height; a++) {
-                for (long x = 0; x < out_width; x++) line[x] = outputs[a][x % WG_M][x / WG_M];
+                WG_MERGE(outputs[a], line, out_width);
                 float *target = plane + (top + a) * out_width;
                 const float *add = accumulate ? target : residual ? residual + (top + a) * out_width : 0;
                 for (long x = 0; x < out_width; x += WG_W) {
@@ -189,3 +214,5 @@ WG_TARGET void WG_FN(output)(const struct resin_winograd_band *band, const float
 #undef WG_FN
 #undef WG_BT
 #undef WG_AT
+#undef WG_SPLIT
+#undef WG_MERGE

@@ -19,9 +19,15 @@ static inline float clamp(float value, float lo, float hi) {
 }
 #define VCLAMP(v, lo, hi) clamp((v), (lo), (hi))
 
+#define VNEXT(a, b) ((void)(a), (b))
+
 #define WG_M 2
 #include "winograd_body.h"
 #undef WG_M
 #define WG_M 4
 #include "winograd_body.h"
 #undef WG_M
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define WP_ROWS 4
+#define WP_VECTORS 4
+#include "winograd_product.h"

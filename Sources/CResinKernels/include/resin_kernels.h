@@ -141,13 +141,25 @@ typedef void (*resin_winograd_output_fn)(const struct resin_winograd_band *band,
                                          long filter_end, float *output, const float *bias, const float *skip, int accumulate,
                                          float min, float max);
 
+/// The products `M[p] = U[p] V[p]` of positions `position_begin ..< position_end` of a band (winograd_product.h):
+/// `packed` holds every position's transformed filters packed as the packed product's, `packed_stride` floats
+/// apart; `transformed` is V, `products` M, laid out as above.
+typedef void (*resin_winograd_product_fn)(const struct resin_winograd_band *band, const float *packed, long packed_stride,
+                                          long position_begin, long position_end, const float *transformed, float *products);
+
 #define RESIN_WINOGRAD_DECLARE(tile, set)                                                                              \
     void resin_winograd##tile##_input_##set(const struct resin_winograd_band *, const float *, long, long, float *);     \
     void resin_winograd##tile##_output_##set(const struct resin_winograd_band *, const float *, long, long, float *,    \
                                              const float *, const float *, int, float, float);
+#define RESIN_WINOGRAD_PRODUCT_DECLARE(set)                                                                            \
+    void resin_winograd_product_##set(const struct resin_winograd_band *, const float *, long, long, long, const float *, \
+                                      float *);
+RESIN_WINOGRAD_PRODUCT_DECLARE(portable)
 RESIN_WINOGRAD_DECLARE(2, portable)
 RESIN_WINOGRAD_DECLARE(4, portable)
 #if defined(__x86_64__)
+RESIN_WINOGRAD_PRODUCT_DECLARE(avx2)
+RESIN_WINOGRAD_PRODUCT_DECLARE(avx512)
 RESIN_WINOGRAD_DECLARE(2, avx2)
 RESIN_WINOGRAD_DECLARE(4, avx2)
 RESIN_WINOGRAD_DECLARE(2, avx512)
@@ -168,6 +180,7 @@ struct resin_kernel_table {
     resin_winograd_output_fn winograd2_output;
     resin_winograd_input_fn winograd4_input;
     resin_winograd_output_fn winograd4_output;
+    resin_winograd_product_fn winograd_product;
 };
 
 /// Bit `1 << isa` for every set this processor runs (the portable one always).

@@ -99,7 +99,7 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 
     /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions).
     public var workspaceElements: Int {
-        if usesWinograd { return winogradPositions * (inputChannels + outputChannels) * winogradBandTileRows * winogradTileColumns }
+        if usesWinograd { return WinogradSchedule.workspaceElements(self) }
         if isPointwise { return 0 }
         if inputSpatial.count == 2 { return columnRows * tileRows * outputSpatial[1] }
         return columnRows * outputPlane

@@ -70,15 +70,11 @@ extension Kernels {
         if let skip = epilogue.skip { accumulates = skip == UnsafePointer(output) }
         let beta: Float = accumulates ? 1 : 0
         if geometry.usesWinograd, let transforms = packedTransformedWeight ?? transformedWeight, let workspace {
-            for image in 0..<geometry.batch {
-                // The output transform applies the epilogue.
-                Kernels.winogradConvolution(
-                    input: input + image * geometry.inputChannels * inputPlane, transformedWeight: transforms,
-                    packedTransforms: packedTransformedWeight != nil,
-                    output: output + image * geometry.outputChannels * outputPlane, geometry: geometry, epilogue: epilogue,
-                    skip: epilogue.skip.map { $0 + image * geometry.outputChannels * outputPlane },
-                    accumulates: accumulates, workspace: workspace, pool: pool ?? .serial, instructionSet: instructionSet)
-            }
+            // The output transform applies the epilogue.
+            Kernels.winogradConvolution(
+                input: input, transformedWeight: transforms, packedTransforms: packedTransformedWeight != nil, output: output,
+                geometry: geometry, epilogue: epilogue, skip: epilogue.skip, accumulates: accumulates, workspace: workspace,
+                pool: pool ?? .serial, instructionSet: instructionSet)
             return
         }
         let bands = geometry.inputSpatial.count == 2 && !pointwise

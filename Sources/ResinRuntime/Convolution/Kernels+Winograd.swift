@@ -41,38 +41,88 @@ extension Kernels {
         }
     }
 
-    /// A Winograd convolution of one image, F(2x2, 3x3) or F(4x4, 3x3) as `geometry.winogradTile` says:
-    /// writes `activation(conv(input) + bias + skip)` into `output` `[M, OH, OW]`, the epilogue applied by the
-    /// output transform (no separate pass). When `accumulates`, the output holds the residual and the
+    /// A Winograd convolution of the whole batch, F(2x2, 3x3) or F(4x4, 3x3) as `geometry.winogradTile` says:
+    /// writes `activation(conv(input) + bias + skip)` into `output` `[N, M, OH, OW]`, the epilogue applied by
+    /// the output transform (no separate pass). When `accumulates`, the output holds the residual and the
     /// convolution is added to it (`skip` is then ignored). `workspace` holds `geometry.workspaceElements` floats.
     ///
     /// `packedTransforms` says `transformedWeight` is packed position by position for Resin's matrix kernel
     /// (`PackedFilters.packWinograd`, run by `instructionSet`'s kernel), else `[16][M][C]` for sgemm; F(4x4)
     /// transforms are always packed.
+    ///
+    /// Two schedules, chosen by `WinogradSchedule` from the shapes alone (so every thread count gives the same
+    /// bits): blocks of tile rows, each transformed, multiplied and transformed back by one task in its own
+    /// slot of the workspace, with no barrier between the phases; or bands of one image in three phases
+    /// (input transform split by channels, the products by position, the output transform by filters).
     static func winogradConvolution(
         input: UnsafePointer<Float>, transformedWeight: UnsafePointer<Float>, packedTransforms: Bool = false,
         output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue = ConvolutionEpilogue(),
         skip: UnsafePointer<Float>? = nil, accumulates: Bool, workspace: UnsafeMutablePointer<Float>, pool: WorkerPool,
         instructionSet: InstructionSet = .active
     ) {
-        let tileColumns = geometry.winogradTileColumns
         let tile = geometry.winogradTile
-        let positions = geometry.winogradPositions
-        let tileRowsTotal = (geometry.outputSpatial[0] + tile - 1) / tile
         var minimum = -Float.infinity, maximum = Float.infinity
         switch epilogue.activation {
         case .none: break
         case .relu: minimum = 0
         case .clip(let low, let high): (minimum, maximum) = (low, high)
         }
-        var band = WinogradBand(
-            input: input, weights: transformedWeight, packedWeights: packedTransforms || tile == 4, instructionSet: instructionSet,
+        let packed = packedTransforms || tile == 4
+        let band = WinogradBand(
+            input: input, weights: transformedWeight, packedWeights: packed, instructionSet: instructionSet,
             output: output, geometry: geometry, accumulates: accumulates,
             bias: epilogue.bias, skip: accumulates ? nil : skip, minimum: minimum, maximum: maximum,
-            transformedInput: workspace,
-            products: workspace + positions * geometry.inputChannels * geometry.winogradBandTileRows * tileColumns,
-            firstTileRow: 0, tileRows: 0,
+            transformedInput: workspace, products: workspace, firstTileRow: 0, tileRows: 0,
             channelTasks: min(geometry.inputChannels, pool.threads * 4), filterTasks: min(geometry.outputChannels, pool.threads * 4))
+        let schedule = WinogradSchedule(geometry: geometry, packed: packed)
+        if schedule.blockTileRows > 0 {
+            runBlocks(band, schedule: schedule, workspace: workspace, pool: pool)
+            return
+        }
+        for image in 0..<geometry.batch {
+            runPhases(band.image(image), workspace: workspace, pool: pool)
+        }
+    }
+
+    /// The fused schedule: blocks of `schedule.blockTileRows` tile rows of every image, dealt to one task per
+    /// workspace slot; each task runs input transform, products and output transform of a block in turn, so
+    /// its transformed input and products stay in the core's own cache and no phase waits for another thread.
+    private static func runBlocks(_ band: WinogradBand, schedule: WinogradSchedule, workspace: UnsafeMutablePointer<Float>,
+                                  pool: WorkerPool) {
+        let tasks = min(pool.threads, schedule.slots, schedule.blocks)
+        var blocks = WinogradBlocks(band: band, workspace: workspace, schedule: schedule, tasks: tasks)
+        withUnsafePointer(to: &blocks) { context in
+            pool.forEach(tasks, context: context) { raw, task in
+                let blocks = raw.assumingMemoryBound(to: WinogradBlocks.self).pointee
+                let schedule = blocks.schedule
+                let slot = blocks.workspace + task * schedule.slotElements
+                let transformed = schedule.positions * schedule.channels * schedule.blockTiles
+                var block = task
+                while block < schedule.blocks {
+                    let (image, index) = block.quotientAndRemainder(dividingBy: schedule.blocksPerImage)
+                    var band = blocks.band.image(image)
+                    band.firstTileRow = index * schedule.blockTileRows
+                    band.tileRows = min(schedule.blockTileRows, schedule.tileRows - band.firstTileRow)
+                    band.transformedInput = slot
+                    band.products = slot + transformed
+                    band.transformInput(channels: 0..<schedule.channels)
+                    band.multiply(positions: 0..<schedule.positions)
+                    band.transformOutput(filters: 0..<schedule.filters)
+                    block += blocks.tasks
+                }
+            }
+        }
+    }
+
+    /// The phased schedule for one image: bands of tile rows, each in three parallel phases.
+    private static func runPhases(_ image: WinogradBand, workspace: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+        let geometry = image.geometry
+        let tile = geometry.winogradTile
+        let tileRowsTotal = (geometry.outputSpatial[0] + tile - 1) / tile
+        var band = image
+        band.transformedInput = workspace
+        band.products = workspace + geometry.winogradPositions * geometry.inputChannels * geometry.winogradBandTileRows
+            * geometry.winogradTileColumns
         var firstTileRow = 0
         while firstTileRow < tileRowsTotal {
             band.firstTileRow = firstTileRow
@@ -85,8 +135,8 @@ extension Kernels {
                     let channels = band.range(task, of: band.geometry.inputChannels, tasks: band.channelTasks)
                     band.transformInput(channels: channels)
                 }
-                pool.forEach(positions, context: context) { raw, position in
-                    raw.assumingMemoryBound(to: WinogradBand.self).pointee.multiply(position: position)
+                pool.forEach(geometry.winogradPositions, context: context) { raw, position in
+                    raw.assumingMemoryBound(to: WinogradBand.self).pointee.multiply(positions: position..<(position + 1))
                 }
                 pool.forEach(filterTasks, context: context) { raw, task in
                     let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
@@ -97,6 +147,14 @@ extension Kernels {
             firstTileRow += band.tileRows
         }
     }
+}
+
+/// What the fused schedule's tasks share.
+private struct WinogradBlocks {
+    var band: WinogradBand
+    var workspace: UnsafeMutablePointer<Float>
+    var schedule: WinogradSchedule
+    var tasks: Int
 }
 
 /// One band of tile rows of a Winograd convolution: what every task shares.
@@ -128,23 +186,49 @@ struct WinogradBand {
 
     var tiles: Int { tileRows * geometry.winogradTileColumns }
 
+    /// The band moved to image `image` of the batch.
+    func image(_ image: Int) -> WinogradBand {
+        var band = self
+        let inputImage = geometry.inputChannels * geometry.inputPlane, outputImage = geometry.outputChannels * geometry.outputPlane
+        band.input = input + image * inputImage
+        band.output = output + image * outputImage
+        band.skip = skip.map { $0 + image * outputImage }
+        return band
+    }
+
     func range(_ task: Int, of count: Int, tasks: Int) -> Range<Int> {
         (task * count / tasks)..<((task + 1) * count / tasks)
     }
 
-    /// `M[k] = U[k] V[k]` for one of the 16 (or 36) positions.
-    func multiply(position: Int) {
+    /// `M[k] = U[k] V[k]` for the positions `positions` of the 16 (or 36): packed transforms on Resin's Winograd
+    /// product (winograd_product.h), plain ones on sgemm.
+    func multiply(positions: Range<Int>) {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
-        if packedWeights {
+        if packedWeights, instructionSet == .portable || (instructionSet == .avx2 && tiles > WinogradSchedule.targetTiles) {
+            // AVX2's Winograd tile (4 filters by 24 tiles, 16 registers) lost to the packed product's on phased
+            // bands of 49 tiles (ResNet-50's 28x28 and 14x14 layers, one core, alternating: 1.38 against 1.19 ms
+            // and 2.18 against 1.63 ms), and won on fused blocks of 42 (56x56: 1.38 against 1.52 ms). The plain C
+            // one (scalar, not vectorised by the compiler) lost everywhere (56x56: 4.96 against 3.58 ms).
             let stride = PackedFilters.floats(filters: filters, inner: channels)
-            instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
-                                      packed: weights + position * stride, b: transformedInput + position * channels * tiles, ldb: tiles,
-                                      c: products + position * filters * tiles, ldc: tiles, accumulate: false)
+            for position in positions {
+                instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
+                                          packed: weights + position * stride, b: transformedInput + position * channels * tiles, ldb: tiles,
+                                          c: products + position * filters * tiles, ldc: tiles, accumulate: false)
+            }
             return
         }
-        sgemm(m: filters, n: tiles, k: channels, a: weights + position * filters * channels, lda: channels,
-              b: transformedInput + position * channels * tiles, ldb: tiles,
-              c: products + position * filters * tiles, ldc: tiles)
+        if packedWeights {
+            var band = cBand
+            instructionSet.kernels.pointee.winograd_product(
+                &band, weights, PackedFilters.floats(filters: filters, inner: channels), positions.lowerBound, positions.upperBound,
+                transformedInput, products)
+            return
+        }
+        for position in positions {
+            sgemm(m: filters, n: tiles, k: channels, a: weights + position * filters * channels, lda: channels,
+                  b: transformedInput + position * channels * tiles, ldb: tiles,
+                  c: products + position * filters * tiles, ldc: tiles)
+        }
     }
 }
 

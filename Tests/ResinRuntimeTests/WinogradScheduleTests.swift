@@ -1,0 +1,138 @@
+import CResinKernels
+import ResinIR
+import Testing
+import TestSupport
+@testable import ResinRuntime
+
+/// The two ways a Winograd convolution runs (WinogradSchedule): fused blocks of tile rows over the whole batch,
+/// and phased bands of one image; each against the double-precision direct convolution, under every
+/// instruction set the processor runs, on 1, 2 and 3 threads.
+@Suite struct WinogradScheduleTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var batch: Int, channels: Int, filters: Int, height: Int, width: Int
+        var tile: Int
+        /// 0 no residual, 1 a separate one, 2 in place.
+        var residual: Int
+        var fused: Bool
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        // 34x26 outputs: 9 tile rows of 7 tiles, blocks of 5 and 4 rows (35 and 28 tiles), the last tile row and
+        // column cropped; 40 filters, not a multiple of the product's 8-filter tile; three images in one pass.
+        Case(name: "F(4x4) fused, batch 3, odd tiles, in place", batch: 3, channels: 24, filters: 40, height: 34, width: 26,
+             tile: 4, residual: 2, fused: true),
+        Case(name: "F(4x4) fused, batch 2, separate residual", batch: 2, channels: 32, filters: 36, height: 21, width: 45,
+             tile: 4, residual: 1, fused: true),
+        Case(name: "F(2x2) fused, batch 2, odd tiles", batch: 2, channels: 20, filters: 33, height: 15, width: 17,
+             tile: 2, residual: 0, fused: true),
+        // Transformed filters over the fused limit (36 x 160 x 72 floats, 1.7 MB): phased, a band of 4 tile rows;
+        // 160 channels run the product in two blocks of channels (128 and 32), 72 filters end in a partial panel.
+        Case(name: "F(4x4) phased, batch 2, in place", batch: 2, channels: 160, filters: 72, height: 14, width: 14,
+             tile: 4, residual: 2, fused: false),
+    ]
+
+    @Test(arguments: cases)
+    func scheduleMatchesTheReference(_ test: Case) throws {
+        var random = SplitMix64(seed: test.channels * 131 + test.filters)
+        let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [test.height, test.width], kernel: [3, 3])
+        let geometry = ConvolutionGeometry(batch: test.batch, inputChannels: test.channels, outputChannels: test.filters, group: 1,
+                                           inputSpatial: [test.height, test.width], window: window,
+                                           winograd: test.tile == 4 ? .whenEligible4x4 : .whenEligible)
+        try #require(geometry.winogradTile == test.tile)
+        let schedule = WinogradSchedule(geometry: geometry, packed: true)
+        try #require((schedule.blockTileRows > 0) == test.fused)
+        if test.fused {
+            // More than one block per image, and a workspace slot for each of up to 3 threads.
+            #expect(schedule.blocksPerImage > 1)
+            #expect(schedule.slots >= min(3, schedule.blocks))
+            #expect(schedule.slots * schedule.slotElements <= geometry.workspaceElements)
+        }
+        let x = random.floats(test.batch * test.channels * test.height * test.width)
+        let w = random.floats(test.filters * test.channels * 9)
+        let bias = random.floats(test.filters)
+        let outputCount = test.batch * test.filters * geometry.outputPlane
+        let skip = random.floats(outputCount)
+        var reference = [Float](repeating: 0, count: outputCount)
+        Kernels.referenceConvolution(input: x, weight: w, bias: bias, output: &reference, geometry: geometry)
+        for index in reference.indices { reference[index] = max(0, reference[index] + (test.residual == 0 ? 0 : skip[index])) }
+        let transforms: [Float]
+        if test.tile == 4 {
+            transforms = Kernels.winograd4x4PackedWeights(w, filters: test.filters, channels: test.channels)
+        } else {
+            transforms = Kernels.winogradWeights(w, filters: test.filters, channels: test.channels).withUnsafeBufferPointer {
+                PackedFilters.packWinograd($0.baseAddress!, filters: test.filters, channels: test.channels)
+            }
+        }
+        var workspace = [Float](repeating: .nan, count: geometry.workspaceElements)
+        for instructionSet in InstructionSet.supported {
+            for pool in [WorkerPool.serial, WorkerPool(threads: 2), WorkerPool(threads: 3)] {
+                var output = test.residual == 2 ? skip : [Float](repeating: .nan, count: outputCount)
+                output.withUnsafeMutableBufferPointer { out in
+                    bias.withUnsafeBufferPointer { b in
+                        skip.withUnsafeBufferPointer { s in
+                            let skipPointer: UnsafePointer<Float>? = test.residual == 1 ? s.baseAddress
+                                : test.residual == 2 ? UnsafePointer(out.baseAddress) : nil
+                            let epilogue = ConvolutionEpilogue(bias: b.baseAddress, skip: skipPointer, activation: .relu)
+                            Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
+                                                workspace: &workspace, pool: pool, packedTransformedWeight: transforms,
+                                                instructionSet: instructionSet)
+                        }
+                    }
+                }
+                // F(4x4)'s rounding grows with the channels (Winograd4x4Tests: 2.6e-4 at 64), so about the square
+                // root of 160 / 64 times that at 160.
+                expectClose(output, reference, rtol: 1e-4, atol: test.tile == 2 ? 1e-4 : test.channels > 64 ? 1e-3 : 6e-4,
+                            "\(test.name), \(instructionSet), \(pool.threads) threads")
+            }
+        }
+    }
+
+    /// The schedule depends on the shapes and batch alone: ResNet-50's 56x56 layer runs fused in blocks of 3
+    /// tile rows (42 tiles, the product's 48-tile width), the 28x28 and 14x14 layers phased (their transformed
+    /// filters, 2.4 and 4 MB, would be read once per block).
+    @Test func resNetLayersSchedule() throws {
+        func schedule(_ channels: Int, _ size: Int, batch: Int = 1) throws -> WinogradSchedule {
+            let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [size, size], kernel: [3, 3])
+            let geometry = ConvolutionGeometry(batch: batch, inputChannels: channels, outputChannels: channels, group: 1,
+                                               inputSpatial: [size, size], window: window, winograd: .whenFaster)
+            return WinogradSchedule(geometry: geometry, packed: true)
+        }
+        let first = try schedule(64, 56)
+        #expect(first.blockTileRows == 3 && first.blocksPerImage == 5 && first.blocks == 5)
+        #expect(try schedule(64, 56, batch: 8).blocks == 40)
+        #expect(try schedule(128, 28).blockTileRows == 0)
+        #expect(try schedule(256, 14).blockTileRows == 0)
+    }
+
+    /// The Winograd product kernel of every set (the plain C one included, which convolutions leave to the packed
+    /// product) against a double-precision loop: 70 filters (a partial panel and a partial 8-filter tile), 150
+    /// channels (a block of 128 and one of 22), 53 tiles (full and partial registers), two positions.
+    @Test func productMatchesTheReference() {
+        var random = SplitMix64(seed: 53)
+        let filters = 70, channels = 150, tiles = 53, positions = 2
+        let u = random.floats(positions * filters * channels), v = random.floats(positions * channels * tiles)
+        let packed = u.withUnsafeBufferPointer {
+            PackedFilters.packWinograd($0.baseAddress!, positions: positions, filters: filters, channels: channels)
+        }
+        var reference = [Float](repeating: 0, count: positions * filters * tiles)
+        for p in 0..<positions {
+            for f in 0..<filters {
+                for t in 0..<tiles {
+                    var sum = 0.0
+                    for c in 0..<channels { sum += Double(u[(p * filters + f) * channels + c]) * Double(v[(p * channels + c) * tiles + t]) }
+                    reference[(p * filters + f) * tiles + t] = Float(sum)
+                }
+            }
+        }
+        var band = resin_winograd_band(channels: channels, filters: filters, height: 0, width: 0, pad_top: 0, pad_left: 0,
+                                       out_height: 0, out_width: 0, first_tile_row: 0, tile_rows: 1, tile_columns: tiles)
+        for instructionSet in InstructionSet.supported {
+            var products = [Float](repeating: .nan, count: reference.count)
+            instructionSet.kernels.pointee.winograd_product(&band, packed, PackedFilters.floats(filters: filters, inner: channels),
+                                                            0, positions, v, &products)
+            expectClose(products, reference, rtol: 1e-4, atol: 1e-4, "\(instructionSet)")
+        }
+    }
+}
