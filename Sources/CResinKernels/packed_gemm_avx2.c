@@ -22,6 +22,7 @@
 
 #if defined(__x86_64__)
 #include "gemm_epilogue.h"
+#include "gemm_gather.h"
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -117,24 +118,51 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256i lanes_b
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// The register of lanes `lane0 ..< lane0 + 8` of a tile row starting at `base` (columns past `cols` left
+// alone): loaded into `value` or stored from it, one masked access per image the lanes fall in (one unless a
+// batch's image ends inside the register).
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256
+access_lanes(float *base, const float *source, __m256 value, long lane0, long cols, const struct resin_column_layout *l,
+             int store) {
+    long end = cols < lane0 + 8 ? cols : lane0 + 8;
+    long from = lane0, edge = l->boundary, shift = 0;
+    while (edge <= from) {
+        edge += l->plane;
+        shift += l->shift;
+    }
+    while (from < end) {
+        long to = edge < end ? edge : end;
+        __m256i mask = _mm256_andnot_si256(lanes_below(from - lane0), lanes_below(to - lane0));
+        if (store) {
+            _mm256_maskstore_ps(base + lane0 + shift, mask, value);
+        } else {
+            value = _mm256_blendv_ps(value, _mm256_maskload_ps(source + lane0 + shift, mask), _mm256_castsi256_ps(mask));
+        }
+        from = to;
+        edge += l->plane;
+        shift += l->shift;
+    }
+    return value;
+}
+
 // One column-vectorised tile: `ROWS` channels (`rows` of them stored) by `vectors` (a constant after inlining)
 // registers of 8 columns, `cols` of them stored, over `kc` steps. `w` is the tile's first lane in the panel,
-// `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step). `height` (ROWS, or the 2 channels
-// left of a 32-channel panel) is a constant after inlining, so the accumulators stay in registers.
+// `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step), `layout` where columns of later
+// images go. `height` (ROWS, or the 2 channels left of a 32-channel panel) is a constant after inlining, so
+// the accumulators stay in registers.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 column_tile(long kc, const float *w, const float *x, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
-            const int height, const int vectors) {
+            const struct resin_column_layout *layout, const int height, const int vectors) {
     __m256 acc[ROWS][2];
     UNROLL for (int r = 0; r < height; r++) {
         // C holds a partial sum or the residual; else a separate residual starts the sum.
         UNROLL for (int v = 0; v < vectors; v++) {
             __m256 start = _mm256_setzero_ps();
             if (r < rows) {
-                __m256i mask = lanes_below(cols - 8 * v);
                 if (s->adds) {
-                    start = _mm256_maskload_ps(c + r * ldc + 8 * v, mask);
+                    start = access_lanes(NULL, c + r * ldc, start, 8 * v, cols, layout, 0);
                 } else if (s->skip) {
-                    start = _mm256_maskload_ps(s->skip + r * ldc + 8 * v, mask);
+                    start = access_lanes(NULL, s->skip + r * ldc, start, 8 * v, cols, layout, 0);
                 }
             }
             acc[r][v] = start;
@@ -158,27 +186,49 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
         UNROLL for (int v = 0; v < vectors; v++) {
             __m256 value = acc[r][v];
             if (s->last) value = _mm256_min_ps(high, _mm256_max_ps(low, _mm256_add_ps(value, bias)));
-            _mm256_maskstore_ps(c + r * ldc + 8 * v, lanes_below(cols - 8 * v), value);
+            access_lanes(c + r * ldc, NULL, value, 8 * v, cols, layout, 1);
         }
     }
 }
 
 // The tiles of one panel over one slab of 16 (or `cols`) columns: five of 6 channels and one of the 2 left.
+// `c` is the slab's first column in the panel's first row of C, `layout` that column's layout.
 __attribute__((target("avx2,fma"))) static void
 column_panel(long kc, const float *w, const float *x, float *c, long ldc, long panel_rows, long cols,
-             const struct resin_gemm_problem *p, long k0, long row0, long column) {
+             const struct resin_gemm_problem *p, long k0, long row0, const struct resin_column_layout *layout) {
     for (long r0 = 0; r0 < panel_rows; r0 += ROWS) {
         long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
-        struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row0 + r0, column);
+        struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row0 + r0, layout->offset);
         float *out = c + r0 * ldc;
         if (r0 + ROWS <= PANEL) {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, ROWS, 2);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, ROWS, 1);
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 2);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 1);
         } else {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, PANEL % ROWS, 2);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, PANEL % ROWS, 1);
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 2);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 1);
         }
     }
+}
+
+// Copies `count` inputs `stride` apart into consecutive floats; every second one (stride 2, the strided
+// convolutions) is deinterleaved from pairs of registers.
+__attribute__((target("avx2,fma"))) static void
+gather_copy(float *target, const float *source, long count, long stride) {
+    long t = 0;
+    if (stride == 1) {
+        for (; t + 8 <= count; t += 8) _mm256_storeu_ps(target + t, _mm256_loadu_ps(source + t));
+    } else if (stride == 2) {
+        // The second register's last lane lies past the last input read: masked off, so no read past it.
+        __m256i seven = lanes_below(7);
+        for (; t + 8 <= count; t += 8) {
+            const float *from = source + 2 * t;
+            __m256 a = _mm256_loadu_ps(from), b = _mm256_maskload_ps(from + 8, seven);
+            // a0 a2 b0 b2 | a4 a6 b4 b6, then the middle quarters swapped.
+            __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+            _mm256_storeu_ps(target + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))));
+        }
+    }
+    for (; t < count; t++) target[t] = source[t * stride];
 }
 
 // The column-vectorised product over a range of panels and columns.
@@ -186,19 +236,25 @@ __attribute__((target("avx2,fma"))) static void
 column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
     // Slabs of 16 columns by `kc` steps, one after another, so a tile reads its inputs sequentially.
     float x[COLUMN_KBLOCK * COLUMNS] __attribute__((aligned(32)));
+    struct resin_gather_piece pieces[RESIN_GATHER_MAX_PIECES];
     for (long j = column_begin; j < column_end; j += COLUMNS) {
         long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
         long slabs = (cols + SLAB - 1) / SLAB;
         for (long k0 = 0; k0 < p->k; k0 += COLUMN_KBLOCK) {
             long kc = p->k - k0 < COLUMN_KBLOCK ? p->k - k0 : COLUMN_KBLOCK;
             // Copy the block of inputs, zero past `cols` so every register lane reads a number.
-            for (long slab = 0; slab < slabs; slab++) {
-                float *dst = x + slab * kc * SLAB;
-                for (long kk = 0; kk < kc; kk++) {
-                    const float *row = p->b + (k0 + kk) * p->ldb + j + slab * SLAB;
-                    for (int v = 0; v < 2; v++) {
-                        __m256i mask = lanes_below(cols - slab * SLAB - 8 * v);
-                        _mm256_store_ps(dst + kk * SLAB + 8 * v, _mm256_maskload_ps(row + 8 * v, mask));
+            if (p->gather) {
+                int count = resin_gather_pieces(p->gather, j, cols, slabs * SLAB, SLAB, kc * SLAB, pieces);
+                resin_gather_rows(p->gather, pieces, count, k0, kc, x, SLAB, gather_copy);
+            } else {
+                for (long slab = 0; slab < slabs; slab++) {
+                    float *dst = x + slab * kc * SLAB;
+                    for (long kk = 0; kk < kc; kk++) {
+                        const float *row = p->b + (k0 + kk) * p->ldb + j + slab * SLAB;
+                        for (int v = 0; v < 2; v++) {
+                            __m256i mask = lanes_below(cols - slab * SLAB - 8 * v);
+                            _mm256_store_ps(dst + kk * SLAB + 8 * v, _mm256_maskload_ps(row + 8 * v, mask));
+                        }
                     }
                 }
             }
@@ -208,8 +264,9 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                 long row = panel * PANEL;
                 for (long slab = 0; slab < slabs; slab++) {
                     long slab_cols = cols - slab * SLAB < SLAB ? cols - slab * SLAB : SLAB;
-                    column_panel(kc, w, x + slab * kc * SLAB, p->c + row * p->ldc + j + slab * SLAB, p->ldc, panel_rows,
-                                 slab_cols, p, k0, row, j + slab * SLAB);
+                    struct resin_column_layout layout = resin_column_layout_at(p, j + slab * SLAB);
+                    column_panel(kc, w, x + slab * kc * SLAB, p->c + row * p->ldc + layout.offset, p->ldc, panel_rows, slab_cols, p,
+                                 k0, row, &layout);
                 }
             }
         }
@@ -219,7 +276,8 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
 __attribute__((target("avx2,fma"))) void
 resin_fused_gemm_avx2(const struct resin_gemm_problem *problem, long panel_begin, long panel_end, long column_begin,
                       long column_end) {
-    if (problem->n <= PANEL_TILE_COLUMNS) {
+    // The channel-vectorised tile reads a plain B only.
+    if (problem->n <= PANEL_TILE_COLUMNS && problem->gather == NULL) {
         panel_product(problem, panel_begin, panel_end, column_begin, column_end);
     } else {
         column_product(problem, panel_begin, panel_end, column_begin, column_end);

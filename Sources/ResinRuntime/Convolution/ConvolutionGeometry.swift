@@ -55,6 +55,9 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         } else {
             tileRows = inputSpatial.count == 2 ? window.outputSizes[0] : 0
         }
+        // Decided from shapes and batch only. Measured (see `implicitColumns`).
+        implicitColumns = group == 1 && (inputSpatial.count == 2 || isPointwise) && (!isPointwise || batch > 1)
+            && batch * outputPlane > ConvolutionGeometry.implicitMinimumColumns
         let plan = WinogradPlan(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, group: group,
                                 inputSpatial: inputSpatial, window: window, choice: winograd, workspaceLimit: winogradWorkspaceLimit)
         winogradTile = plan.tile
@@ -96,6 +99,21 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public let columnRows: Int
     /// A 1x1, stride-1, unpadded convolution reads its input as the GEMM's right matrix directly.
     public let isPointwise: Bool
+
+    /// Whether a convolution on packed filters (`PackedFilters`) that does not run as Winograd reads its
+    /// product's columns straight from the input (`resin_gemm_gather`) instead of an im2col copy, and runs the
+    /// whole batch as one product of `batch * outputPlane` columns (the filters read once, threads splitting
+    /// columns across images). Pointwise convolutions read their input directly anyway; they join only for
+    /// the batch. Few columns keep im2col: the channel-vectorised tile that runs them reads a plain matrix.
+    public let implicitColumns: Bool
+    /// Columns from which implicit columns run (above the packed product's switch to its column tile).
+    public static let implicitMinimumColumns = PackedFilters.maximumColumns
+
+    /// Whether a convolution runs on implicit columns given packed filters or not.
+    public func readsImplicitColumns(packed: Bool) -> Bool { packed && implicitColumns && !usesWinograd }
+
+    /// Floats of workspace when the filters are packed: none when the columns are implicit.
+    public var packedWorkspaceElements: Int { readsImplicitColumns(packed: true) ? 0 : workspaceElements }
 
     /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions).
     public var workspaceElements: Int {

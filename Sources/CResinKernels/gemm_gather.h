@@ -1,0 +1,126 @@
+#ifndef RESIN_GEMM_GATHER_H
+#define RESIN_GEMM_GATHER_H
+
+// The index logic every instruction set's column-vectorised product shares to read an implicit B
+// (`struct resin_gemm_gather`, private to CResinKernels): which input a block of columns reads, and where
+// its outputs go. Each set supplies only the copy of one run of inputs (contiguous, or every second one).
+#include "resin_kernels.h"
+
+#include <limits.h>
+#include <stddef.h>
+
+/// Most pieces a block of columns breaks into: one per column at worst (output rows one column wide).
+#define RESIN_GATHER_MAX_PIECES RESIN_FUSED_COLUMN_BLOCK
+
+/// Consecutive columns of a block that read consecutive input positions of one output row of one image, and
+/// land consecutively in the block's buffer (`image` NULL: columns past the block's end, which read 0).
+struct resin_gather_piece {
+    /// Offset of the piece's first column in a row of the buffer.
+    long offset;
+    long count;
+    /// The image's first input channel.
+    const float *image;
+    /// Input row and column of the piece's first column at kernel tap (0, 0), pads included.
+    long row, column;
+};
+
+/// Copies `count` inputs `stride` floats apart from `source` to `count` consecutive floats at `target`.
+typedef void (*resin_gather_copy_fn)(float *target, const float *source, long count, long stride);
+
+/// Breaks columns `column ..< column + cols` of the problem into pieces, and pads them with zero pieces up to
+/// `width` columns. Column `c` of the block lands at `(c / slab) * slab_stride + c % slab` of a buffer row
+/// (slabs: AVX2's buffer keeps 16 columns of every step together). Returns the piece count.
+static inline int resin_gather_pieces(const struct resin_gemm_gather *g, long column, long cols, long width, long slab,
+                                      long slab_stride, struct resin_gather_piece *pieces) {
+    long plane = g->output_height * g->output_width;
+    int count = 0;
+    for (long c = 0; c < width;) {
+        long run = slab - c % slab;
+        struct resin_gather_piece piece = {(c / slab) * slab_stride + c % slab, 0, NULL, 0, 0};
+        if (c < cols) {
+            long j = column + c;
+            long image = j / plane, position = j % plane;
+            long oh = position / g->output_width, ow = position % g->output_width;
+            long left = g->output_width - ow;
+            if (left < run) run = left;
+            if (cols - c < run) run = cols - c;
+            piece.image = g->input + image * g->input_image_stride;
+            piece.row = oh * g->stride_height - g->pad_top;
+            piece.column = ow * g->stride_width - g->pad_left;
+        } else if (width - c < run) {
+            run = width - c;
+        }
+        piece.count = run;
+        pieces[count++] = piece;
+        c += run;
+    }
+    return count;
+}
+
+static inline void resin_gather_zero(float *target, long count) {
+    for (long t = 0; t < count; t++) target[t] = 0.0f;
+}
+
+/// Writes rows `k0 ..< k0 + kc` of the pieces' columns, row `kk` at `buffer + kk * row_stride`. Inlined into
+/// each set's product, so `copy` becomes a direct call to that set's copy.
+__attribute__((always_inline)) static inline void resin_gather_rows(const struct resin_gemm_gather *g,
+                                                                    const struct resin_gather_piece *pieces, int piece_count,
+                                                                    long k0, long kc, float *buffer, long row_stride,
+                                                                    resin_gather_copy_fn copy) {
+    long taps = g->kernel_height * g->kernel_width;
+    long channel = k0 / taps, kh = k0 % taps / g->kernel_width, kw = k0 % g->kernel_width;
+    long height = g->input_height, width = g->input_width, stride = g->stride_width;
+    for (long kk = 0; kk < kc; kk++) {
+        float *row = buffer + kk * row_stride;
+        long dy = kh * g->dilation_height, dx = kw * g->dilation_width;
+        long channel_offset = channel * height * width;
+        for (int i = 0; i < piece_count; i++) {
+            const struct resin_gather_piece *p = &pieces[i];
+            float *target = row + p->offset;
+            long ih = p->row + dy;
+            if (p->image == NULL || ih < 0 || ih >= height) {
+                resin_gather_zero(target, p->count);
+                continue;
+            }
+            // The piece's columns whose input column `iw + t * stride` lies inside [0, width).
+            long iw = p->column + dx;
+            long low = iw >= 0 ? 0 : (-iw + stride - 1) / stride;
+            long high = iw >= width ? 0 : (width - 1 - iw) / stride + 1;
+            if (high > p->count) high = p->count;
+            if (low > high) low = high;
+            resin_gather_zero(target, low);
+            if (high > low) copy(target + low, p->image + channel_offset + ih * width + iw + low * stride, high - low, stride);
+            resin_gather_zero(target + high, p->count - high);
+        }
+        if (++kw == g->kernel_width) {
+            kw = 0;
+            if (++kh == g->kernel_height) {
+                kh = 0;
+                channel++;
+            }
+        }
+    }
+}
+
+/// Where a tile of C starting at column `j` stores: `offset` (column `j`'s place in a row of C, image
+/// offset included), `boundary` (columns from `j` to the next image; LONG_MAX for a plain B), `plane` and
+/// `shift` (floats a later image's columns move by, `output_image_stride - plane`).
+struct resin_column_layout {
+    long offset, boundary, plane, shift;
+};
+
+static inline struct resin_column_layout resin_column_layout_at(const struct resin_gemm_problem *p, long j) {
+    struct resin_column_layout layout = {j, LONG_MAX / 2, 0, 0};
+    const struct resin_gemm_gather *g = p->gather;
+    if (g != NULL) {
+        long plane = g->output_height * g->output_width;
+        long image = j / plane;
+        layout.offset = image * g->output_image_stride + j % plane;
+        layout.boundary = plane - j % plane;
+        layout.plane = plane;
+        layout.shift = g->output_image_stride - plane;
+    }
+    return layout;
+}
+
+#endif
