@@ -12,6 +12,11 @@
 /// Most pieces a block of columns breaks into: one per column at worst (output rows one column wide).
 #define RESIN_GATHER_MAX_PIECES RESIN_FUSED_COLUMN_BLOCK
 
+/// Kernel widths up to this keep each piece's inside range per kernel column in a table (ResNet's 1, 3, 7):
+/// computing it per step with two divisions made the stride-2 3x3 convolution's copy cost more than the
+/// im2col it replaced.
+#define RESIN_GATHER_TABLE_WIDTH 8
+
 /// Consecutive columns of a block that read consecutive input positions of one output row of one image, and
 /// land consecutively in the block's buffer (`image` NULL: columns past the block's end, which read 0).
 struct resin_gather_piece {
@@ -22,10 +27,23 @@ struct resin_gather_piece {
     const float *image;
     /// Input row and column of the piece's first column at kernel tap (0, 0), pads included.
     long row, column;
+    /// Per kernel column `kw` (narrow kernels): the piece's columns `low[kw] ..< high[kw]` read inside the input.
+    int low[RESIN_GATHER_TABLE_WIDTH], high[RESIN_GATHER_TABLE_WIDTH];
 };
 
-/// Copies `count` inputs `stride` floats apart from `source` to `count` consecutive floats at `target`.
+/// Copies `count` inputs `stride` floats apart from `source` to `count` consecutive floats at `target`, or
+/// writes `count` zeros when `source` is NULL.
 typedef void (*resin_gather_copy_fn)(float *target, const float *source, long count, long stride);
+
+/// The columns `t` of a piece whose input column `column + t * stride` lies inside [0, width).
+static inline void resin_gather_inside(long column, long count, long stride, long width, long *low, long *high) {
+    long first = column >= 0 ? 0 : (-column + stride - 1) / stride;
+    long end = column >= width ? 0 : (width - 1 - column) / stride + 1;
+    if (end > count) end = count;
+    if (first > end) first = end;
+    *low = first;
+    *high = end;
+}
 
 /// Breaks columns `column ..< column + cols` of the problem into pieces, and pads them with zero pieces up to
 /// `width` columns. Column `c` of the block lands at `(c / slab) * slab_stride + c % slab` of a buffer row
@@ -36,7 +54,9 @@ static inline int resin_gather_pieces(const struct resin_gemm_gather *g, long co
     int count = 0;
     for (long c = 0; c < width;) {
         long run = slab - c % slab;
-        struct resin_gather_piece piece = {(c / slab) * slab_stride + c % slab, 0, NULL, 0, 0};
+        struct resin_gather_piece *piece = &pieces[count++];
+        piece->offset = (c / slab) * slab_stride + c % slab;
+        piece->image = NULL;
         if (c < cols) {
             long j = column + c;
             long image = j / plane, position = j % plane;
@@ -44,21 +64,22 @@ static inline int resin_gather_pieces(const struct resin_gemm_gather *g, long co
             long left = g->output_width - ow;
             if (left < run) run = left;
             if (cols - c < run) run = cols - c;
-            piece.image = g->input + image * g->input_image_stride;
-            piece.row = oh * g->stride_height - g->pad_top;
-            piece.column = ow * g->stride_width - g->pad_left;
+            piece->image = g->input + image * g->input_image_stride;
+            piece->row = oh * g->stride_height - g->pad_top;
+            piece->column = ow * g->stride_width - g->pad_left;
+            for (long kw = 0; kw < g->kernel_width && kw < RESIN_GATHER_TABLE_WIDTH; kw++) {
+                long low, high;
+                resin_gather_inside(piece->column + kw * g->dilation_width, run, g->stride_width, g->input_width, &low, &high);
+                piece->low[kw] = (int)low;
+                piece->high[kw] = (int)high;
+            }
         } else if (width - c < run) {
             run = width - c;
         }
-        piece.count = run;
-        pieces[count++] = piece;
+        piece->count = run;
         c += run;
     }
     return count;
-}
-
-static inline void resin_gather_zero(float *target, long count) {
-    for (long t = 0; t < count; t++) target[t] = 0.0f;
 }
 
 /// Writes rows `k0 ..< k0 + kc` of the pieces' columns, row `kk` at `buffer + kk * row_stride`. Inlined into
@@ -70,27 +91,29 @@ __attribute__((always_inline)) static inline void resin_gather_rows(const struct
     long taps = g->kernel_height * g->kernel_width;
     long channel = k0 / taps, kh = k0 % taps / g->kernel_width, kw = k0 % g->kernel_width;
     long height = g->input_height, width = g->input_width, stride = g->stride_width;
+    int table = g->kernel_width <= RESIN_GATHER_TABLE_WIDTH;
     for (long kk = 0; kk < kc; kk++) {
         float *row = buffer + kk * row_stride;
         long dy = kh * g->dilation_height, dx = kw * g->dilation_width;
-        long channel_offset = channel * height * width;
         for (int i = 0; i < piece_count; i++) {
             const struct resin_gather_piece *p = &pieces[i];
             float *target = row + p->offset;
             long ih = p->row + dy;
             if (p->image == NULL || ih < 0 || ih >= height) {
-                resin_gather_zero(target, p->count);
+                copy(target, NULL, p->count, 1);
                 continue;
             }
-            // The piece's columns whose input column `iw + t * stride` lies inside [0, width).
-            long iw = p->column + dx;
-            long low = iw >= 0 ? 0 : (-iw + stride - 1) / stride;
-            long high = iw >= width ? 0 : (width - 1 - iw) / stride + 1;
-            if (high > p->count) high = p->count;
-            if (low > high) low = high;
-            resin_gather_zero(target, low);
-            if (high > low) copy(target + low, p->image + channel_offset + ih * width + iw + low * stride, high - low, stride);
-            resin_gather_zero(target + high, p->count - high);
+            const float *channel_start = p->image + channel * height * width;
+            long iw = p->column + dx, low, high;
+            if (table) {
+                low = p->low[kw];
+                high = p->high[kw];
+            } else {
+                resin_gather_inside(iw, p->count, stride, width, &low, &high);
+            }
+            if (low > 0) copy(target, NULL, low, 1);
+            if (high > low) copy(target + low, channel_start + ih * width + iw + low * stride, high - low, stride);
+            if (high < p->count) copy(target + high, NULL, p->count - high, 1);
         }
         if (++kw == g->kernel_width) {
             kw = 0;

@@ -147,23 +147,22 @@ access_lanes(float *base, const float *source, __m256 value, long lane0, long co
 
 // One column-vectorised tile: `ROWS` channels (`rows` of them stored) by `vectors` (a constant after inlining)
 // registers of 8 columns, `cols` of them stored, over `kc` steps. `w` is the tile's first lane in the panel,
-// `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step), `layout` where columns of later
-// images go. `height` (ROWS, or the 2 channels left of a 32-channel panel) is a constant after inlining, so
+// `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step). `straddles` (a constant) when a
+// batch's image ends inside the tile: `layout` then says where the later image's columns go, each access
+// masked per image (a separate copy of the tile, so the common one stays as it was). `height` (ROWS, or the 2 channels left of a 32-channel panel) is a constant after inlining, so
 // the accumulators stay in registers.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 column_tile(long kc, const float *w, const float *x, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
-            const struct resin_column_layout *layout, const int height, const int vectors) {
+            const struct resin_column_layout *layout, const int height, const int vectors, const int straddles) {
     __m256 acc[ROWS][2];
     UNROLL for (int r = 0; r < height; r++) {
         // C holds a partial sum or the residual; else a separate residual starts the sum.
         UNROLL for (int v = 0; v < vectors; v++) {
             __m256 start = _mm256_setzero_ps();
-            if (r < rows) {
-                if (s->adds) {
-                    start = access_lanes(NULL, c + r * ldc, start, 8 * v, cols, layout, 0);
-                } else if (s->skip) {
-                    start = access_lanes(NULL, s->skip + r * ldc, start, 8 * v, cols, layout, 0);
-                }
+            const float *from = s->adds ? c + r * ldc : s->skip ? s->skip + r * ldc : NULL;
+            if (r < rows && from) {
+                start = straddles ? access_lanes(NULL, from, start, 8 * v, cols, layout, 0)
+                                  : _mm256_maskload_ps(from + 8 * v, lanes_below(cols - 8 * v));
             }
             acc[r][v] = start;
         }
@@ -186,7 +185,11 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
         UNROLL for (int v = 0; v < vectors; v++) {
             __m256 value = acc[r][v];
             if (s->last) value = _mm256_min_ps(high, _mm256_max_ps(low, _mm256_add_ps(value, bias)));
-            access_lanes(c + r * ldc, NULL, value, 8 * v, cols, layout, 1);
+            if (straddles) {
+                access_lanes(c + r * ldc, NULL, value, 8 * v, cols, layout, 1);
+            } else {
+                _mm256_maskstore_ps(c + r * ldc + 8 * v, lanes_below(cols - 8 * v), value);
+            }
         }
     }
 }
@@ -200,35 +203,49 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
         long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
         struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row0 + r0, layout->offset);
         float *out = c + r0 * ldc;
-        if (r0 + ROWS <= PANEL) {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 2);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 1);
+        if (layout->boundary < cols) {
+            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 2, 1);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 2, 1);
+        } else if (r0 + ROWS <= PANEL) {
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 2, 0);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 1, 0);
         } else {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 2);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 1);
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 2, 0);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 1, 0);
         }
     }
 }
 
-// Copies `count` inputs `stride` apart into consecutive floats; every second one (stride 2, the strided
-// convolutions) is deinterleaved from pairs of registers.
+// Copies `count` inputs `stride` apart into consecutive floats, or writes zeros when `source` is NULL; every
+// second one (stride 2, the strided convolutions) is deinterleaved from pairs of registers. Tails are masked
+// and no lane past the last input is read.
 __attribute__((target("avx2,fma"))) static void
 gather_copy(float *target, const float *source, long count, long stride) {
-    long t = 0;
+    if (source == NULL) {
+        for (long t = 0; t < count; t += 8) _mm256_maskstore_ps(target + t, lanes_below(count - t), _mm256_setzero_ps());
+        return;
+    }
     if (stride == 1) {
-        for (; t + 8 <= count; t += 8) _mm256_storeu_ps(target + t, _mm256_loadu_ps(source + t));
-    } else if (stride == 2) {
-        // The second register's last lane lies past the last input read: masked off, so no read past it.
-        __m256i seven = lanes_below(7);
-        for (; t + 8 <= count; t += 8) {
+        for (long t = 0; t < count; t += 8) {
+            __m256i mask = lanes_below(count - t);
+            _mm256_maskstore_ps(target + t, mask, _mm256_maskload_ps(source + t, mask));
+        }
+        return;
+    }
+    if (stride == 2) {
+        for (long t = 0; t < count; t += 8) {
+            // Inputs 2t ..< 2t + 2 * left - 1 are read.
+            long reads = 2 * (count - t < 8 ? count - t : 8) - 1;
             const float *from = source + 2 * t;
-            __m256 a = _mm256_loadu_ps(from), b = _mm256_maskload_ps(from + 8, seven);
+            __m256 a = _mm256_maskload_ps(from, lanes_below(reads)), b = _mm256_maskload_ps(from + 8, lanes_below(reads - 8));
             // a0 a2 b0 b2 | a4 a6 b4 b6, then the middle quarters swapped.
             __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-            _mm256_storeu_ps(target + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))));
+            _mm256_maskstore_ps(target + t, lanes_below(count - t),
+                                _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))));
         }
+        return;
     }
-    for (; t < count; t++) target[t] = source[t * stride];
+    for (long t = 0; t < count; t++) target[t] = source[t * stride];
 }
 
 // The column-vectorised product over a range of panels and columns.

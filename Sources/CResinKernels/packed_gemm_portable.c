@@ -68,9 +68,9 @@ static void tile(long kc, const float *w, const float *b, long ldb, float *c, lo
     }
 }
 
-// Copies `count` inputs `stride` apart into consecutive floats.
+// Copies `count` inputs `stride` apart into consecutive floats, or writes zeros when `source` is NULL.
 static void gather_copy(float *target, const float *source, long count, long stride) {
-    for (long t = 0; t < count; t++) target[t] = source[t * stride];
+    for (long t = 0; t < count; t++) target[t] = source ? source[t * stride] : 0.0f;
 }
 
 // The product of an implicit B (`struct resin_gemm_gather`): blocks of columns, cut where an image ends so

@@ -74,13 +74,10 @@ import TestSupport
             .resolve(spatial: [height, width], kernel: [kernel, kernel])
         var geometry = ConvolutionGeometry(batch: batch, inputChannels: channels, outputChannels: filters, group: 1,
                                            inputSpatial: [height, width], window: window)
-        if !geometry.readsImplicitColumns(packed: true), !geometry.isPointwise {
-            // Too few columns for this batch: more images.
-            let images = ConvolutionGeometry.implicitMinimumColumns / max(geometry.outputPlane, 1) + 1
+        if !geometry.readsImplicitColumns(packed: true) {
+            // Too few columns for this batch (or a pointwise convolution of one image): more images.
+            let images = max(geometry.isPointwise ? 2 : 1, ConvolutionGeometry.implicitMinimumColumns / max(geometry.outputPlane, 1) + 1)
             geometry = ConvolutionGeometry(batch: images, inputChannels: channels, outputChannels: filters, group: 1,
-                                           inputSpatial: [height, width], window: window)
-        } else if geometry.isPointwise, !geometry.readsImplicitColumns(packed: true) {
-            geometry = ConvolutionGeometry(batch: batch + 1, inputChannels: channels, outputChannels: filters, group: 1,
                                            inputSpatial: [height, width], window: window)
         }
         try #require(geometry.readsImplicitColumns(packed: true), "\(geometry)")
