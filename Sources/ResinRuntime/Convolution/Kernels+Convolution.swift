@@ -24,7 +24,8 @@ extension Kernels {
     /// Convolution as im2col then GEMM (Docs/DESIGN.md): for each image and group, the input patches become the
     /// columns of a `[C/group * kernel, outputPlane]` matrix in `workspace`, and one sgemm with the
     /// filters `[M/group, C/group * kernel]` (the weight's own layout, so nothing is repacked) writes the
-    /// output plane rows. A pointwise convolution skips im2col and multiplies the input directly.
+    /// output plane rows. A pointwise convolution skips im2col and multiplies the input directly. On packed
+    /// filters, a convolution with many columns skips it too (`ConvolutionGeometry.implicitColumns`).
     ///
     /// - Parameters:
     ///   - input: `[N, C, spatial...]`.
