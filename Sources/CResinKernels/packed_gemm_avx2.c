@@ -257,8 +257,9 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
     for (long j = column_begin; j < column_end; j += COLUMNS) {
         long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
         long slabs = (cols + SLAB - 1) / SLAB;
-        for (long k0 = 0; k0 < p->k; k0 += COLUMN_KBLOCK) {
-            long kc = p->k - k0 < COLUMN_KBLOCK ? p->k - k0 : COLUMN_KBLOCK;
+        long step = resin_even_block(p->k, COLUMN_KBLOCK);
+        for (long k0 = 0; k0 < p->k; k0 += step) {
+            long kc = p->k - k0 < step ? p->k - k0 : step;
             // Copy the block of inputs, zero past `cols` so every register lane reads a number.
             if (p->gather) {
                 int count = resin_gather_pieces(p->gather, j, cols, slabs * SLAB, SLAB, kc * SLAB, pieces);

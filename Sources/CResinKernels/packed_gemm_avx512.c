@@ -230,8 +230,9 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
         struct resin_column_layout layout = resin_column_layout_at(p, j);
         int piece_count = 0;
         if (p->gather) piece_count = resin_gather_pieces(p->gather, j, cols, 16 * vectors, COLUMNS, 0, pieces);
-        for (long k0 = 0; k0 < p->k; k0 += COLUMN_KBLOCK) {
-            long kc = p->k - k0 < COLUMN_KBLOCK ? p->k - k0 : COLUMN_KBLOCK;
+        long step = resin_even_block(p->k, COLUMN_KBLOCK);
+        for (long k0 = 0; k0 < p->k; k0 += step) {
+            long kc = p->k - k0 < step ? p->k - k0 : step;
             // Copy the block of inputs, zero past `cols` so every register lane reads a number.
             if (p->gather) {
                 resin_gather_rows(p->gather, pieces, piece_count, k0, kc, x, COLUMNS, gather_copy);
