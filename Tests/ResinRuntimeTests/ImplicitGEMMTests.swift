@@ -69,7 +69,8 @@ import TestSupport
         let channels = 1 + 2 * Int(random.next() % 4), filters = 1 + Int(random.next() % 45)
         // Pointwise (1x1, stride 1, no pads) joins only at batch above 1.
         let pointwise = kernel == 1 && stride == 1 && test.seed % 2 == 0
-        let height = 9 + Int(random.next() % 8), width = 7 + Int(random.next() % 42)
+        // Pointwise convolutions join only with at most 256 columns per image.
+        let height = 9 + Int(random.next() % 8), width = pointwise ? 7 + Int(random.next() % 9) : 7 + Int(random.next() % 42)
         let window = try WindowAttributes(strides: [stride, stride], dilations: [dilation, dilation], pads: pointwise ? [0, 0, 0, 0] : pads)
             .resolve(spatial: [height, width], kernel: [kernel, kernel])
         var geometry = ConvolutionGeometry(batch: batch, inputChannels: channels, outputChannels: filters, group: 1,
@@ -150,7 +151,7 @@ import TestSupport
 
     /// The choice depends on shapes and batch only: ResNet-50's stem and strided convolutions at batch 1 read
     /// implicit columns (no workspace), its 7x7-map 3x3 convolution keeps im2col at batch 1 (49 columns) and
-    /// joins at batch 8, and a pointwise convolution joins only for a batch.
+    /// joins at batch 8, and a pointwise convolution joins only for a batch of small maps.
     @Test func choiceFollowsShapesAndBatch() throws {
         func geometry(batch: Int, channels: Int, side: Int, kernel: Int, stride: Int, pad: Int) throws -> ConvolutionGeometry {
             let window = try WindowAttributes(strides: [stride, stride], pads: [pad, pad, pad, pad])
@@ -171,6 +172,7 @@ import TestSupport
         let batched = try geometry(batch: 8, channels: 512, side: 7, kernel: 3, stride: 1, pad: 1)
         #expect(batched.readsImplicitColumns(packed: true))
         #expect(!(try geometry(batch: 1, channels: 256, side: 56, kernel: 1, stride: 1, pad: 0)).implicitColumns)
+        #expect(!(try geometry(batch: 8, channels: 256, side: 56, kernel: 1, stride: 1, pad: 0)).implicitColumns)
         #expect(try geometry(batch: 2, channels: 256, side: 14, kernel: 1, stride: 1, pad: 0).implicitColumns)
     }
 }

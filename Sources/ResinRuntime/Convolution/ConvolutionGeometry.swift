@@ -56,7 +56,8 @@ public struct ConvolutionGeometry: Equatable, Sendable {
             tileRows = inputSpatial.count == 2 ? window.outputSizes[0] : 0
         }
         // Decided from shapes and batch only.
-        implicitColumns = group == 1 && (inputSpatial.count == 2 || isPointwise) && (!isPointwise || batch > 1)
+        let fewColumns = outputPlane <= ConvolutionGeometry.implicitMinimumColumns
+        implicitColumns = group == 1 && (inputSpatial.count == 2 || isPointwise) && (!isPointwise || (batch > 1 && fewColumns))
             && batch * outputPlane > ConvolutionGeometry.implicitMinimumColumns
         let plan = WinogradPlan(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, group: group,
                                 inputSpatial: inputSpatial, window: window, choice: winograd, workspaceLimit: winogradWorkspaceLimit)
@@ -104,7 +105,9 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// product's columns straight from the input (`resin_gemm_gather`) instead of an im2col copy, and runs the
     /// whole batch as one product of `batch * outputPlane` columns (the filters read once, threads splitting
     /// columns across images). Pointwise convolutions read their input directly anyway; they join only for
-    /// the batch. Few columns keep im2col: the channel-vectorised tile that runs them reads a plain matrix.
+    /// the batch, and only with few columns per image (14x14 and 7x7 maps): at batch 8 on 2 threads the
+    /// 56x56 ones ran 1.2 to 1.7 times slower as one product than image by image (machine shared).
+    /// Few columns keep im2col: the channel-vectorised tile that runs them reads a plain matrix.
     /// Measured on ResNet-50 (`resin bench-kernels`, one core, AVX-512, alternating with the im2col build,
     /// machine shared, so single figures move by 30%): the stem 1.1 to 2.3 times the GFLOP/s, the 3x3
     /// stride-2 convolutions 0.9 to 2.1, strided 1x1 0.9 to 1.6, batch 8's 7x7-map products unchanged.
