@@ -229,7 +229,9 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
         int vectors = (int)((cols + 15) / 16);
         struct resin_column_layout layout = resin_column_layout_at(p, j);
         int piece_count = 0;
-        if (p->gather) piece_count = resin_gather_pieces(p->gather, j, cols, 16 * vectors, COLUMNS, 0, pieces);
+        // All 48 columns: a tile an image ends in runs three registers whatever `cols`, so every lane it reads
+        // must hold a number (stale stack could hold denormals, which slow the multiply-adds).
+        if (p->gather) piece_count = resin_gather_pieces(p->gather, j, cols, COLUMNS, COLUMNS, 0, pieces);
         long step = resin_even_block(p->k, COLUMN_KBLOCK);
         for (long k0 = 0; k0 < p->k; k0 += step) {
             long kc = p->k - k0 < step ? p->k - k0 : step;
