@@ -24,6 +24,7 @@
 
 #if defined(__x86_64__)
 #include "gemm_epilogue.h"
+#include "gemm_gather.h"
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -138,25 +139,51 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256i lanes_b
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// The register of lanes `lane0 ..< lane0 + 8` of a tile row starting at `base` (columns past `cols` left
+// alone): loaded into `value` or stored from it, one masked access per image the lanes fall in (one unless a
+// batch's image ends inside the register).
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256
+access_lanes(float *base, const float *source, __m256 value, long lane0, long cols, const struct resin_column_layout *l,
+             int store) {
+    long end = cols < lane0 + 8 ? cols : lane0 + 8;
+    long from = lane0, edge = l->boundary, shift = 0;
+    while (edge <= from) {
+        edge += l->plane;
+        shift += l->shift;
+    }
+    while (from < end) {
+        long to = edge < end ? edge : end;
+        __m256i mask = _mm256_andnot_si256(lanes_below(from - lane0), lanes_below(to - lane0));
+        if (store) {
+            _mm256_maskstore_ps(base + lane0 + shift, mask, value);
+        } else {
+            value = _mm256_blendv_ps(value, _mm256_maskload_ps(source + lane0 + shift, mask), _mm256_castsi256_ps(mask));
+        }
+        from = to;
+        edge += l->plane;
+        shift += l->shift;
+    }
+    return value;
+}
+
 // One column-vectorised tile: `ROWS` channels (`rows` of them stored) by `vectors` (a constant after inlining)
 // registers of 8 columns, `cols` of them stored, over `kc` steps. `w` is the tile's first lane in the panel,
-// `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step). `height` (ROWS, or the 2 channels
-// left of a 32-channel panel) is a constant after inlining, so the accumulators stay in registers.
+// `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step). `straddles` (a constant) when a
+// batch's image ends inside the tile: `layout` then says where the later image's columns go, each access
+// masked per image (a separate copy of the tile, so the common one stays as it was). `height` (ROWS, or the 2 channels left of a 32-channel panel) is a constant after inlining, so
+// the accumulators stay in registers.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 column_tile(long kc, const float *w, const float *x, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
-            const int height, const int vectors) {
+            const struct resin_column_layout *layout, const int height, const int vectors, const int straddles) {
     __m256 acc[ROWS][2];
     UNROLL for (int r = 0; r < height; r++) {
         // C holds a partial sum or the residual; else a separate residual starts the sum.
         UNROLL for (int v = 0; v < vectors; v++) {
             __m256 start = _mm256_setzero_ps();
-            if (r < rows) {
-                __m256i mask = lanes_below(cols - 8 * v);
-                if (s->adds) {
-                    start = _mm256_maskload_ps(c + r * ldc + 8 * v, mask);
-                } else if (s->skip) {
-                    start = _mm256_maskload_ps(s->skip + r * ldc + 8 * v, mask);
-                }
+            const float *from = s->adds ? c + r * ldc : s->skip ? s->skip + r * ldc : NULL;
+            if (r < rows && from) {
+                start = straddles ? access_lanes(NULL, from, start, 8 * v, cols, layout, 0)
+                                  : _mm256_maskload_ps(from + 8 * v, lanes_below(cols - 8 * v));
             }
             acc[r][v] = start;
         }
@@ -179,27 +206,67 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
         UNROLL for (int v = 0; v < vectors; v++) {
             __m256 value = acc[r][v];
             if (s->last) value = _mm256_min_ps(high, _mm256_max_ps(low, _mm256_add_ps(value, bias)));
-            _mm256_maskstore_ps(c + r * ldc + 8 * v, lanes_below(cols - 8 * v), value);
+            if (straddles) {
+                access_lanes(c + r * ldc, NULL, value, 8 * v, cols, layout, 1);
+            } else {
+                _mm256_maskstore_ps(c + r * ldc + 8 * v, lanes_below(cols - 8 * v), value);
+            }
         }
     }
 }
 
 // The tiles of one panel over one slab of 16 (or `cols`) columns: five of 6 channels and one of the 2 left.
+// `c` is the slab's first column in the panel's first row of C, `layout` that column's layout.
 __attribute__((target("avx2,fma"))) static void
 column_panel(long kc, const float *w, const float *x, float *c, long ldc, long panel_rows, long cols,
-             const struct resin_gemm_problem *p, long k0, long row0, long column) {
+             const struct resin_gemm_problem *p, long k0, long row0, const struct resin_column_layout *layout) {
     for (long r0 = 0; r0 < panel_rows; r0 += ROWS) {
         long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
-        struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row0 + r0, column);
+        struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row0 + r0, layout->offset);
         float *out = c + r0 * ldc;
-        if (r0 + ROWS <= PANEL) {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, ROWS, 2);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, ROWS, 1);
+        if (layout->boundary < cols) {
+            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 2, 1);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 2, 1);
+        } else if (r0 + ROWS <= PANEL) {
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 2, 0);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 1, 0);
         } else {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, PANEL % ROWS, 2);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, PANEL % ROWS, 1);
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 2, 0);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 1, 0);
         }
     }
+}
+
+// Copies `count` inputs `stride` apart into consecutive floats, or writes zeros when `source` is NULL; every
+// second one (stride 2, the strided convolutions) is deinterleaved from pairs of registers. Tails are masked
+// and no lane past the last input is read.
+__attribute__((target("avx2,fma"))) static void
+gather_copy(float *target, const float *source, long count, long stride) {
+    if (source == NULL) {
+        for (long t = 0; t < count; t += 8) _mm256_maskstore_ps(target + t, lanes_below(count - t), _mm256_setzero_ps());
+        return;
+    }
+    if (stride == 1) {
+        for (long t = 0; t < count; t += 8) {
+            __m256i mask = lanes_below(count - t);
+            _mm256_maskstore_ps(target + t, mask, _mm256_maskload_ps(source + t, mask));
+        }
+        return;
+    }
+    if (stride == 2) {
+        for (long t = 0; t < count; t += 8) {
+            // Inputs 2t ..< 2t + 2 * left - 1 are read.
+            long reads = 2 * (count - t < 8 ? count - t : 8) - 1;
+            const float *from = source + 2 * t;
+            __m256 a = _mm256_maskload_ps(from, lanes_below(reads)), b = _mm256_maskload_ps(from + 8, lanes_below(reads - 8));
+            // a0 a2 b0 b2 | a4 a6 b4 b6, then the middle quarters swapped.
+            __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+            _mm256_maskstore_ps(target + t, lanes_below(count - t),
+                                _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))));
+        }
+        return;
+    }
+    for (long t = 0; t < count; t++) target[t] = source[t * stride];
 }
 
 // The column-vectorised product over a range of panels and columns.
@@ -207,19 +274,26 @@ __attribute__((target("avx2,fma"))) static void
 column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
     // Slabs of 16 columns by `kc` steps, one after another, so a tile reads its inputs sequentially.
     float x[COLUMN_KBLOCK * COLUMNS] __attribute__((aligned(32)));
+    struct resin_gather_piece pieces[RESIN_GATHER_MAX_PIECES];
     for (long j = column_begin; j < column_end; j += COLUMNS) {
         long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
         long slabs = (cols + SLAB - 1) / SLAB;
-        for (long k0 = 0; k0 < p->k; k0 += COLUMN_KBLOCK) {
-            long kc = p->k - k0 < COLUMN_KBLOCK ? p->k - k0 : COLUMN_KBLOCK;
+        long step = resin_even_block(p->k, COLUMN_KBLOCK);
+        for (long k0 = 0; k0 < p->k; k0 += step) {
+            long kc = p->k - k0 < step ? p->k - k0 : step;
             // Copy the block of inputs, zero past `cols` so every register lane reads a number.
-            for (long slab = 0; slab < slabs; slab++) {
-                float *dst = x + slab * kc * SLAB;
-                for (long kk = 0; kk < kc; kk++) {
-                    const float *row = p->b + (k0 + kk) * p->ldb + j + slab * SLAB;
-                    for (int v = 0; v < 2; v++) {
-                        __m256i mask = lanes_below(cols - slab * SLAB - 8 * v);
-                        _mm256_store_ps(dst + kk * SLAB + 8 * v, _mm256_maskload_ps(row + 8 * v, mask));
+            if (p->gather) {
+                int count = resin_gather_pieces(p->gather, j, cols, slabs * SLAB, SLAB, kc * SLAB, pieces);
+                resin_gather_rows(p->gather, pieces, count, k0, kc, x, SLAB, gather_copy);
+            } else {
+                for (long slab = 0; slab < slabs; slab++) {
+                    float *dst = x + slab * kc * SLAB;
+                    for (long kk = 0; kk < kc; kk++) {
+                        const float *row = p->b + (k0 + kk) * p->ldb + j + slab * SLAB;
+                        for (int v = 0; v < 2; v++) {
+                            __m256i mask = lanes_below(cols - slab * SLAB - 8 * v);
+                            _mm256_store_ps(dst + kk * SLAB + 8 * v, _mm256_maskload_ps(row + 8 * v, mask));
+                        }
                     }
                 }
             }
@@ -229,8 +303,9 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                 long row = panel * PANEL;
                 for (long slab = 0; slab < slabs; slab++) {
                     long slab_cols = cols - slab * SLAB < SLAB ? cols - slab * SLAB : SLAB;
-                    column_panel(kc, w, x + slab * kc * SLAB, p->c + row * p->ldc + j + slab * SLAB, p->ldc, panel_rows,
-                                 slab_cols, p, k0, row, j + slab * SLAB);
+                    struct resin_column_layout layout = resin_column_layout_at(p, j + slab * SLAB);
+                    column_panel(kc, w, x + slab * kc * SLAB, p->c + row * p->ldc + layout.offset, p->ldc, panel_rows, slab_cols, p,
+                                 k0, row, &layout);
                 }
             }
         }
@@ -240,7 +315,8 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
 __attribute__((target("avx2,fma"))) void
 resin_fused_gemm_avx2(const struct resin_gemm_problem *problem, long panel_begin, long panel_end, long column_begin,
                       long column_end) {
-    if (problem->n <= PANEL_TILE_COLUMNS) {
+    // The channel-vectorised tile reads a plain B only.
+    if (problem->n <= PANEL_TILE_COLUMNS && problem->gather == NULL) {
         panel_product(problem, panel_begin, panel_end, column_begin, column_end);
     } else {
         column_product(problem, panel_begin, panel_end, column_begin, column_end);

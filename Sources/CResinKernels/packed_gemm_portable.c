@@ -8,6 +8,7 @@
 #include "resin_kernels.h"
 
 #include "gemm_epilogue.h"
+#include "gemm_gather.h"
 
 #include <stddef.h>
 
@@ -18,6 +19,9 @@
 #define SLICE 8
 #define TILE 4
 #define KBLOCK 512
+// An implicit B is gathered per block of 48 columns by 128 steps (24 KiB of stack).
+#define GATHER_COLUMNS RESIN_FUSED_COLUMN_BLOCK
+#define GATHER_KBLOCK 128
 
 long resin_packed_filter_floats(long m, long k) { return (m + PANEL - 1) / PANEL * PANEL * k; }
 
@@ -64,9 +68,52 @@ static void tile(long kc, const float *w, const float *b, long ldb, float *c, lo
     }
 }
 
+// Copies `count` inputs `stride` apart into consecutive floats, or writes zeros when `source` is NULL.
+static void gather_copy(float *target, const float *source, long count, long stride) {
+    for (long t = 0; t < count; t++) target[t] = source ? source[t * stride] : 0.0f;
+}
+
+// The product of an implicit B (`struct resin_gemm_gather`): blocks of columns, cut where an image ends so
+// that a block's outputs lie consecutively, are gathered per block of steps into a stack buffer, which the
+// tile reads as a plain B.
+static void gathered_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin,
+                             long column_end) {
+    float x[GATHER_KBLOCK * GATHER_COLUMNS];
+    struct resin_gather_piece pieces[RESIN_GATHER_MAX_PIECES];
+    for (long j = column_begin; j < column_end;) {
+        struct resin_column_layout layout = resin_column_layout_at(p, j);
+        long cols = column_end - j < GATHER_COLUMNS ? column_end - j : GATHER_COLUMNS;
+        if (layout.boundary < cols) cols = layout.boundary;
+        int count = resin_gather_pieces(p->gather, j, cols, cols, GATHER_COLUMNS, 0, pieces);
+        for (long k0 = 0; k0 < p->k; k0 += GATHER_KBLOCK) {
+            long kc = p->k - k0 < GATHER_KBLOCK ? p->k - k0 : GATHER_KBLOCK;
+            resin_gather_rows(p->gather, pieces, count, k0, kc, x, GATHER_COLUMNS, gather_copy);
+            for (long panel = panel_begin; panel < panel_end; panel++) {
+                long rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
+                const float *w = p->packed + (panel * p->k + k0) * PANEL;
+                for (long t = 0; t < cols; t += TILE) {
+                    long tile_cols = cols - t < TILE ? cols - t : TILE;
+                    for (long slice = 0; slice * SLICE < rows; slice++) {
+                        long slice_rows = rows - slice * SLICE < SLICE ? rows - slice * SLICE : SLICE;
+                        long row = panel * PANEL + slice * SLICE;
+                        struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, layout.offset + t);
+                        tile(kc, w + slice * SLICE, x + t, GATHER_COLUMNS, p->c + row * p->ldc + layout.offset + t, p->ldc,
+                             slice_rows, &s, tile_cols);
+                    }
+                }
+            }
+        }
+        j += cols;
+    }
+}
+
 // The product over a range of panels and columns, with the epilogue in each tile's store.
 void resin_fused_gemm_portable(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin,
                                long column_end) {
+    if (p->gather) {
+        gathered_product(p, panel_begin, panel_end, column_begin, column_end);
+        return;
+    }
     // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache.
     for (long k0 = 0; k0 < p->k; k0 += KBLOCK) {
         long kc = p->k - k0 < KBLOCK ? p->k - k0 : KBLOCK;

@@ -100,7 +100,29 @@ struct resin_gemm_problem {
     float *c;
     long ldc;
     struct resin_gemm_epilogue epilogue;
+    /// NULL for the plain B above; else B is implicit (`b` and `ldb` unused) and C spans images, as
+    /// `struct resin_gemm_gather` says.
+    const struct resin_gemm_gather *gather;
 };
+
+// ---- Implicit columns (gemm_gather.h, the column-vectorised product of packed_gemm_*.c) ----
+
+/// B of a 2-D convolution over a whole batch, read straight from the NCHW input instead of an im2col copy:
+/// column `j` is output position `j % plane` of image `j / plane` (`plane = output_height * output_width`),
+/// row `k` is input channel `k / (kernel_height * kernel_width)` at kernel tap `k % (kernel_height *
+/// kernel_width)`; taps in the padding read 0. C and the residual are addressed per image: element (row `r`,
+/// column `j`) is at `c + (j / plane) * output_image_stride + r * ldc + j % plane`, so one product covers
+/// every image of a batch and reads its filters once. Any `n` takes the column-vectorised tile.
+struct resin_gemm_gather {
+    /// `[images][channels][input_height][input_width]`, images `input_image_stride` floats apart.
+    const float *input;
+    long channels, input_height, input_width, output_height, output_width;
+    long kernel_height, kernel_width, stride_height, stride_width, dilation_height, dilation_width;
+    /// Leading pads; the trailing ones follow from the output size.
+    long pad_top, pad_left;
+    long input_image_stride, output_image_stride;
+};
+// ---- end of implicit columns ----
 
 /// Computes the output channels of panels `panel_begin ..< panel_end` and the columns `column_begin ..<
 /// column_end` of `problem`, so that threads can split both. Which microkernel runs depends on the problem's

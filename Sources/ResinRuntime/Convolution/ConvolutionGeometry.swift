@@ -55,6 +55,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         } else {
             tileRows = inputSpatial.count == 2 ? window.outputSizes[0] : 0
         }
+        // Decided from shapes and batch only.
+        let fewColumns = outputPlane <= ConvolutionGeometry.implicitMinimumColumns
+        implicitColumns = group == 1 && (inputSpatial.count == 2 || isPointwise) && (!isPointwise || (batch > 1 && fewColumns))
+            && batch * outputPlane > ConvolutionGeometry.implicitMinimumColumns
         let plan = WinogradPlan(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, group: group,
                                 inputSpatial: inputSpatial, window: window, choice: winograd, workspaceLimit: winogradWorkspaceLimit)
         winogradTile = plan.tile
@@ -96,6 +100,26 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public let columnRows: Int
     /// A 1x1, stride-1, unpadded convolution reads its input as the GEMM's right matrix directly.
     public let isPointwise: Bool
+
+    /// Whether a convolution on packed filters (`PackedFilters`) that does not run as Winograd reads its
+    /// product's columns straight from the input (`resin_gemm_gather`) instead of an im2col copy, and runs the
+    /// whole batch as one product of `batch * outputPlane` columns (the filters read once, threads splitting
+    /// columns across images). Pointwise convolutions read their input directly anyway; they join only for
+    /// the batch, and only with few columns per image (14x14 and 7x7 maps): at batch 8 on 2 threads the
+    /// 56x56 ones ran 1.2 to 1.7 times slower as one product than image by image (machine shared).
+    /// Few columns keep im2col: the channel-vectorised tile that runs them reads a plain matrix.
+    /// Measured on ResNet-50 (`resin bench-kernels`, one core, AVX-512, alternating with the im2col build,
+    /// machine shared, so single figures move by 30%): the stem 1.1 to 2.3 times the GFLOP/s, the 3x3
+    /// stride-2 convolutions 0.9 to 2.1, strided 1x1 0.9 to 1.6, batch 8's 7x7-map products unchanged.
+    public let implicitColumns: Bool
+    /// Columns from which implicit columns run (above the packed product's switch to its column tile).
+    public static let implicitMinimumColumns = PackedFilters.maximumColumns
+
+    /// Whether a convolution runs on implicit columns given packed filters or not.
+    public func readsImplicitColumns(packed: Bool) -> Bool { packed && implicitColumns && !usesWinograd }
+
+    /// Floats of workspace when the filters are packed: none when the columns are implicit.
+    public var packedWorkspaceElements: Int { readsImplicitColumns(packed: true) ? 0 : workspaceElements }
 
     /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions).
     public var workspaceElements: Int {

@@ -24,7 +24,8 @@ extension Kernels {
     /// Convolution as im2col then GEMM (Docs/DESIGN.md): for each image and group, the input patches become the
     /// columns of a `[C/group * kernel, outputPlane]` matrix in `workspace`, and one sgemm with the
     /// filters `[M/group, C/group * kernel]` (the weight's own layout, so nothing is repacked) writes the
-    /// output plane rows. A pointwise convolution skips im2col and multiplies the input directly.
+    /// output plane rows. A pointwise convolution skips im2col and multiplies the input directly. On packed
+    /// filters, a convolution with many columns skips it too (`ConvolutionGeometry.implicitColumns`).
     ///
     /// - Parameters:
     ///   - input: `[N, C, spatial...]`.
@@ -75,6 +76,11 @@ extension Kernels {
                 input: input, transformedWeight: transforms, packedTransforms: packedTransformedWeight != nil, output: output,
                 geometry: geometry, epilogue: epilogue, skip: epilogue.skip, accumulates: accumulates, workspace: workspace,
                 pool: pool ?? .serial, instructionSet: instructionSet)
+            return
+        }
+        if let packedWeight, geometry.readsImplicitColumns(packed: true) {
+            implicitConvolution(input: input, packedWeight: packedWeight, output: output, geometry: geometry, epilogue: epilogue,
+                                pool: pool, instructionSet: instructionSet)
             return
         }
         let bands = geometry.inputSpatial.count == 2 && !pointwise
@@ -149,6 +155,35 @@ extension Kernels {
         }
         if packedWeight == nil || geometry.group != 1 {
             finish(output: output, geometry: geometry, epilogue: epilogue, accumulates: accumulates, pool: pool)
+        }
+    }
+
+    /// A convolution on packed filters as one fused product over the whole batch whose columns the kernel
+    /// reads straight from the input (`ConvolutionGeometry.implicitColumns`): no im2col, no workspace, and
+    /// the epilogue in the kernel. A pointwise convolution is described as one row per image.
+    private static func implicitConvolution(
+        input: UnsafePointer<Float>, packedWeight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, pool: WorkerPool?, instructionSet: InstructionSet
+    ) {
+        let window = geometry.window
+        let flat = geometry.isPointwise
+        var gather = resin_gemm_gather(
+            input: input, channels: geometry.inputChannels,
+            input_height: flat ? 1 : geometry.inputSpatial[0], input_width: flat ? geometry.inputPlane : geometry.inputSpatial[1],
+            output_height: flat ? 1 : geometry.outputSpatial[0], output_width: flat ? geometry.outputPlane : geometry.outputSpatial[1],
+            kernel_height: flat ? 1 : window.kernel[0], kernel_width: flat ? 1 : window.kernel[1],
+            stride_height: flat ? 1 : window.strides[0], stride_width: flat ? 1 : window.strides[1],
+            dilation_height: flat ? 1 : window.dilations[0], dilation_width: flat ? 1 : window.dilations[1],
+            pad_top: flat ? 0 : window.padsBegin[0], pad_left: flat ? 0 : window.padsBegin[1],
+            input_image_stride: geometry.inputChannels * geometry.inputPlane,
+            output_image_stride: geometry.outputChannels * geometry.outputPlane)
+        let bounds = epilogue.activation.bounds
+        withUnsafePointer(to: &gather) { gather in
+            let problem = resin_gemm_problem(
+                m: geometry.outputChannels, n: geometry.batch * geometry.outputPlane, k: geometry.columnRows, packed: packedWeight,
+                b: nil, ldb: 0, c: output, ldc: geometry.outputPlane,
+                epilogue: resin_gemm_epilogue(bias: epilogue.bias, skip: epilogue.skip, min: bounds.min, max: bounds.max), gather: gather)
+            fusedGEMM(pool: pool, problem: problem, instructionSet: instructionSet)
         }
     }
 

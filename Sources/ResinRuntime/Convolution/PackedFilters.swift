@@ -84,8 +84,9 @@ extension Kernels {
     static func fusedGEMM(pool: WorkerPool?, problem: resin_gemm_problem, instructionSet: InstructionSet) {
         let panels = (problem.m + PackedFilters.panel - 1) / PackedFilters.panel
         let block = Int(RESIN_FUSED_COLUMN_BLOCK)
-        // Few columns run on the channel-vectorised tile, whose column tiles (6 or 7) do not divide a block.
-        let columnBlocks = problem.n > PackedFilters.maximumColumns ? (problem.n + block - 1) / block : 1
+        // Few columns run on the channel-vectorised tile, whose column tiles (6 or 7) do not divide a block; an
+        // implicit B always runs on the column-vectorised one.
+        let columnBlocks = problem.n > PackedFilters.maximumColumns || problem.gather != nil ? (problem.n + block - 1) / block : 1
         let grid = fusedGrid(panels: panels, columnBlocks: columnBlocks, threads: pool?.threads ?? 1, copiesInputs: columnBlocks > 1)
         withUnsafePointer(to: problem) { problem in
             guard let pool, grid.panels * grid.columns > 1 else {
@@ -140,5 +141,13 @@ extension Kernels {
         var instructionSet: InstructionSet
         var panels: Int, columnBlocks: Int
         var gridPanels: Int, gridColumns: Int
+    }
+}
+
+extension resin_gemm_problem {
+    /// A product of a plain B (no `gather`), as before implicit columns existed.
+    init(m: Int, n: Int, k: Int, packed: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>,
+         ldc: Int, epilogue: resin_gemm_epilogue) {
+        self.init(m: m, n: n, k: k, packed: packed, b: b, ldb: ldb, c: c, ldc: ldc, epilogue: epilogue, gather: nil)
     }
 }

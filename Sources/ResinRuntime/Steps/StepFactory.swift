@@ -8,7 +8,9 @@ enum StepFactory {
         case .conv(let attributes):
             return try convolutionWorkspaceBytes(node: node, attributes: attributes, inputs: inputs)
         case .fusedConv(let attributes):
-            return try convolutionWorkspaceBytes(node: node, attributes: attributes.conv, inputs: inputs, original: attributes.weight)
+            let packed = attributes.prepared == .packed && node.inputs.count > 4 && !node.inputs[4].isEmpty
+            return try convolutionWorkspaceBytes(node: node, attributes: attributes.conv, inputs: inputs, original: attributes.weight,
+                                                 packed: packed)
         case .batchNormalization:
             guard let x = inputs[0] else { return 0 }
             return 2 * (x.shape.count > 1 ? x.shape[1] : 1) * 4
@@ -19,14 +21,15 @@ enum StepFactory {
 
     /// im2col columns for one group of one image.
     private static func convolutionWorkspaceBytes(
-        node: Node, attributes: ConvAttributes, inputs: [ValueShape?], original: OriginalWeight? = nil
+        node: Node, attributes: ConvAttributes, inputs: [ValueShape?], original: OriginalWeight? = nil, packed: Bool = false
     ) throws -> Int {
         guard inputs.count > 1, let x = inputs[0], let weight = inputs[1]?.shape ?? original?.shape else { return 0 }
         // Sized for whichever algorithm may run: Winograd needs constant weights, known only at binding.
         let direct = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: weight, winograd: .never)
         let winograd = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: weight,
                                                winograd: winogradChoice(node: node, weightIsConstant: true))
-        return max(direct.workspaceElements, winograd.workspaceElements) * 4
+        // Filters a native file stores packed may read implicit columns, which need no im2col workspace.
+        return max(packed ? direct.packedWorkspaceElements : direct.workspaceElements, winograd.workspaceElements) * 4
     }
 
     /// Filters stored already transformed (a native file's fifth FusedConv input) fix the choice made when

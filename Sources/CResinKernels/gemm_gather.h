@@ -1,0 +1,156 @@
+#ifndef RESIN_GEMM_GATHER_H
+#define RESIN_GEMM_GATHER_H
+
+// The index logic every instruction set's column-vectorised product shares to read an implicit B
+// (`struct resin_gemm_gather`, private to CResinKernels): which input a block of columns reads, and where
+// its outputs go. Each set supplies only the copy of one run of inputs (contiguous, or every second one).
+#include "resin_kernels.h"
+
+#include <limits.h>
+#include <stddef.h>
+
+/// Most pieces a block of columns breaks into: one per column at worst (output rows one column wide).
+#define RESIN_GATHER_MAX_PIECES RESIN_FUSED_COLUMN_BLOCK
+
+/// Kernel widths up to this keep each piece's inside range per kernel column in a table (ResNet's 1, 3, 7):
+/// computing it per step with two divisions made the stride-2 3x3 convolution's copy cost more than the
+/// im2col it replaced.
+#define RESIN_GATHER_TABLE_WIDTH 8
+
+/// Consecutive columns of a block that read consecutive input positions of one output row of one image, and
+/// land consecutively in the block's buffer (`image` NULL: columns past the block's end, which read 0).
+struct resin_gather_piece {
+    /// Offset of the piece's first column in a row of the buffer.
+    long offset;
+    long count;
+    /// The image's first input channel.
+    const float *image;
+    /// Input row and column of the piece's first column at kernel tap (0, 0), pads included.
+    long row, column;
+    /// Per kernel column `kw` (narrow kernels): the piece's columns `low[kw] ..< high[kw]` read inside the input.
+    int low[RESIN_GATHER_TABLE_WIDTH], high[RESIN_GATHER_TABLE_WIDTH];
+};
+
+/// Copies `count` inputs `stride` floats apart from `source` to `count` consecutive floats at `target`, or
+/// writes `count` zeros when `source` is NULL.
+typedef void (*resin_gather_copy_fn)(float *target, const float *source, long count, long stride);
+
+/// The columns `t` of a piece whose input column `column + t * stride` lies inside [0, width).
+static inline void resin_gather_inside(long column, long count, long stride, long width, long *low, long *high) {
+    long first = column >= 0 ? 0 : (-column + stride - 1) / stride;
+    long end = column >= width ? 0 : (width - 1 - column) / stride + 1;
+    if (end > count) end = count;
+    if (first > end) first = end;
+    *low = first;
+    *high = end;
+}
+
+/// Breaks columns `column ..< column + cols` of the problem into pieces, and pads them with zero pieces up to
+/// `width` columns. Column `c` of the block lands at `(c / slab) * slab_stride + c % slab` of a buffer row
+/// (slabs: AVX2's buffer keeps 16 columns of every step together). Returns the piece count.
+static inline int resin_gather_pieces(const struct resin_gemm_gather *g, long column, long cols, long width, long slab,
+                                      long slab_stride, struct resin_gather_piece *pieces) {
+    long plane = g->output_height * g->output_width;
+    int count = 0;
+    for (long c = 0; c < width;) {
+        long run = slab - c % slab;
+        struct resin_gather_piece *piece = &pieces[count++];
+        piece->offset = (c / slab) * slab_stride + c % slab;
+        piece->image = NULL;
+        if (c < cols) {
+            long j = column + c;
+            long image = j / plane, position = j % plane;
+            long oh = position / g->output_width, ow = position % g->output_width;
+            long left = g->output_width - ow;
+            if (left < run) run = left;
+            if (cols - c < run) run = cols - c;
+            piece->image = g->input + image * g->input_image_stride;
+            piece->row = oh * g->stride_height - g->pad_top;
+            piece->column = ow * g->stride_width - g->pad_left;
+            for (long kw = 0; kw < g->kernel_width && kw < RESIN_GATHER_TABLE_WIDTH; kw++) {
+                long low, high;
+                resin_gather_inside(piece->column + kw * g->dilation_width, run, g->stride_width, g->input_width, &low, &high);
+                piece->low[kw] = (int)low;
+                piece->high[kw] = (int)high;
+            }
+        } else if (width - c < run) {
+            run = width - c;
+        }
+        piece->count = run;
+        c += run;
+    }
+    return count;
+}
+
+/// Writes rows `k0 ..< k0 + kc` of the pieces' columns, row `kk` at `buffer + kk * row_stride`. Inlined into
+/// each set's product, so `copy` becomes a direct call to that set's copy.
+__attribute__((always_inline)) static inline void resin_gather_rows(const struct resin_gemm_gather *g,
+                                                                    const struct resin_gather_piece *pieces, int piece_count,
+                                                                    long k0, long kc, float *buffer, long row_stride,
+                                                                    resin_gather_copy_fn copy) {
+    long taps = g->kernel_height * g->kernel_width;
+    long channel = k0 / taps, kh = k0 % taps / g->kernel_width, kw = k0 % g->kernel_width;
+    long height = g->input_height, width = g->input_width, stride = g->stride_width;
+    int table = g->kernel_width <= RESIN_GATHER_TABLE_WIDTH;
+    for (long kk = 0; kk < kc; kk++) {
+        float *row = buffer + kk * row_stride;
+        long dy = kh * g->dilation_height, dx = kw * g->dilation_width;
+        for (int i = 0; i < piece_count; i++) {
+            const struct resin_gather_piece *p = &pieces[i];
+            float *target = row + p->offset;
+            long ih = p->row + dy;
+            if (p->image == NULL || ih < 0 || ih >= height) {
+                copy(target, NULL, p->count, 1);
+                continue;
+            }
+            const float *channel_start = p->image + channel * height * width;
+            long iw = p->column + dx, low, high;
+            if (table) {
+                low = p->low[kw];
+                high = p->high[kw];
+            } else {
+                resin_gather_inside(iw, p->count, stride, width, &low, &high);
+            }
+            if (low > 0) copy(target, NULL, low, 1);
+            if (high > low) copy(target + low, channel_start + ih * width + iw + low * stride, high - low, stride);
+            if (high < p->count) copy(target + high, NULL, p->count - high, 1);
+        }
+        if (++kw == g->kernel_width) {
+            kw = 0;
+            if (++kh == g->kernel_height) {
+                kh = 0;
+                channel++;
+            }
+        }
+    }
+}
+
+/// Steps per block of the column product's inner dimension: `k` split evenly into blocks of at most `limit`.
+/// The stem's 147 steps ran as 128 and 19, and the short block paid a whole load and store of C for 19 steps.
+static inline long resin_even_block(long k, long limit) {
+    long blocks = (k + limit - 1) / limit;
+    return blocks > 0 ? (k + blocks - 1) / blocks : limit;
+}
+
+/// Where a tile of C starting at column `j` stores: `offset` (column `j`'s place in a row of C, image
+/// offset included), `boundary` (columns from `j` to the next image; LONG_MAX for a plain B), `plane` and
+/// `shift` (floats a later image's columns move by, `output_image_stride - plane`).
+struct resin_column_layout {
+    long offset, boundary, plane, shift;
+};
+
+static inline struct resin_column_layout resin_column_layout_at(const struct resin_gemm_problem *p, long j) {
+    struct resin_column_layout layout = {j, LONG_MAX / 2, 0, 0};
+    const struct resin_gemm_gather *g = p->gather;
+    if (g != NULL) {
+        long plane = g->output_height * g->output_width;
+        long image = j / plane;
+        layout.offset = image * g->output_image_stride + j % plane;
+        layout.boundary = plane - j % plane;
+        layout.plane = plane;
+        layout.shift = g->output_image_stride - plane;
+    }
+    return layout;
+}
+
+#endif
