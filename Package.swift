@@ -68,6 +68,8 @@ let package = Package(
         .testTarget(name: "ResinRuntimeTests", dependencies: ["ResinRuntime", "Resin", "TestSupport", "CAllocationCounter"]),
         .testTarget(name: "ResinFormatTests", dependencies: ["ResinFormat", "TestSupport"]),
         .testTarget(name: "ResinOptimizerTests", dependencies: ["ResinOptimizer", "ResinRuntime", "TestSupport"]),
+        // The public API as a user of `import Resin` sees it, and its concurrency.
+        .testTarget(name: "ResinTests", dependencies: ["Resin", "TestSupport"]),
         .testTarget(name: "ResinCLITests", dependencies: ["TestSupport", "ResinCLI"]),
         // Every crash the fuzzer found, replayed through the same entry point without sanitizers.
         .testTarget(

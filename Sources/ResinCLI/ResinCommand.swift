@@ -1,5 +1,9 @@
 import ArgumentParser
 import Resin
+import ResinIR
+import ResinONNX
+import ResinFormat
+import ResinRuntime
 
 #if canImport(Glibc)
 import Glibc
