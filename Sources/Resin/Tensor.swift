@@ -53,6 +53,36 @@ public struct Tensor: Sendable, Equatable {
         self.init(checked: ResinIR.Tensor(name: nil, dataType: elementType.dataType, shape: shape, storage: storage), elementType: elementType)
     }
 
+    /// Reads the tensor in a NumPy `.npy` or ONNX `TensorProto` `.pb` file, chosen by the extension.
+    public init(contentsOf path: String) throws(ResinError) {
+        let value: ResinIR.Tensor
+        do {
+            value = try TensorFile.read(path: path)
+        } catch {
+            throw .unreadableFile(path: path, reason: Self.reason(error, path))
+        }
+        guard let tensor = Tensor(value) else {
+            throw .unreadableFile(path: path, reason: "element type \(value.dataType) is not one a tensor holds")
+        }
+        self = tensor
+    }
+
+    /// Writes the tensor to `path` as NumPy `.npy` or ONNX `TensorProto` `.pb`, chosen by the extension,
+    /// atomically (on failure nothing is left at `path`).
+    public func write(to path: String) throws(ResinError) {
+        do {
+            try TensorFile.write(value, to: path)
+        } catch {
+            throw .writeFailed(path: path, reason: Self.reason(error, path))
+        }
+    }
+
+    /// An error's message without the path its layer put in front.
+    private static func reason(_ error: any Error, _ path: String) -> String {
+        let message = "\(error)"
+        return message.hasPrefix(path + ": ") ? String(message.dropFirst(path.count + 2)) : message
+    }
+
     /// Wraps a runtime tensor whose type has a public name and whose bytes fill its shape.
     package init(checked value: ResinIR.Tensor, elementType: ElementType) {
         self.value = value
