@@ -1,5 +1,6 @@
 import Foundation
 import Resin
+import ResinRuntime
 import Testing
 import TestSupport
 
@@ -156,5 +157,26 @@ import TestSupport
             let row = try Tensor(shape: reference.shape, elements: Array(values[(index * rowCount)..<((index + 1) * rowCount)]))
             APIFixture.expectClose(row, reference, rtol: 1e-4, atol: 1e-5)
         }
+    }
+}
+
+/// Arenas share the weights: a `.resin` model's sessions point into the file's one mapping and prepare no
+/// filters of their own, so a pool of N arenas holds the weights once.
+@Suite struct SharedWeightTests {
+    @Test func nativeSessionsPointIntoTheMapping() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.file("m.resin")
+        try Model(contentsOf: APIFixture.modelPath("resnet-bottleneck-v1.5")).write(to: path, format: .resin)
+        let native = try Model(contentsOf: path)
+        let initializers = native.loaded.model.graph.initializers
+        try #require(!initializers.isEmpty)
+        for initializer in initializers {
+            #expect(initializer.storage.borrowedFrom != nil, "initializer \(initializer.name ?? "?") was copied out of the mapping")
+        }
+        let memory = try Session.planMemory(model: native.loaded.model, options: SessionOptions(threads: 1))
+        #expect(memory.preparedWeightBytes == 0, "each arena's session would prepare \(memory.preparedWeightBytes) bytes of filters")
+        // The same model from ONNX prepares its filters per session: the check above can tell the two apart.
+        let onnx = try Model(contentsOf: APIFixture.modelPath("resnet-bottleneck-v1.5"))
+        #expect(try Session.planMemory(model: onnx.loaded.model, options: SessionOptions(threads: 1)).preparedWeightBytes > 0)
     }
 }
