@@ -146,3 +146,11 @@ extension Bool: TensorElement {
     /// `bool`: one byte, 0 or 1, as ONNX stores it.
     public static var elementType: ElementType { .bool }
 }
+
+#if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+// Swift has no Float16 on Intel Macs.
+extension Float16: TensorElement {
+    /// `float16`.
+    public static var elementType: ElementType { .float16 }
+}
+#endif
