@@ -1,6 +1,5 @@
 import Dispatch
 import ResinRuntime
-import Synchronization
 
 /// At most `capacity` runtime sessions, each with its own arena, lent to one caller at a time.
 ///
@@ -8,7 +7,7 @@ import Synchronization
 /// inference session is made), so a pool that never sees concurrent callers holds one arena. A caller that
 /// finds every session lent waits in line, first come first served, or is refused. A returned session
 /// goes straight to the longest waiter, so nobody is overtaken by a caller that arrived later.
-final class SessionPool: Sendable {
+final class SessionPool: @unchecked Sendable {
     /// What a caller is given: a session, or the right to make one (the pool counts it as made).
     enum Grant: Sendable {
         case session(ResinRuntime.Session)
@@ -47,7 +46,9 @@ final class SessionPool: Sendable {
     }
 
     let capacity: Int
-    private let state: Mutex<State>
+    private let lock = Lock()
+    /// Guarded by `lock`: that is what makes the class Sendable.
+    private var state: State
 
     /// A pool of at most `capacity` sessions, holding `first` (already made) idle.
     init(capacity: Int, first: ResinRuntime.Session) {
@@ -55,10 +56,10 @@ final class SessionPool: Sendable {
         var initial = State()
         initial.idle = [first]
         initial.statistics.created = 1
-        state = Mutex(initial)
+        state = initial
     }
 
-    var statistics: Statistics { state.withLock { $0.statistics } }
+    var statistics: Statistics { lock.withLock { state.statistics } }
 
     /// An idle session, the right to make one, or nil when every session is lent (counting the caller as
     /// refused when it will not wait).
@@ -85,7 +86,7 @@ final class SessionPool: Sendable {
     /// session is lent and `wait` is false.
     func acquire(waiting wait: Bool) -> Grant? {
         let waiter = ThreadWaiter()
-        let immediate: Grant?? = state.withLock { state in
+        let immediate: Grant?? = lock.withLock {
             if let grant = Self.take(&state, capacity: capacity, refusing: !wait) { return .some(grant) }
             guard wait else { return .some(nil) }
             state.waiters.append(.thread(waiter))
@@ -93,17 +94,17 @@ final class SessionPool: Sendable {
         }
         if let immediate { return immediate }
         waiter.semaphore.wait()
-        return state.withLock { _ in waiter.grant }
+        return lock.withLock { waiter.grant }
     }
 
     /// A grant for the calling task, suspending it (never blocking its thread) until one is free when
     /// `wait` is true; nil when every session is lent and `wait` is false.
     func acquire(waiting wait: Bool) async -> Grant? {
-        if let immediate = state.withLock({ Self.take(&$0, capacity: capacity, refusing: !wait) }) { return immediate }
+        if let immediate = lock.withLock({ Self.take(&state, capacity: capacity, refusing: !wait) }) { return immediate }
         guard wait else { return nil }
         return await withCheckedContinuation { (continuation: CheckedContinuation<Grant, Never>) in
             // The line may have moved since the check above: take what is free now, else queue.
-            let grant: Grant? = state.withLock { state in
+            let grant: Grant? = lock.withLock {
                 if let grant = Self.take(&state, capacity: capacity, refusing: false) { return grant }
                 state.waiters.append(.task(continuation))
                 return nil
@@ -124,7 +125,7 @@ final class SessionPool: Sendable {
     }
 
     private func hand(_ grant: Grant) {
-        let waiter: Waiter? = state.withLock { state in
+        let waiter: Waiter? = lock.withLock {
             guard !state.waiters.isEmpty else {
                 if case .session(let session) = grant { state.idle.append(session) }
                 if case .create = grant { state.statistics.created -= 1 }
