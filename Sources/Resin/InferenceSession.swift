@@ -164,10 +164,17 @@ public final class InferenceSession: Sendable {
         return try body()
     }
 
-    /// The feeds in the runtime's types and the session's input order; fixed inputs given again are dropped.
+    /// The feeds in the runtime's types and the session's input order. A fixed input may be given again
+    /// only with the value it was fixed to: the session would otherwise silently compute with the old one.
     private func conform(_ inputs: [String: Tensor]) throws(ResinError) -> [String: ResinIR.Tensor] {
-        for name in inputs.keys where !inputDescriptions.contains(where: { $0.name == name }) && options.fixedInputs[name] == nil {
-            throw .unknownInput(name: name, inputs: inputDescriptions.map(\.name))
+        for (name, tensor) in inputs where !inputDescriptions.contains(where: { $0.name == name }) {
+            guard let fixed = options.fixedInputs[name] else {
+                throw .unknownInput(name: name, inputs: inputDescriptions.map(\.name))
+            }
+            guard tensor == fixed else {
+                throw .inputMismatch(name: name, expected: "the value it was fixed to when the session was made",
+                                     actual: "another \(tensor.elementType) \(tensor.shape)")
+            }
         }
         do {
             return try InputPolicy.conformed(inputs.mapValues(\.value), to: inputDescriptions)

@@ -118,8 +118,8 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// The tensor with elements of `type`, when every element converts exactly (float16 to float32, int32 to
-    /// int64, uint8 to float32, ...); a narrowing such as float64 to float32 throws `inputMismatch`-style
-    /// `invalidTensor`, since it would change the values.
+    /// int64, uint8 to float32, ...); a narrowing such as float64 to float32 throws
+    /// `ResinError.invalidTensor`, since it would change the values.
     public func converted(to type: ElementType) throws(ResinError) -> Tensor {
         guard let converted = InputPolicy.converted(value, to: type.dataType) else {
             throw ResinError.invalidTensor(reason: "\(elementType) elements do not convert to \(type) without loss")

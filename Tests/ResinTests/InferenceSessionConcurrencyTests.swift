@@ -11,13 +11,10 @@ import TestSupport
 @Suite struct InferenceSessionConcurrencyTests {
     static let fixture = "resnet-preact-v2"
     static let callers = 8
-    /// 200 runs per caller, the figure; ThreadSanitizer slows a run some twenty times, so under it
-    /// each caller runs 25 (tools/test runs the full figure without the sanitizer).
-    static let runsPerCaller = underThreadSanitizer ? 25 : 200
+    /// 200 runs per caller, the figure, with and without ThreadSanitizer.
+    static let runsPerCaller = 200
     /// Inputs per caller, used round-robin: distinct across callers and within one caller's runs.
     static let inputsPerCaller = 4
-
-    static var underThreadSanitizer: Bool { dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil }
 
     /// The model, its names, every caller's inputs and their outputs from a separate session.
     struct Case: Sendable {

@@ -180,3 +180,27 @@ import TestSupport
         #expect(try Session.planMemory(model: onnx.loaded.model, options: SessionOptions(threads: 1)).preparedWeightBytes > 0)
     }
 }
+
+/// Fixed inputs: the policy fixes integer inputs, and a run may repeat a fixed input only with its value.
+@Suite struct FixedInputTests {
+    @Test func aFixedInputCannotChangeBetweenRuns() throws {
+        let model = try Model(contentsOf: APIFixture.modelPath("resnet-bottleneck-v1.5"))
+        let info = model.inputs[0]
+        let image = try APIFixture.input(shape: APIFixture.sizes(info.shape), seed: 7)
+        // The image input fixed on purpose: the session then has no inputs left to feed.
+        let session = try InferenceSession(model: model, options: .init(threads: 1, fixedInputs: [info.name: image]))
+        #expect(session.inputs.isEmpty)
+        let fixedRun = try session.run([:])
+        #expect(try session.run([info.name: image]) == fixedRun)
+        let other = try APIFixture.input(shape: APIFixture.sizes(info.shape), seed: 8)
+        #expect { try session.run([info.name: other]) } throws: { error in
+            guard case .inputMismatch(let name, _, _)? = error as? ResinError else { return false }
+            return name == info.name
+        }
+        // The fixed session computes what a fed one does for the same image (to rounding: with every input
+        // fixed, the whole graph folds to constants through the reference evaluator's kernels).
+        let fed = try InferenceSession(model: model, options: .init(threads: 1))
+        let outputName = model.outputs[0].name
+        APIFixture.expectClose(try #require(fixedRun[outputName]), try #require(try fed.run([info.name: image])[outputName]), rtol: 1e-4, atol: 1e-5)
+    }
+}
