@@ -204,3 +204,31 @@ import TestSupport
         APIFixture.expectClose(try #require(fixedRun[outputName]), try #require(try fed.run([info.name: image])[outputName]), rtol: 1e-4, atol: 1e-5)
     }
 }
+
+/// `ResinError.description` is the line `resin` prints for the same failure.
+@Suite struct ErrorMessageTests {
+    @Test func messagesMatchTheCommandLine() throws {
+        let folder = try TemporaryFolder()
+        let garbage = folder.file("garbage.onnx")
+        try Data([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).write(to: URL(fileURLWithPath: garbage))
+        let fixture = APIFixture.modelPath("resnet-bottleneck-v1.5")
+        let input = "\(TestPaths.fixtures)/resnet-bottleneck-v1.5/test_data_set_0/input_0.pb"
+        let cases: [(arguments: [String], error: () throws -> Void)] = [
+            (["run", folder.file("absent.onnx"), "--input", input], { _ = try Model(contentsOf: folder.file("absent.onnx")) }),
+            (["run", garbage, "--input", input], { _ = try Model(contentsOf: garbage) }),
+            (["run", fixture, "--input", input, "--threads", "1", "--max-memory", "4096"], {
+                _ = try InferenceSession(model: Model(contentsOf: fixture), options: .init(threads: 1, memoryLimit: 4096))
+            }),
+        ]
+        for (arguments, makeError) in cases {
+            let result = try runResin(arguments)
+            #expect(result.status == 2, "\(arguments)")
+            #expect { try makeError() } throws: { error in
+                guard let error = error as? ResinError else { return false }
+                let printed = result.standardError.trimmingCharacters(in: .newlines)
+                #expect(printed == "error: \(error)", "resin \(arguments.joined(separator: " "))")
+                return true
+            }
+        }
+    }
+}
