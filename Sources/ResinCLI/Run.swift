@@ -33,9 +33,14 @@ struct Run: ParsableCommand {
             let inputNames = loaded.model.graph.runtimeInputs.map(\.name)
             let (feeds, files) = try readTensorFiles(inputs, names: inputNames, role: "input")
             try InputPolicy.checkDeclared(feeds, files: files, model: loaded.model, modelPath: model)
-            let session = try makeSession(loaded, feeds: feeds, runtime: runtime)
-            let results = try session.run(try InputPolicy.conformed(feeds, to: session.inputs, files: files))
-            let outputNames = session.outputs.map(\.name)
+            let results: [String: Tensor]
+            if let batch = runtime.batch, let first = inputNames.first, let rows = feeds[first]?.shape.first, rows != batch {
+                results = try runInBatches(loaded, feeds: feeds, batch: batch, runtime: runtime)
+            } else {
+                let session = try makeSession(loaded, feeds: feeds, runtime: runtime)
+                results = try session.run(try InputPolicy.conformed(feeds, to: session.inputs, files: files))
+            }
+            let outputNames = loaded.model.graph.outputs.map(\.name)
             var written = false
             if !outputs.isEmpty {
                 let targets = outputs.map { TensorArgument(parsing: $0, names: outputNames) }
@@ -141,6 +146,22 @@ func readTensorFiles(_ arguments: [String], names: [String], role: String) throw
 func makeSession(_ loaded: LoadedModel, feeds: [String: Tensor], runtime: RuntimeOptions) throws -> Session {
     let options = InputPolicy.sessionOptions(runtime.sessionOptions(batch: nil), model: loaded.model, feeds: feeds, batch: runtime.batch)
     return try Session(model: loaded.model, options: options)
+}
+
+/// Inputs whose leading dimension is not `--batch`, through a session of that batch: the library's batching
+/// policy (ceil(rows / batch) runs, the last padded, every output's rows joined). Integer and scalar inputs
+/// are fixed, as for one run.
+func runInBatches(_ loaded: LoadedModel, feeds: [String: Tensor], batch: Int, runtime: RuntimeOptions) throws -> [String: Tensor] {
+    let model = try Resin.Model(loaded: loaded)
+    var options = InferenceSession.Options(batch: batch, threads: runtime.threads, memoryLimit: runtime.maxMemory, maxConcurrentRuns: 1)
+    var batched: [String: Resin.Tensor] = [:]
+    for (name, value) in feeds {
+        guard let tensor = Resin.Tensor(value) else {
+            throw BindingError("input '\(name)': element type \(value.dataType) cannot be fed to a model")
+        }
+        if InputPolicy.fixesByDefault(value) { options.fixedInputs[name] = tensor } else { batched[name] = tensor }
+    }
+    return try InferenceSession(model: model, options: options).runInBatches(batched).mapValues(\.value)
 }
 
 /// What `run` prints for an output it does not write: shape, and for a classifier the top-5 per image.

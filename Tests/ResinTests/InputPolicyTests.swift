@@ -73,4 +73,20 @@ import TestSupport
         #expect(fromHalves.status == 0 && fromWidened.status == 0, "\(fromHalves.standardError) \(fromWidened.standardError)")
         #expect(try Tensor(contentsOf: folder.file("a.npy")) == Tensor(contentsOf: folder.file("b.npy")))
     }
+
+    /// `resin run --batch 2` on 5 inputs runs them through the library's batching: 5 rows of output, each
+    /// within rounding of what a batch-5 session computes (a different kernel schedule, so not bit-equal).
+    @Test func runSplitsInputsIntoBatches() throws {
+        let folder = try TemporaryFolder()
+        let model = APIFixture.modelPath("quirk-symbolic-batch")
+        let shape = [5] + (try APIFixture.sizes(Model(contentsOf: model).inputs[0].shape.map { Array($0.dropFirst()) }))
+        let input = folder.file("five.npy")
+        try APIFixture.input(shape: shape, seed: 77).write(to: input)
+        let batched = try runResin(["run", model, "--input", input, "--batch", "2", "--threads", "1", "--output", folder.file("batched.npy")])
+        let whole = try runResin(["run", model, "--input", input, "--threads", "1", "--output", folder.file("whole.npy")])
+        #expect(batched.status == 0 && whole.status == 0, "\(batched.standardError) \(whole.standardError)")
+        let output = try Tensor(contentsOf: folder.file("batched.npy"))
+        #expect(output.shape.first == 5)
+        APIFixture.expectClose(output, try Tensor(contentsOf: folder.file("whole.npy")), rtol: 1e-4, atol: 1e-5)
+    }
 }
