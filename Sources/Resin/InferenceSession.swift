@@ -127,7 +127,9 @@ public final class InferenceSession: Sendable {
     /// Runs one inference for a task: waiting for a free arena suspends the task without blocking its
     /// thread, and the computation itself runs on a Dispatch thread, so the cooperative thread pool stays
     /// free for other tasks (a run takes milliseconds to seconds of CPU time, which a cooperative thread
-    /// must not be held for). Otherwise as `run(_:)`.
+    /// must not be held for). A task cancelled while it waits keeps its place and runs when its turn comes:
+    /// a run is short next to a request's life, and leaving the line early would need a cancellation
+    /// handler racing the hand-over. Otherwise as `run(_:)`.
     public func run(_ inputs: [String: Tensor]) async throws(ResinError) -> [String: Tensor] {
         let feeds = try conform(inputs)
         guard let grant = await pool.acquire(waiting: options.waitsForFreeArena) else { throw .busy(maxConcurrentRuns: maxConcurrentRuns) }
