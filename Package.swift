@@ -10,6 +10,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `swift package generate-documentation --target Resin` builds the DocC catalog Sources/Resin/Resin.docc.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // C libraries, each wrapped by exactly one Swift module.
@@ -68,6 +70,8 @@ let package = Package(
         .testTarget(name: "ResinRuntimeTests", dependencies: ["ResinRuntime", "Resin", "TestSupport", "CAllocationCounter"]),
         .testTarget(name: "ResinFormatTests", dependencies: ["ResinFormat", "TestSupport"]),
         .testTarget(name: "ResinOptimizerTests", dependencies: ["ResinOptimizer", "ResinRuntime", "TestSupport"]),
+        // The public API as a user of `import Resin` sees it, and its concurrency.
+        .testTarget(name: "ResinTests", dependencies: ["Resin", "TestSupport"]),
         .testTarget(name: "ResinCLITests", dependencies: ["TestSupport", "ResinCLI"]),
         // Every crash the fuzzer found, replayed through the same entry point without sanitizers.
         .testTarget(

@@ -3,7 +3,7 @@ import ResinIR
 extension Graph {
     /// The graph in Graphviz DOT: operators as boxes, graph inputs and outputs as ellipses, edges labelled
     /// with the values' shapes where known. Initializers are left out to keep large models readable.
-    public func dot(facts: [String: ValueFacts] = [:]) -> String {
+    package func dot(facts: [String: ValueFacts] = [:]) -> String {
         func quoted(_ text: String) -> String {
             var escaped = "\""
             for character in text {

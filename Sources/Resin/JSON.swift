@@ -1,5 +1,5 @@
 /// A JSON value with ordered object keys, for the command line's `--json` output.
-public indirect enum JSONValue: Sendable, Equatable {
+package indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
@@ -8,10 +8,10 @@ public indirect enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([(String, JSONValue)])
 
-    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.rendered() == rhs.rendered() }
+    package static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.rendered() == rhs.rendered() }
 
     /// The value as compact JSON text.
-    public func rendered() -> String {
+    package func rendered() -> String {
         var text = ""
         write(to: &text)
         return text

@@ -1,47 +1,50 @@
 import ResinIR
 import ResinONNX
+import ResinOptimizer
+import ResinFormat
+import ResinRuntime
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The file formats Resin reads.
-public enum ModelFormat: String, Sendable {
+package enum ModelFormat: String, Sendable {
     case onnx
     case resin
 }
 
 /// A model read from a file, with where it came from and how long reading took.
-public struct LoadedModel: Sendable {
-    public var model: Model
-    public var format: ModelFormat
-    public var path: String
+package struct LoadedModel: Sendable {
+    package var model: ResinIR.Model
+    package var format: ModelFormat
+    package var path: String
     /// Time from opening the file to a verified (and, when asked, optimized) IR, in milliseconds.
-    public var loadMilliseconds: Double
+    package var loadMilliseconds: Double
     /// What the optimizer did, when the model was optimized as it loaded.
-    public var optimization: OptimizationReport?
+    package var optimization: OptimizationReport?
     /// Where a native file keeps its sections, for `.resin` files.
-    public var nativeLayout: NativeFileLayout?
+    package var nativeLayout: NativeFileLayout?
 }
 
 /// Why a model file could not be loaded, for formats not handled by a more specific error.
-public struct LoadError: Error, CustomStringConvertible {
-    public var path: String
-    public var reason: String
-    public init(path: String, reason: String) {
+package struct LoadError: Error, CustomStringConvertible {
+    package var path: String
+    package var reason: String
+    package init(path: String, reason: String) {
         self.path = path
         self.reason = reason
     }
-    public var description: String { "\(path): \(reason)" }
+    package var description: String { "\(path): \(reason)" }
 }
 
 /// Opens model files, recognising the format from the content rather than the extension.
-public enum ModelLoader {
+package enum ModelLoader {
     /// The first bytes of a native `.resin` file.
-    public static let nativeMagic: [UInt8] = Array("RESIN\u{0}".utf8)
+    package static let nativeMagic: [UInt8] = Array("RESIN\u{0}".utf8)
 
     /// The format of the file at `path`, from its first bytes.
-    public static func format(ofFileAt path: String) throws -> ModelFormat {
+    package static func format(ofFileAt path: String) throws -> ModelFormat {
         // Reading nothing still opens the file, so a missing or unreadable file fails here with its reason.
         _ = try readFile(atPath: path, offset: 0, length: 0)
         let prefix = (try? readFile(atPath: path, offset: 0, length: nativeMagic.count)) ?? []
@@ -52,7 +55,7 @@ public enum ModelLoader {
     /// and `log` receives the optimizer's per-pass lines.
     /// A `.resin` file holds its graph as converted and is not optimized again; `verifyWeights` checks
     /// every weight blob's CRC-32 too.
-    public static func load(
+    package static func load(
         path: String, optimize: Bool = false, verifyWeights: Bool = false, log: ((String) -> Void)? = nil
     ) throws -> LoadedModel {
         let start = monotonicMilliseconds()
@@ -85,12 +88,12 @@ public enum ModelLoader {
 }
 
 /// Constant folding's evaluator: the runtime's own kernels.
-public let evaluateNode: NodeEvaluation = { node, inputs, opset in
+package let evaluateNode: NodeEvaluation = { node, inputs, opset in
     try NodeEvaluator.evaluate(node, inputs: inputs, opset: opset)
 }
 
 /// A monotonic clock reading in milliseconds.
-public func monotonicMilliseconds() -> Double {
+package func monotonicMilliseconds() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Double(time.tv_sec) * 1e3 + Double(time.tv_nsec) / 1e6

@@ -5,48 +5,50 @@ import Darwin
 #endif
 import ResinIR
 import ResinRuntime
+import ResinOptimizer
+import ResinFormat
 
 /// One graph input or output as `inspect` reports it.
-public struct ValueSummary: Sendable {
-    public var name: String
-    public var dataType: DataType?
+package struct ValueSummary: Sendable {
+    package var name: String
+    package var dataType: DataType?
     /// The declared dimensions; nil when the file gives no shape.
-    public var dimensions: [Dimension]?
+    package var dimensions: [Dimension]?
 }
 
 /// What `resin inspect` reports about a model.
-public struct ModelSummary: Sendable {
-    public var format: ModelFormat
-    public var irVersion: Int64?
-    public var opsetVersion: Int?
-    public var producer: String?
-    public var inputs: [ValueSummary]
-    public var outputs: [ValueSummary]
-    public var nodeCount: Int
+package struct ModelSummary: Sendable {
+    package var format: ModelFormat
+    package var irVersion: Int64?
+    package var opsetVersion: Int?
+    package var producer: String?
+    package var inputs: [ValueSummary]
+    package var outputs: [ValueSummary]
+    package var nodeCount: Int
     /// Operator histogram, most frequent first.
-    public var operators: [(name: String, count: Int)]
-    public var unsupported: [GraphError.UnsupportedUse]
-    public var parameters: Int
-    public var parameterBytes: Int
+    package var operators: [(name: String, count: Int)]
+    package var unsupported: [GraphError.UnsupportedUse]
+    package var parameters: Int
+    package var parameterBytes: Int
     /// Multiply-accumulates of convolutions and matrix products for one image; nil when shapes are unknown.
-    public var macsPerImage: Int?
-    public var importMilliseconds: Double
+    package var macsPerImage: Int?
+    package var importMilliseconds: Double
     /// The static memory plan for `memoryPlanBatch`, when the model can run.
-    public var memoryPlan: MemoryPlan?
-    public var memoryPlanBatch = 1
-    public var workspaceBytes = 0
+    package var memoryPlan: MemoryPlan?
+    package var memoryPlanBatch = 1
+    package var workspaceBytes = 0
     /// The session's whole budget (arena, folded constants, the limit), when a plan was made.
-    public var memory: SessionMemory?
+    package var memory: SessionMemory?
     /// Why no memory plan could be made, when none could.
-    public var memoryPlanProblem: String?
+    package var memoryPlanProblem: String?
     /// What the optimizer did, when the graph shown is optimized.
-    public var optimization: OptimizationReport?
+    package var optimization: OptimizationReport?
     /// The sections of a native file.
-    public var nativeLayout: NativeFileLayout?
+    package var nativeLayout: NativeFileLayout?
 
     /// Adds the memory plan of a session for `batch`, planned without allocating its arena, and whether it
     /// fits in `memoryLimit` (default: physical memory).
-    public mutating func planMemory(_ model: Model, batch: Int, memoryLimit: Int? = nil) {
+    package mutating func planMemory(_ model: ResinIR.Model, batch: Int, memoryLimit: Int? = nil) {
         memoryPlanBatch = batch
         do {
             let memory = try Session.planMemory(model: model, options: SessionOptions(batch: batch, threads: 1, memoryLimit: memoryLimit))
@@ -59,7 +61,7 @@ public struct ModelSummary: Sendable {
     }
 
     /// Summarises a loaded model; shapes are inferred with symbolic batch dimensions bound to 1.
-    public init(_ loaded: LoadedModel) throws {
+    package init(_ loaded: LoadedModel) throws {
         let model = loaded.model
         let graph = model.graph
         format = loaded.format
@@ -103,7 +105,7 @@ public struct ModelSummary: Sendable {
     }
 
     /// The `--json` object of Docs/CLI.md.
-    public var json: JSONValue {
+    package var json: JSONValue {
         func shape(_ dimensions: [Dimension]?) -> JSONValue {
             guard let dimensions else { return .null }
             return .array(dimensions.map { dimension in
@@ -181,7 +183,7 @@ public struct ModelSummary: Sendable {
     }
 
     /// The human-readable report.
-    public var text: String {
+    package var text: String {
         var lines: [String] = []
         lines.append("format:      \(format.rawValue)" + (irVersion.map { ", IR version \($0)" } ?? ""))
         lines.append("opset:       \(opsetVersion.map(String.init) ?? "none")")
@@ -232,7 +234,7 @@ func grouped(_ value: Int) -> String {
 }
 
 /// A byte count in the largest fitting binary unit: "97.5 MiB".
-public func bytes(_ count: Int) -> String {
+package func bytes(_ count: Int) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
     var value = Double(count)
     var unit = 0
@@ -252,7 +254,7 @@ extension String {
 
 /// One number through a C `printf` conversion ("%.2f", "%8.2f", "%.3g"), without Foundation's formatter
 /// (the command line does not link Foundation, which would add 7 MiB to every process's resident memory).
-public func formatted(_ value: Double, _ conversion: String) -> String {
+package func formatted(_ value: Double, _ conversion: String) -> String {
     var buffer = [CChar](repeating: 0, count: 64)
     _ = withVaList([value]) { arguments in vsnprintf(&buffer, buffer.count, conversion, arguments) }
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

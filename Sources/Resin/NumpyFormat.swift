@@ -8,18 +8,18 @@ import ResinONNX
 /// elements. The header is parsed by a small strict parser rather than evaluated. Big-endian files (`>f4`)
 /// are converted to little-endian on read; Fortran-order files are transposed to C order on read. Writing
 /// produces the bytes `np.save` produces for the same array.
-public enum NumpyFormat {
+package enum NumpyFormat {
     /// The first six bytes of every `.npy` file.
-    public static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+    package static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
 
     /// The NumPy type string (`<f4`, `|b1`, ...) each supported element type is written with.
-    public static func typeDescriptor(for dataType: DataType) -> String? {
+    package static func typeDescriptor(for dataType: DataType) -> String? {
         guard let code = elementCodes.first(where: { $0.dataType == dataType })?.code else { return nil }
         return (dataType.bitWidth == 8 ? "|" : "<") + code
     }
 
     /// Decodes a `.npy` file's bytes; `file` names it in errors. The elements are copied.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, file: String) throws(TensorFileError) -> Tensor {
+    package static func decode(_ bytes: UnsafeRawBufferPointer, file: String) throws(TensorFileError) -> ResinIR.Tensor {
         func fail(_ reason: String) -> TensorFileError { TensorFileError(path: file, reason: reason) }
         guard !bytes.isEmpty else { throw fail("the file is empty; expected a .npy file starting with \\x93NUMPY") }
         let found = Array(bytes.prefix(magic.count))
@@ -80,12 +80,12 @@ public enum NumpyFormat {
             }
             if element.swapped { swapBytes(out, unit: element.swapUnit) }
         }
-        return Tensor(name: nil, dataType: element.dataType, shape: fields.shape, storage: storage)
+        return ResinIR.Tensor(name: nil, dataType: element.dataType, shape: fields.shape, storage: storage)
     }
 
     /// Encodes a tensor as a version 1.0 `.npy` file (2.0 when the header needs more than 65535 bytes);
     /// `file` names the destination in errors.
-    public static func encode(_ tensor: Tensor, file: String) throws(TensorFileError) -> [UInt8] {
+    package static func encode(_ tensor: ResinIR.Tensor, file: String) throws(TensorFileError) -> [UInt8] {
         guard let descr = typeDescriptor(for: tensor.dataType) else {
             let supported = elementCodes.map { "\($0.dataType)" }.joined(separator: ", ")
             throw TensorFileError(path: file, reason: "NumPy .npy has no element type for \(tensor.dataType) tensors; "

@@ -2,22 +2,22 @@ import ResinIR
 
 /// How an actual tensor compares with an expected one, element by element:
 /// an element passes when `|actual - expected| <= atol + rtol * |expected|`, and NaN matches only NaN.
-public struct TensorComparison: Sendable {
-    public var shapeMatches: Bool
-    public var actualShape: [Int]
-    public var expectedShape: [Int]
+package struct TensorComparison: Sendable {
+    package var shapeMatches: Bool
+    package var actualShape: [Int]
+    package var expectedShape: [Int]
     /// The largest `|actual - expected|` over elements.
-    public var maxAbsoluteError: Double
+    package var maxAbsoluteError: Double
     /// The largest `|actual - expected| / |expected|` over elements with a non-zero expectation.
-    public var maxRelativeError: Double
+    package var maxRelativeError: Double
     /// The element that exceeds its tolerance by the largest factor (or has the largest error when all pass).
-    public var worstIndex: [Int]
+    package var worstIndex: [Int]
     /// Elements outside the tolerance.
-    public var failures: Int
-    public var passed: Bool { shapeMatches && failures == 0 }
+    package var failures: Int
+    package var passed: Bool { shapeMatches && failures == 0 }
 
     /// Compares two tensors of any numeric or boolean type.
-    public init(actual: Tensor, expected: Tensor, rtol: Double, atol: Double) {
+    package init(actual: ResinIR.Tensor, expected: ResinIR.Tensor, rtol: Double, atol: Double) {
         actualShape = actual.shape
         expectedShape = expected.shape
         // A scalar and a one-element vector hold the same value; anything else must match exactly.
@@ -72,9 +72,9 @@ public struct TensorComparison: Sendable {
     }
 }
 
-extension Tensor {
+extension ResinIR.Tensor {
     /// The elements widened to Double, for comparisons and summaries; nil for strings and sub-byte types.
-    public var doubleValues: [Double]? {
+    package var doubleValues: [Double]? {
         let bytes = storage.bytes
         let count = elementCount
         func load<T>(_ type: T.Type, _ convert: (T) -> Double) -> [Double]? {

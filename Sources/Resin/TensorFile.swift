@@ -2,9 +2,9 @@ import ResinIR
 import ResinONNX
 
 /// Reads and writes single tensors as NumPy `.npy` or ONNX `TensorProto` `.pb` files, chosen by extension.
-public enum TensorFile {
+package enum TensorFile {
     /// The formats a tensor file can have.
-    public enum Format: String, Sendable, CaseIterable {
+    package enum Format: String, Sendable, CaseIterable {
         /// NumPy `.npy` (versions 1.0, 2.0 and 3.0).
         case numpy = "npy"
         /// One serialized ONNX `TensorProto`, as in the ONNX test-case layout.
@@ -12,7 +12,7 @@ public enum TensorFile {
     }
 
     /// The format a path's extension names, case-insensitively.
-    public static func format(forPath path: String) throws(TensorFileError) -> Format {
+    package static func format(forPath path: String) throws(TensorFileError) -> Format {
         let name = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
         let dot = name.lastIndex(of: ".").map { name.index(after: $0) }
         let found = dot.map { "." + name[$0...] } ?? ""
@@ -25,11 +25,11 @@ public enum TensorFile {
     }
 
     /// Reads the tensor in the file at `path`. A `.npy` tensor has no name; a `.pb` one has the name it was saved with.
-    public static func read(path: String) throws -> Tensor {
+    package static func read(path: String) throws -> ResinIR.Tensor {
         let format = try format(forPath: path)
         let file = try MappedFile(path: path)
         // Both decoders copy the elements out, so the mapping may go when they return.
-        return try withExtendedLifetime(file) { () throws -> Tensor in
+        return try withExtendedLifetime(file) { () throws -> ResinIR.Tensor in
             switch format {
             case .numpy: try NumpyFormat.decode(file.bytes, file: path)
             case .tensorProto: try TensorProtoCoding.decode(file.bytes, file: path)
@@ -39,7 +39,7 @@ public enum TensorFile {
 
     /// Writes `tensor` to `path` in the format its extension names, atomically: on failure nothing is
     /// left behind and an existing file is untouched.
-    public static func write(_ tensor: Tensor, to path: String) throws {
+    package static func write(_ tensor: ResinIR.Tensor, to path: String) throws {
         let bytes: [UInt8] = switch try format(forPath: path) {
         case .numpy: try NumpyFormat.encode(tensor, file: path)
         case .tensorProto: TensorProtoCoding.encode(tensor)

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Resin
+import ResinIR
+import ResinRuntime
 
 /// `resin bench <model>`: load time, first run, and latency over many runs.
 struct Bench: ParsableCommand {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Resin
+import ResinIR
+import ResinRuntime
 
 /// `resin bench-kernels MODEL...` (hidden; run through tools/bench-kernels): every distinct convolution of the
 /// models, timed as a session runs it, beside OpenBLAS sgemm on the same product and the processor's

@@ -1,5 +1,10 @@
 import ArgumentParser
 import Resin
+import ResinIR
+import ResinONNX
+import ResinFormat
+import ResinOptimizer
+import ResinRuntime
 
 /// `resin convert <input> <output>`: ONNX to ONNX (a faithful round trip), later to and from `.resin`.
 struct Convert: ParsableCommand {

@@ -1,4 +1,6 @@
 import Resin
+import ResinIR
+import ResinRuntime
 
 /// One convolution shape of a model, for `resin bench-kernels`: where it occurs, its product, and a
 /// one-node model that runs it through the same preparation and session as a converted model.

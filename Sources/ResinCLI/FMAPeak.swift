@@ -1,5 +1,7 @@
 import CResinKernels
 import Resin
+import ResinIR
+import ResinRuntime
 
 /// The processor's measured arithmetic limit for the instruction set in use: `resin_fma_peak_loop`
 /// (fma_peak.c, registers only) on every thread of a pool at once, the best of a few repetitions.

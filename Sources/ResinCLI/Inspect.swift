@@ -1,5 +1,6 @@
 import ArgumentParser
 import Resin
+import ResinIR
 
 /// `resin inspect <model>`: what the model holds and what it costs.
 struct Inspect: ParsableCommand {

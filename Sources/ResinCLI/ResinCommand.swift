@@ -1,5 +1,9 @@
 import ArgumentParser
 import Resin
+import ResinIR
+import ResinONNX
+import ResinFormat
+import ResinRuntime
 
 #if canImport(Glibc)
 import Glibc
@@ -46,6 +50,7 @@ func reportingErrors<Result>(about path: String, _ body: () throws -> Result) th
 /// The one-line message for an error, always naming the file.
 func message(for error: Error, path: String) -> String {
     switch error {
+    case let error as ResinError: return error.description
     case let error as ImportError: return error.description
     case let error as FileError: return error.description
     case let error as LoadError: return error.description

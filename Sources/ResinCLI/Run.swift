@@ -1,5 +1,7 @@
 import ArgumentParser
 import Resin
+import ResinIR
+import ResinRuntime
 
 /// `resin run <model>`: one inference on tensors from files.
 struct Run: ParsableCommand {
@@ -30,10 +32,15 @@ struct Run: ParsableCommand {
             let loaded = try runtime.load(model)
             let inputNames = loaded.model.graph.runtimeInputs.map(\.name)
             let (feeds, files) = try readTensorFiles(inputs, names: inputNames, role: "input")
-            try checkInputs(feeds, files: files, model: loaded, modelPath: model)
-            let session = try makeSession(loaded, feeds: feeds, runtime: runtime)
-            let results = try session.run(try conformed(feeds, to: session, files: files))
-            let outputNames = session.outputs.map(\.name)
+            try InputPolicy.checkDeclared(feeds, files: files, model: loaded.model, modelPath: model)
+            let results: [String: Tensor]
+            if let batch = runtime.batch, let first = inputNames.first, let rows = feeds[first]?.shape.first, rows != batch {
+                results = try runInBatches(loaded, feeds: feeds, batch: batch, runtime: runtime)
+            } else {
+                let session = try makeSession(loaded, feeds: feeds, runtime: runtime)
+                results = try session.run(try InputPolicy.conformed(feeds, to: session.inputs, files: files))
+            }
+            let outputNames = loaded.model.graph.outputs.map(\.name)
             var written = false
             if !outputs.isEmpty {
                 let targets = outputs.map { TensorArgument(parsing: $0, names: outputNames) }
@@ -134,69 +141,27 @@ func readTensorFiles(_ arguments: [String], names: [String], role: String) throw
     return (tensors, files)
 }
 
-/// Checks input tensors against the types and shapes the model declares, before a session is made for
-/// them, so that a wrong file is named with the input and both types and shapes.
-func checkInputs(_ feeds: [String: Tensor], files: [String: String], model: LoadedModel, modelPath: String) throws {
-    for input in model.model.graph.runtimeInputs {
-        guard let tensor = feeds[input.name], let type = input.type else { continue }
-        let file = files[input.name] ?? "input file"
-        let declaredType = type.elementType
-        let typeFits = declaredType.map { $0 == tensor.dataType || convertible(tensor.dataType, to: $0) } ?? true
-        var shapeFits = true
-        if let dimensions = type.dimensions {
-            shapeFits = dimensions.count == tensor.shape.count
-                && zip(dimensions, tensor.shape).allSatisfy { dimension, size in dimension.value.map { $0 == size } ?? true }
-        }
-        guard typeFits, shapeFits else {
-            let expected = (declaredType?.description ?? "any type") + " " + (type.dimensions.map(describe) ?? "[any shape]")
-            throw BindingError("\(file): input '\(input.name)' of \(modelPath): the model expects \(expected), found \(tensor.dataType) \(describe(tensor.shape))")
-        }
-    }
-}
-
-/// The element types an input file may have for a declared type: the conversions `Tensor.converted(to:)` makes.
-func convertible(_ found: DataType, to expected: DataType) -> Bool {
-    switch (found, expected) {
-    case (.double, .float), (.float16, .float), (.int32, .int64): return true
-    default: return false
-    }
-}
-
-/// A session for the given inputs: their shapes bind symbolic dimensions unless --batch does.
+/// A session for the given inputs, made as the library's input policy says: their shapes bind symbolic
+/// dimensions unless --batch does, and integer and scalar inputs are fixed.
 func makeSession(_ loaded: LoadedModel, feeds: [String: Tensor], runtime: RuntimeOptions) throws -> Session {
-    var options = runtime.sessionOptions(batch: runtime.batch)
-    for (name, tensor) in feeds {
-        options.inputShapes[name] = tensor.shape
-        // Integer and boolean inputs are shape arithmetic and indices more often than data, and scalars are
-        // parameters (a Clip bound, a Dropout ratio): fixing their values for this session lets shapes and
-        // modes that depend on them resolve.
-        let isFloat = tensor.dataType == .float || tensor.dataType == .double || tensor.dataType == .float16
-        if !isFloat || tensor.shape.isEmpty {
-            options.fixedInputs[name] = tensor
-        }
-    }
-    if runtime.batch == nil, let first = loaded.model.graph.runtimeInputs.first, let shape = feeds[first.name]?.shape, let batch = shape.first {
-        options.batch = batch
-    }
+    let options = InputPolicy.sessionOptions(runtime.sessionOptions(batch: nil), model: loaded.model, feeds: feeds, batch: runtime.batch)
     return try Session(model: loaded.model, options: options)
 }
 
-/// The feeds converted to the session's types, with shapes checked and named in errors (with the file each
-/// came from, when known).
-func conformed(_ feeds: [String: Tensor], to session: Session, files: [String: String] = [:]) throws -> [String: Tensor] {
-    var result: [String: Tensor] = [:]
-    for input in session.inputs {
-        guard let tensor = feeds[input.name] else { throw RuntimeError.missingInput(name: input.name) }
-        let converted = tensor.shape == input.shape ? tensor.converted(to: input.dataType) : nil
-        guard let converted else {
-            let mismatch = RuntimeError.inputMismatch(
-                name: input.name, expected: "\(input.dataType) \(describe(input.shape))", found: "\(tensor.dataType) \(describe(tensor.shape))")
-            if let file = files[input.name] { throw BindingError("\(file): \(mismatch)") }
-            throw mismatch
+/// Inputs whose leading dimension is not `--batch`, through a session of that batch: the library's batching
+/// policy (ceil(rows / batch) runs, the last padded, every output's rows joined). Integer and scalar inputs
+/// are fixed, as for one run.
+func runInBatches(_ loaded: LoadedModel, feeds: [String: Tensor], batch: Int, runtime: RuntimeOptions) throws -> [String: Tensor] {
+    let model = try Resin.Model(loaded: loaded)
+    var options = InferenceSession.Options(batch: batch, threads: runtime.threads, memoryLimit: runtime.maxMemory, maxConcurrentRuns: 1)
+    var batched: [String: Resin.Tensor] = [:]
+    for (name, value) in feeds {
+        guard let tensor = Resin.Tensor(value) else {
+            throw BindingError("input '\(name)': element type \(value.dataType) cannot be fed to a model")
         }
-        result[input.name] = converted
+        if InputPolicy.fixesByDefault(value) { options.fixedInputs[name] = tensor } else { batched[name] = tensor }
     }
-    return result
+    return try InferenceSession(model: model, options: options).runInBatches(batched).mapValues(\.value)
 }
 
 /// What `run` prints for an output it does not write: shape, and for a classifier the top-5 per image.

@@ -1,4 +1,6 @@
 import Resin
+import ResinIR
+import ResinRuntime
 
 /// Multiply-accumulates of each step of a session, so `bench --profile` can say how close a convolution
 /// runs to the processor's arithmetic limit: GFLOP/s = 2 x MACs / mean time.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Resin
+import ResinIR
 
 /// `resin verify`: outputs against expected tensors, element by element.
 struct Verify: ParsableCommand {
@@ -46,7 +47,7 @@ struct Verify: ParsableCommand {
             let passed = try reportingErrors(about: target) { () throws -> Bool in
                 let loaded = try runtime.load(target)
                 let (feeds, files) = try readTensorFiles(inputs, names: loaded.model.graph.runtimeInputs.map(\.name), role: "input")
-                try checkInputs(feeds, files: files, model: loaded, modelPath: target)
+                try InputPolicy.checkDeclared(feeds, files: files, model: loaded.model, modelPath: target)
                 let expectations = try readTensors(expected, names: loaded.model.graph.outputs.map(\.name), role: "output")
                 return try check(loaded, feeds: feeds, files: files, expectations: expectations, label: nil)
             }
@@ -70,7 +71,7 @@ struct Verify: ParsableCommand {
                 let inputFiles = files.filter { $0.hasPrefix("input_") && $0.hasSuffix(".pb") }.map { directory + "/" + $0 }
                 let outputFiles = files.filter { $0.hasPrefix("output_") && $0.hasSuffix(".pb") }.map { directory + "/" + $0 }
                 let (feeds, sources) = try readTensorFiles(inputFiles, names: loaded.model.graph.runtimeInputs.map(\.name), role: "input")
-                try checkInputs(feeds, files: sources, model: loaded, modelPath: modelPath)
+                try InputPolicy.checkDeclared(feeds, files: sources, model: loaded.model, modelPath: modelPath)
                 let expectations = try readTensors(outputFiles, names: loaded.model.graph.outputs.map(\.name), role: "output")
                 let passed = try check(loaded, feeds: feeds, files: sources, expectations: expectations, label: sets.count > 1 ? set : nil)
                 allPassed = allPassed && passed
@@ -83,7 +84,7 @@ struct Verify: ParsableCommand {
     /// Runs once and prints one line per expected output; true when all pass.
     func check(_ loaded: LoadedModel, feeds: [String: Tensor], files: [String: String], expectations: [String: Tensor], label: String?) throws -> Bool {
         let session = try makeSession(loaded, feeds: feeds, runtime: runtime)
-        let results = try session.run(try conformed(feeds, to: session, files: files))
+        let results = try session.run(try InputPolicy.conformed(feeds, to: session.inputs, files: files))
         var allPassed = true
         for output in session.outputs {
             guard let expected = expectations[output.name], let actual = results[output.name] else { continue }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import Resin
+import ResinIR
 
 /// The command line's contract: exit codes, messages that name the file, JSON keys, atomic writes.
 @Suite struct CommandLineTests {

@@ -1,5 +1,7 @@
 import Foundation
 import Resin
+import ResinIR
+import ResinRuntime
 import Testing
 import TestSupport
 

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TestSupport
 import Resin
+import ResinIR
+import ResinFormat
 
 /// A native file stores packed filters in place of their original (issue 10: each filter once, in the
 /// layout its kernel reads), and `.resin -> .onnx` rebuilds the original byte for byte.

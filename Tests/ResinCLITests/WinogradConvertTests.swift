@@ -1,5 +1,8 @@
 import Foundation
 import Resin
+import ResinIR
+import ResinONNX
+import ResinRuntime
 import Testing
 import TestSupport
 

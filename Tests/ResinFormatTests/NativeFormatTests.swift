@@ -1,5 +1,6 @@
 import Foundation
 import Resin
+import ResinIR
 import Testing
 import TestSupport
 @testable import ResinFormat

@@ -1,5 +1,7 @@
 import Foundation
 import Resin
+import ResinIR
+import ResinFormat
 import Testing
 import TestSupport
 

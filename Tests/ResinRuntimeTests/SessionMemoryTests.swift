@@ -1,4 +1,5 @@
 import Resin
+import ResinIR
 import Testing
 import TestSupport
 @testable import ResinRuntime

@@ -1,6 +1,8 @@
 import CAllocationCounter
 import Foundation
 import Resin
+import ResinIR
+import ResinONNX
 import Testing
 import TestSupport
 @testable import ResinRuntime

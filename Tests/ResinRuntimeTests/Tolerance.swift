@@ -1,4 +1,5 @@
 import Resin
+import ResinIR
 import Testing
 
 /// Expects `actual` to match `expected` within the tolerance, by the project's one comparison policy

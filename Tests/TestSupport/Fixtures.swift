@@ -1,5 +1,6 @@
 import Foundation
 import Resin
+import ResinIR
 
 /// Paths of the repository's fixtures and of the built `resin` executable.
 public enum TestPaths {

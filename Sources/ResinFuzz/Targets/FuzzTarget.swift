@@ -1,4 +1,7 @@
 import Resin
+import ResinIR
+import ResinONNX
+import ResinFormat
 
 #if canImport(Glibc)
 import Glibc
