@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Resin: ResNet-family ONNX models to fast, dependable CPU inference.
 import PackageDescription
 
@@ -10,8 +10,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // `resin serve`: an HTTP/1.1 server whose graceful shutdown drains requests on SIGTERM.
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // `resin serve`: an HTTP/1.1 server whose graceful shutdown drains requests on SIGTERM. Its default traits
+        // are off: FullFoundation would link all of Foundation and ICU into the statically linked release binary,
+        // ConfigurationSupport a configuration library the server does not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // C libraries, each wrapped by exactly one Swift module.
