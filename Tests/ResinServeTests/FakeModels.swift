@@ -46,8 +46,10 @@ func bytes(_ values: [Float]) -> [UInt8] {
 
 /// Floats from little-endian bytes.
 func floats(_ bytes: [UInt8]) -> [Float] {
-    stride(from: 0, to: bytes.count, by: 4).map { offset in
-        Float(bitPattern: UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+    bytes.withUnsafeBytes { raw in
+        stride(from: 0, to: raw.count, by: 4).map { offset in
+            Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        }
     }
 }
 
