@@ -24,7 +24,7 @@ struct Serve: ParsableCommand {
     @Option(help: "The TCP port (0: any free port, printed when listening).")
     var port = 8000
 
-    @Option(help: "Runs of one model at once, each with its own session; more requests wait (default 1).")
+    @Option(help: "Runs of one model at once, each with its own session; more requests wait.")
     var maxConcurrency = 1
 
     @Option(help: "The largest request body in bytes; a longer one is answered 413 without being read further.")
@@ -80,7 +80,7 @@ struct Serve: ParsableCommand {
         }
         finished.wait()
         if let error = failure.withLock({ $0 }) {
-            printError("serve: \(error)")
+            printError("serve: cannot serve on \(host):\(port): \(error)")
             throw Exit.badInput
         }
         printNotice("resin serve: stopped")
