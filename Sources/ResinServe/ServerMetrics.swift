@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Counters for `/metrics`, written in Prometheus' text exposition format (version 0.0.4).
 ///
 /// The server's own few series, kept under one lock: a metrics library would add a registry and a dependency
@@ -9,7 +7,7 @@ public final class ServerMetrics: Sendable {
     /// milliseconds on a few cores, a large batch seconds.
     static let bucketBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-    private struct ModelCounters {
+    private struct ModelCounters: Sendable {
         var requests = 0
         var failures: [Int: Int] = [:]
         var bucketCounts = [Int](repeating: 0, count: ServerMetrics.bucketBounds.count)
@@ -18,13 +16,13 @@ public final class ServerMetrics: Sendable {
         var inFlight = 0
     }
 
-    private let state: Mutex<[String: ModelCounters]>
+    private let state: Locked<[String: ModelCounters]>
     private let modelNames: [String]
 
     /// Counters for these models, reported in this order.
     public init(models: [String]) {
         modelNames = models
-        state = Mutex(Dictionary(uniqueKeysWithValues: models.map { ($0, ModelCounters()) }))
+        state = Locked(Dictionary(uniqueKeysWithValues: models.map { ($0, ModelCounters()) }))
     }
 
     /// An inference request for `model` arrived.

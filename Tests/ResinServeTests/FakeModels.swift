@@ -1,5 +1,4 @@
 import Hummingbird
-import Synchronization
 @testable import ResinServe
 
 /// A model computing y = 2x and z = -x on FP32 inputs of shape [-1, 3], recording what it received.
@@ -9,7 +8,7 @@ final class DoublingModel: ServableModel {
     let inputs = [ServedTensorInfo(name: "x", datatype: .fp32, shape: [-1, 3])]
     let outputs = [ServedTensorInfo(name: "y", datatype: .fp32, shape: [-1, 3]),
                    ServedTensorInfo(name: "z", datatype: .fp32, shape: [-1, 3])]
-    let received = Mutex<[[String: ServedTensor]]>([])
+    let received = Locked<[[String: ServedTensor]]>([])
 
     func infer(_ inputs: [String: ServedTensor]) async throws -> [String: ServedTensor] {
         received.withLock { $0.append(inputs) }
