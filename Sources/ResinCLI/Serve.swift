@@ -139,8 +139,11 @@ final class SessionModel: ServableModel {
         var feeds: [String: Resin.Tensor] = [:]
         for (name, tensor) in tensors {
             // The server checked names, datatypes, shapes and byte counts against `inputs` already.
+            guard let elementType = ElementType(tensor.datatype) else {
+                throw InferenceError.badInput("input '\(name)' is \(tensor.datatype.rawValue), which Resin does not run")
+            }
             feeds[name] = try tensor.bytes.withUnsafeBytes { bytes in
-                try Resin.Tensor(shape: tensor.shape, elementType: ElementType(tensor.datatype), bytes: bytes)
+                try Resin.Tensor(shape: tensor.shape, elementType: elementType, bytes: bytes)
             }
         }
         let results: [String: Resin.Tensor]
@@ -162,43 +165,25 @@ final class SessionModel: ServableModel {
     }
 }
 
+/// The protocol's datatypes and Resin's element types, pair by pair; bfloat16 has no protocol name.
+private let datatypePairs: [(served: ServedDataType, element: ElementType)] = [
+    (.bool, .bool), (.uint8, .uint8), (.uint16, .uint16), (.uint32, .uint32), (.uint64, .uint64),
+    (.int8, .int8), (.int16, .int16), (.int32, .int32), (.int64, .int64),
+    (.fp16, .float16), (.fp32, .float32), (.fp64, .float64),
+]
+
 extension ServedDataType {
-    /// The protocol's name for a Resin element type, when it has one (bfloat16 has none).
+    /// The protocol's name for a Resin element type, when it has one.
     init?(_ elementType: ElementType) {
-        switch elementType {
-        case .bool: self = .bool
-        case .uint8: self = .uint8
-        case .uint16: self = .uint16
-        case .uint32: self = .uint32
-        case .uint64: self = .uint64
-        case .int8: self = .int8
-        case .int16: self = .int16
-        case .int32: self = .int32
-        case .int64: self = .int64
-        case .float16: self = .fp16
-        case .float32: self = .fp32
-        case .float64: self = .fp64
-        case .bfloat16: return nil
-        }
+        guard let pair = datatypePairs.first(where: { $0.element == elementType }) else { return nil }
+        self = pair.served
     }
 }
 
 extension ElementType {
-    /// The Resin element type of a protocol datatype (every served datatype has one).
-    init(_ datatype: ServedDataType) {
-        switch datatype {
-        case .bool: self = .bool
-        case .uint8: self = .uint8
-        case .uint16: self = .uint16
-        case .uint32: self = .uint32
-        case .uint64: self = .uint64
-        case .int8: self = .int8
-        case .int16: self = .int16
-        case .int32: self = .int32
-        case .int64: self = .int64
-        case .fp16: self = .float16
-        case .fp32: self = .float32
-        case .fp64: self = .float64
-        }
+    /// The Resin element type of a protocol datatype (the table pairs every one the server takes).
+    init?(_ datatype: ServedDataType) {
+        guard let pair = datatypePairs.first(where: { $0.served == datatype }) else { return nil }
+        self = pair.element
     }
 }
