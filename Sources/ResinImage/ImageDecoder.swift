@@ -1,0 +1,130 @@
+import CResinImage
+
+/// Decodes JPEG and PNG files to `RGBImage`, recognising the format by its first bytes (never by the file's
+/// extension). Pixels equal Pillow's `ImageOps.exif_transpose(Image.open(file)).convert("RGB")`, except that
+/// 16-bit gray PNG samples are cut to their high byte where Pillow clips them to 255 (Docs/images.md).
+package enum ImageDecoder {
+    /// Decoded images are refused beyond this many bytes of RGB (89 million pixels), before any is allocated.
+    package static let maximumRGBBytes = 1 << 28
+    /// Files are refused beyond this many bytes, before they are read.
+    package static let maximumFileBytes = 1 << 30
+
+    /// Decodes an image held in memory; `file` names it in errors.
+    package static func decode(_ bytes: UnsafeRawBufferPointer, file: String? = nil) throws(ImageError) -> RGBImage {
+        try decode(bytes, file: file, maximumRGBBytes: maximumRGBBytes)
+    }
+
+    /// Reads `file`, then decodes it.
+    package static func decode(file: String) throws(ImageError) -> RGBImage {
+        let bytes = try FileBytes.read(file: file, limit: maximumFileBytes)
+        // withUnsafeBytes does not carry a typed error through; a Result does.
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(ImageError) in try decode(buffer, file: file, maximumRGBBytes: maximumRGBBytes) }
+        }
+        return try result.get()
+    }
+
+    /// Decodes an image of at most `maximumRGBBytes` bytes of RGB output (the fuzzer asks for less).
+    package static func decode(
+        _ bytes: UnsafeRawBufferPointer, file: String?, maximumRGBBytes: Int
+    ) throws(ImageError) -> RGBImage {
+        switch ImageFormat(signature: bytes) {
+        case .jpeg: return try JPEGDecoding.decode(bytes, file: file, maximumRGBBytes: maximumRGBBytes)
+        case .png: return try PNGDecoding.decode(bytes, file: file, maximumRGBBytes: maximumRGBBytes)
+        case nil:
+            if bytes.isEmpty { throw ImageError(file: file, message: "empty file, not an image") }
+            let start = bytes.prefix(4).map { hex($0) }.joined(separator: " ")
+            throw ImageError(file: file, message: "not a JPEG or PNG image (starts with \(start))")
+        }
+    }
+
+    /// Checks a header's dimensions against the limits before the pixels are allocated.
+    static func checkSize(
+        width: Int, height: Int, format: String, file: String?, maximumRGBBytes: Int
+    ) throws(ImageError) {
+        guard width > 0 && height > 0 else {
+            throw ImageError(file: file, message: "\(format) image of zero size (\(width)x\(height))")
+        }
+        guard width <= 65535 && height <= 65535 && width * height * 3 <= maximumRGBBytes else {
+            throw ImageError(
+                file: file,
+                message: "\(format) image too large (\(width)x\(height), at most 65535 per side and \(maximumRGBBytes / 3) pixels)")
+        }
+    }
+
+    private static func hex(_ byte: UInt8) -> String {
+        let digits = Array("0123456789ABCDEF")
+        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    }
+}
+
+/// The image formats the decoder reads, told apart by their signatures.
+enum ImageFormat {
+    case jpeg, png
+
+    init?(signature bytes: UnsafeRawBufferPointer) {
+        if bytes.count >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF {
+            self = .jpeg
+        } else if bytes.count >= 8 && bytes.prefix(8).elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+            self = .png
+        } else {
+            return nil
+        }
+    }
+}
+
+/// JPEG through CResinImage's libjpeg wrapper, then the EXIF orientation.
+enum JPEGDecoding {
+    static func decode(_ bytes: UnsafeRawBufferPointer, file: String?, maximumRGBBytes: Int) throws(ImageError) -> RGBImage {
+        // Working memory: a progressive image keeps 2 bytes per sample of coefficients besides the output.
+        guard let decoder = resin_jpeg_create(bytes.baseAddress, bytes.count, 3 * maximumRGBBytes) else {
+            throw ImageError(file: file, message: "out of memory")
+        }
+        defer { resin_jpeg_destroy(decoder) }
+        var header = resin_image_header()
+        guard resin_jpeg_read_header(decoder, &header) == 0 else {
+            throw ImageError(file: file, message: String(cString: resin_jpeg_message(decoder)))
+        }
+        let width = Int(header.width), height = Int(header.height)
+        try ImageDecoder.checkSize(width: width, height: height, format: "JPEG", file: file, maximumRGBBytes: maximumRGBBytes)
+        let orientation = header.exif.map {
+            ExifOrientation(exif: UnsafeRawBufferPointer(start: $0, count: header.exif_size))
+        } ?? .identity
+        var failed = false
+        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { buffer, count in
+            failed = resin_jpeg_read_pixels(decoder, buffer.baseAddress, width * 3) != 0
+            // On failure the rows are partly written; zero the buffer so the array is initialized, then drop it.
+            if failed { buffer.initialize(repeating: 0) }
+            count = buffer.count
+        }
+        guard !failed else { throw ImageError(file: file, message: String(cString: resin_jpeg_message(decoder))) }
+        return orientation.apply(to: RGBImage(width: width, height: height, pixels: pixels))
+    }
+}
+
+/// PNG through CResinImage's libpng wrapper.
+enum PNGDecoding {
+    /// Ancillary chunks (text, ICC profiles) may not inflate past this.
+    static let maximumChunkBytes = 8 << 20
+
+    static func decode(_ bytes: UnsafeRawBufferPointer, file: String?, maximumRGBBytes: Int) throws(ImageError) -> RGBImage {
+        guard let decoder = resin_png_create(bytes.baseAddress, bytes.count, maximumChunkBytes) else {
+            throw ImageError(file: file, message: "out of memory")
+        }
+        defer { resin_png_destroy(decoder) }
+        var header = resin_image_header()
+        guard resin_png_read_header(decoder, &header) == 0 else {
+            throw ImageError(file: file, message: String(cString: resin_png_message(decoder)))
+        }
+        let width = Int(header.width), height = Int(header.height)
+        try ImageDecoder.checkSize(width: width, height: height, format: "PNG", file: file, maximumRGBBytes: maximumRGBBytes)
+        var failed = false
+        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { buffer, count in
+            failed = resin_png_read_pixels(decoder, buffer.baseAddress, width * 3) != 0
+            if failed { buffer.initialize(repeating: 0) }
+            count = buffer.count
+        }
+        guard !failed else { throw ImageError(file: file, message: String(cString: resin_png_message(decoder))) }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+}
