@@ -20,18 +20,25 @@ struct resin_png_decoder {
     size_t offset;
     size_t max_chunk;
     char message[256];
+    /// The last warning: libpng says what is wrong with a header in warnings, then fails with a summary.
+    char warning[128];
 };
 
 static void fail(png_structp png, png_const_charp text) {
     resin_png_decoder *decoder = png_get_error_ptr(png);
     // The read callback already said why, more precisely than libpng can.
-    if (decoder->message[0] == 0)
+    if (decoder->message[0] == 0 && strcmp(text, "Invalid IHDR data") == 0 && decoder->warning[0] != 0)
+        snprintf(decoder->message, sizeof decoder->message, "corrupt PNG image (%s: %s)", text, decoder->warning);
+    else if (decoder->message[0] == 0)
         snprintf(decoder->message, sizeof decoder->message, "corrupt PNG image (%s)", text);
     png_longjmp(png, 1);
 }
 
 // Warnings (including the benign errors below) never stop decoding.
-static void warn(png_structp png, png_const_charp text) { (void)png; (void)text; }
+static void warn(png_structp png, png_const_charp text) {
+    resin_png_decoder *decoder = png_get_error_ptr(png);
+    snprintf(decoder->warning, sizeof decoder->warning, "%s", text);
+}
 
 static void read_bytes(png_structp png, png_bytep target, size_t count) {
     resin_png_decoder *decoder = png_get_io_ptr(png);

@@ -30,8 +30,8 @@ import TestSupport
         "broken-cmyk.jpg": "CMYK JPEG images are not supported",
         "broken-huge.png": "PNG image too large (60000x60000",
         "broken-huge.jpg": "JPEG image too large (65000x65000",
-        "broken-too-wide.png": "corrupt PNG image",
-        "broken-zero.png": "corrupt PNG image",
+        "broken-too-wide.png": "corrupt PNG image (Invalid IHDR data: Image width exceeds user limit in IHDR)",
+        "broken-zero.png": "corrupt PNG image (Invalid IHDR data: Image width is zero in IHDR)",
         "broken-sof.jpg": "corrupt JPEG image",
         "broken-ihdr.png": "corrupt PNG image (IHDR: CRC error)",
     ]
