@@ -100,7 +100,7 @@ let package = Package(
         // Every crash the fuzzer found, replayed through the same entry point without sanitizers.
         .testTarget(
             name: "FuzzRegressionTests", dependencies: ["ResinFuzzTargets", "TestSupport"], path: "Tests/FuzzRegressions",
-            exclude: ["onnx", "resin", "npy", "pb"]),
+            exclude: ["onnx", "resin", "npy", "pb", "jpeg", "png"]),
     ],
     swiftLanguageModes: [.v6]
 )
