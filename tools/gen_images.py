@@ -7,7 +7,7 @@
 The full set: photographs of a synthetic scene (gradients, shapes, noise, text) at odd sizes (1x1, 3x500,
 257x255, one 4000x3000), grayscale JPEG and PNG, palette PNG with transparency, 16-bit PNG (RGB and gray),
 RGBA and LA PNG, 1/2/4-bit gray PNG, interlaced PNG, progressive JPEG, 4:4:4, 4:2:2 and 4:2:0 JPEG, EXIF
-orientations 1 to 8 (both byte orders), the sample photographs scikit-image ships in its wheel (copied as they
+orientations 1 to 8 (both byte orders, and from XMP), the sample photographs scikit-image ships in its wheel (copied as they
 are, and re-encoded), and broken files (truncated, flipped bytes, text named .jpg, empty, CMYK, huge declared
 sizes). `manifest.json` lists each file with what the decoder must do with it: `"exact"` (pixels equal to
 Pillow's), `"gray16"` (16-bit gray: Pillow clips to 255, Resin keeps the high byte) or `"error"`.
@@ -216,7 +216,17 @@ def orientation_variants(picture):
         out[f"exif-{orientation}.jpg"] = (jpeg(picture, exif=exif_orientation(orientation)), "exact")
     for orientation in (3, 6, 8):
         out[f"exif-{orientation}-big-endian.jpg"] = (jpeg(picture, exif=exif_orientation(orientation, True)), "exact")
+    # Pillow also reads the orientation from XMP when EXIF has none (and not when EXIF has one).
+    out["xmp-6.jpg"] = (jpeg(picture, xmp=xmp_orientation(6)), "exact")
+    out["exif-3-xmp-6.jpg"] = (jpeg(picture, exif=exif_orientation(3), xmp=xmp_orientation(6)), "exact")
     return out
+
+
+def xmp_orientation(orientation):
+    """An XMP packet whose tiff:Orientation is `orientation`."""
+    return (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="%d"/>'
+            b'</rdf:RDF></x:xmpmeta>' % orientation)
 
 
 def broken_variants(good_jpeg, good_png, picture):

@@ -87,9 +87,13 @@ enum JPEGDecoding {
         }
         let width = Int(header.width), height = Int(header.height)
         try ImageDecoder.checkSize(width: width, height: height, format: "JPEG", file: file, maximumRGBBytes: maximumRGBBytes)
-        let orientation = header.exif.map {
-            ExifOrientation(exif: UnsafeRawBufferPointer(start: $0, count: header.exif_size))
-        } ?? .identity
+        var markers: [UnsafeRawBufferPointer] = []
+        var data: UnsafePointer<UInt8>?
+        var size = 0
+        while resin_jpeg_app1(decoder, markers.count, &data, &size) != 0 {
+            markers.append(UnsafeRawBufferPointer(start: data, count: size))
+        }
+        let orientation = ExifOrientation(app1Markers: markers)
         var failed = false
         let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { buffer, count in
             failed = resin_jpeg_read_pixels(decoder, buffer.baseAddress, width * 3) != 0

@@ -75,7 +75,30 @@ import TestSupport
         ([0x41, 0x42, 0x2A, 0x00, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0], 1),
     ] as [([UInt8], Int)])
     func exifBlock(bytes: [UInt8], expected: Int) {
-        let orientation = bytes.withUnsafeBytes { ExifOrientation(exif: $0) }
-        #expect(orientation.rawValue == expected)
+        #expect(ExifOrientation(exif: bytes, xmp: nil).rawValue == expected)
+    }
+
+    /// XMP's `tiff:Orientation` counts only when EXIF has no orientation tag at all, as in Pillow.
+    @Test func xmpOrientation() {
+        let xmp = Array(#"<rdf:Description tiff:Orientation="6"/>"#.utf8)
+        let element = Array("<tiff:Orientation>8</tiff:Orientation>".utf8)
+        let withTag: [UInt8] = [0x49, 0x49, 0x2A, 0x00, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 3, 0, 0, 0]
+        let withoutTag: [UInt8] = [0x49, 0x49, 0x2A, 0x00, 8, 0, 0, 0, 1, 0, 0x0F, 0x01, 3, 0, 1, 0, 0, 0, 3, 0, 0, 0]
+        let badCount: [UInt8] = [0x49, 0x49, 0x2A, 0x00, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 2, 0, 0, 0, 3, 0, 0, 0]
+        #expect(ExifOrientation(exif: nil, xmp: xmp) == .rotatedClockwise)
+        #expect(ExifOrientation(exif: nil, xmp: element) == .rotatedCounterClockwise)
+        #expect(ExifOrientation(exif: withTag, xmp: xmp) == .rotated180)
+        #expect(ExifOrientation(exif: withoutTag, xmp: xmp) == .rotatedClockwise)
+        #expect(ExifOrientation(exif: badCount, xmp: xmp) == .identity)
+        #expect(ExifOrientation(exif: nil, xmp: Array("tiff:Orientation=6".utf8)) == .identity)
+    }
+
+    /// EXIF split over two APP1 markers is joined, as Pillow joins it.
+    @Test func exifOverTwoMarkers() {
+        let block: [UInt8] = [0x4D, 0x4D, 0x00, 0x2A, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 5, 0, 0]
+        let prefix = Array("Exif\0\0".utf8)
+        let first = prefix + block[..<12], second = prefix + block[12...]
+        let orientation = first.withUnsafeBytes { a in second.withUnsafeBytes { b in ExifOrientation(app1Markers: [a, b]) } }
+        #expect(orientation == .transposed)
     }
 }
