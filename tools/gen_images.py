@@ -124,9 +124,11 @@ def pack_row(row, depth):
     return (groups << shifts).sum(axis=1).astype(np.uint8).tobytes()
 
 
-def png(samples, color_type, depth, interlace=False, palette=None, transparency=None, filters=(0,)):
+def png(samples, color_type, depth, interlace=False, palette=None, transparency=None, filters=(0,),
+        before_data=(), after_data=()):
     """PNG bytes for `samples` (height x width x channels integers). Rows cycle through `filters`
-    (0 none, 1 sub, 2 up) so the decoder's unfiltering is exercised too."""
+    (0 none, 1 sub, 2 up) so the decoder's unfiltering is exercised too; `before_data` and `after_data` are
+    extra (tag, payload) chunks around the image data."""
     height, width = samples.shape[:2]
     samples = samples.reshape(height, width, CHANNELS[color_type])
     bytes_per_pixel = max(1, CHANNELS[color_type] * depth // 8)
@@ -157,7 +159,11 @@ def png(samples, color_type, depth, interlace=False, palette=None, transparency=
         data += chunk(b"PLTE", np.asarray(palette, dtype=np.uint8).tobytes())
     if transparency is not None:
         data += chunk(b"tRNS", transparency)
+    for tag, payload in before_data:
+        data += chunk(tag, payload)
     data += chunk(b"IDAT", zlib.compress(bytes(raw), 9))
+    for tag, payload in after_data:
+        data += chunk(tag, payload)
     return data + chunk(b"IEND", b"")
 
 
@@ -193,6 +199,10 @@ def png_variants(picture, seed):
         "interlaced-rgb8.png": (png(picture, 2, 8, interlace=True, filters=(0, 1, 2)), "exact"),
         "interlaced-gray2.png": (png(luma >> 6, 0, 2, interlace=True), "exact"),
         "interlaced-palette8-trns.png": (png(indices, 3, 8, interlace=True, palette=palette, transparency=b"\x00\x80"), "exact"),
+        # Orientation in PNG: an eXIf chunk (before or after the image data) or an XMP iTXt chunk.
+        "png-exif-6.png": (png(picture, 2, 8, before_data=[(b"eXIf", exif_orientation(6)[6:])]), "exact"),
+        "png-exif-8-after-data.png": (png(picture, 2, 8, after_data=[(b"eXIf", exif_orientation(8, True)[6:])]), "exact"),
+        "png-xmp-5.png": (png(picture, 2, 8, before_data=[(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp_orientation(5))]), "exact"),
     }
 
 

@@ -15,6 +15,8 @@
 struct resin_png_decoder {
     png_structp png;
     png_infop info;
+    /// The chunks after the image data.
+    png_infop end_info;
     const unsigned char *data;
     size_t size;
     size_t offset;
@@ -116,8 +118,41 @@ int resin_png_read_pixels(resin_png_decoder *decoder, unsigned char *rgb, size_t
     }
     png_read_image(png, rows);
     free(rows);
-    // No png_read_end: chunks after the image data (or a missing IEND) do not change the pixels, and Pillow
-    // does not require them either.
+    // The chunks after the image data may carry EXIF or XMP; a file cut short after its pixels (no IEND) is
+    // still an image, as it is to Pillow, so an error here only ends the reading.
+    decoder->end_info = png_create_info_struct(png);
+    if (decoder->end_info != NULL && setjmp(png_jmpbuf(png)) == 0) png_read_end(png, decoder->end_info);
+    return 0;
+}
+
+int resin_png_exif(const resin_png_decoder *decoder, const unsigned char **data, size_t *size) {
+    png_infop infos[2] = {decoder->info, decoder->end_info};
+    for (int i = 0; i < 2; i++) {
+        png_uint_32 count = 0;
+        png_bytep exif = NULL;
+        if (infos[i] != NULL && png_get_eXIf_1(decoder->png, infos[i], &count, &exif) != 0 && exif != NULL) {
+            *data = exif;
+            *size = count;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int resin_png_xmp(const resin_png_decoder *decoder, const unsigned char **data, size_t *size) {
+    png_infop infos[2] = {decoder->info, decoder->end_info};
+    for (int i = 0; i < 2; i++) {
+        png_textp texts = NULL;
+        int count = 0;
+        if (infos[i] == NULL) continue;
+        png_get_text(decoder->png, infos[i], &texts, &count);
+        for (int t = 0; t < count; t++) {
+            if (strcmp(texts[t].key, "XML:com.adobe.xmp") != 0) continue;
+            *data = (const unsigned char *)texts[t].text;
+            *size = texts[t].compression >= PNG_ITXT_COMPRESSION_NONE ? texts[t].itxt_length : texts[t].text_length;
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -125,6 +160,8 @@ const char *resin_png_message(const resin_png_decoder *decoder) { return decoder
 
 void resin_png_destroy(resin_png_decoder *decoder) {
     if (decoder == NULL) return;
-    if (decoder->png != NULL) png_destroy_read_struct(&decoder->png, decoder->info ? &decoder->info : NULL, NULL);
+    if (decoder->png != NULL)
+        png_destroy_read_struct(&decoder->png, decoder->info ? &decoder->info : NULL,
+                                decoder->end_info ? &decoder->end_info : NULL);
     free(decoder);
 }

@@ -106,7 +106,7 @@ enum JPEGDecoding {
     }
 }
 
-/// PNG through CResinImage's libpng wrapper.
+/// PNG through CResinImage's libpng wrapper, then the EXIF or XMP orientation.
 enum PNGDecoding {
     /// Ancillary chunks (text, ICC profiles) may not inflate past this.
     static let maximumChunkBytes = 8 << 20
@@ -129,6 +129,12 @@ enum PNGDecoding {
             count = buffer.count
         }
         guard !failed else { throw ImageError(file: file, message: String(cString: resin_png_message(decoder))) }
-        return RGBImage(width: width, height: height, pixels: pixels)
+        // Pillow applies a PNG's EXIF (eXIf chunk) or XMP orientation too.
+        var data: UnsafePointer<UInt8>?
+        var size = 0
+        let exif = resin_png_exif(decoder, &data, &size) != 0 ? Array(UnsafeRawBufferPointer(start: data, count: size)) : nil
+        let xmp = resin_png_xmp(decoder, &data, &size) != 0 ? Array(UnsafeRawBufferPointer(start: data, count: size)) : nil
+        let orientation = ExifOrientation(exif: exif, xmp: xmp)
+        return orientation.apply(to: RGBImage(width: width, height: height, pixels: pixels))
     }
 }

@@ -32,7 +32,13 @@ void resin_jpeg_destroy(resin_jpeg_decoder *decoder);
 /// A PNG decoder reading `size` bytes at `data` (not copied). Ancillary chunks are held to `max_chunk` bytes.
 resin_png_decoder *resin_png_create(const void *data, size_t size, size_t max_chunk);
 int resin_png_read_header(resin_png_decoder *decoder, resin_image_header *header);
+/// Reads the pixels, then the chunks after them (where EXIF and XMP may also sit; a failure there is ignored,
+/// since the pixels are complete).
 int resin_png_read_pixels(resin_png_decoder *decoder, unsigned char *rgb, size_t stride);
+/// After the pixels: the eXIf chunk's payload (a TIFF header onwards), owned by the decoder; 0 if none.
+int resin_png_exif(const resin_png_decoder *decoder, const unsigned char **data, size_t *size);
+/// After the pixels: the XMP packet of an iTXt chunk "XML:com.adobe.xmp", owned by the decoder; 0 if none.
+int resin_png_xmp(const resin_png_decoder *decoder, const unsigned char **data, size_t *size);
 const char *resin_png_message(const resin_png_decoder *decoder);
 void resin_png_destroy(resin_png_decoder *decoder);
 
