@@ -127,7 +127,7 @@ int resin_jpeg_read_pixels(resin_jpeg_decoder *decoder, unsigned char *rgb, size
             rows[count] = rgb + (size_t)(info->output_scanline + count) * stride;
         jpeg_read_scanlines(info, rows, (JDIMENSION)count);
     }
-    // No jpeg_finish_decompress: a file whose pixels are complete but whose end marker is missing is usable.
+    // No jpeg_finish_decompress: nothing after the last scanline changes the pixels.
     return 0;
 }
 
