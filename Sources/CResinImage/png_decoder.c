@@ -53,6 +53,21 @@ static void read_bytes(png_structp png, png_bytep target, size_t count) {
     decoder->offset += count;
 }
 
+// libpng allocates a chunk's declared length before reading it, so a 40-byte file declaring a 1 GiB text
+// chunk would have it allocate 1 GiB. No block a real file needs is larger than the file (a chunk's data) or
+// the limit on what an ancillary chunk may inflate to (rows are at most 65535 x 8 bytes), so larger requests
+// fail, and libpng reports them as an error.
+static png_voidp bounded_malloc(png_structp png, png_alloc_size_t size) {
+    const resin_png_decoder *decoder = png_get_mem_ptr(png);
+    size_t limit = (decoder->size > decoder->max_chunk ? decoder->size : decoder->max_chunk) + 65536;
+    return size <= limit ? malloc(size) : NULL;
+}
+
+static void bounded_free(png_structp png, png_voidp block) {
+    (void)png;
+    free(block);
+}
+
 resin_png_decoder *resin_png_create(const void *data, size_t size, size_t max_chunk) {
     resin_png_decoder *decoder = calloc(1, sizeof *decoder);
     if (decoder == NULL) return NULL;
@@ -64,7 +79,8 @@ resin_png_decoder *resin_png_create(const void *data, size_t size, size_t max_ch
 
 int resin_png_read_header(resin_png_decoder *decoder, resin_image_header *header) {
     memset(header, 0, sizeof *header);
-    decoder->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, decoder, fail, warn);
+    decoder->png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, decoder, fail, warn, decoder, bounded_malloc,
+                                            bounded_free);
     if (decoder->png == NULL) {
         snprintf(decoder->message, sizeof decoder->message, "out of memory");
         return 1;
