@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """`resin preprocess` against Pillow and torchvision on every image tools/gen_images.py makes.
 
-    tools/check_images.py --resin .build/release/resin [--work DIR] [--images DIR]
+    tools/check_images.py --resin .build/release/resin [--work DIR]
 
-For each image of the set (made in .generated/images when missing):
+For each image of the set (made afresh in .generated/images):
   - `resin preprocess --decoded` equals Pillow's `ImageOps.exif_transpose(Image.open(f)).convert("RGB")`
     exactly (16-bit gray PNG: Pillow's 16-bit samples cut to their high byte, where Pillow's own conversion
     clips them to 255; Docs/images.md);
@@ -83,12 +83,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--resin", required=True)
     parser.add_argument("--work", help="folder for resin's outputs (default: a temporary one)")
-    parser.add_argument("--images", default=os.path.join(ROOT, ".generated", "images"))
     args = parser.parse_args()
     start = time.time()
-    manifest_path = os.path.join(args.images, "manifest.json")
-    if not os.path.exists(manifest_path):
-        gen_images.write_set(gen_images.full_set(), args.images)
+    # Made afresh each time (a few seconds), so that the set always matches the generator.
+    images = os.path.join(ROOT, ".generated", "images")
+    shutil.rmtree(images, ignore_errors=True)
+    gen_images.write_set(gen_images.full_set(), images)
+    manifest_path = os.path.join(images, "manifest.json")
     with open(manifest_path) as f:
         manifest = json.load(f)
     work = args.work or tempfile.mkdtemp(prefix="resin-check-images-")
@@ -102,14 +103,14 @@ def main():
 
     # The ImageNet recipe on every image, in one batch.
     batch_file = os.path.join(work, "batch.npy")
-    code, how = preprocess(args.resin, [os.path.join(args.images, n) for n in good], batch_file, [])
+    code, how = preprocess(args.resin, [os.path.join(images, n) for n in good], batch_file, [])
     batch = np.load(batch_file) if code == 0 else None
     if batch is None:
         failures.append(f"preprocess of the whole set: {how}")
 
     references = {}
     for index, name in enumerate(good):
-        path = os.path.join(args.images, name)
+        path = os.path.join(images, name)
         pixels = gen_images.pillow_rgb(path, manifest[name])
         references[name] = pixels
         decoded_file = os.path.join(work, "decoded.npy")
@@ -144,7 +145,7 @@ def main():
     for recipe_name, (recipe, options) in OTHER_RECIPES.items():
         names = [n for n in SAMPLE if n in references]
         output = os.path.join(work, f"{recipe_name}.npy")
-        code, how = preprocess(args.resin, [os.path.join(args.images, n) for n in names], output, options)
+        code, how = preprocess(args.resin, [os.path.join(images, n) for n in names], output, options)
         if code != 0:
             failures.append(f"recipe {recipe_name}: {how}")
             recipe_checks += len(names)
@@ -161,7 +162,7 @@ def main():
     # Broken files: exit 2, the file named, no signal.
     refused = 0
     for name in broken:
-        path = os.path.join(args.images, name)
+        path = os.path.join(images, name)
         code, out, err = run_resin(args.resin, ["preprocess", path, "--output", os.path.join(work, "broken.npy")], TIMEOUT)
         first = err.strip().splitlines()[0] if err.strip() else ""
         ok = code == 2 and first.startswith(f"error: {path}: ")
