@@ -28,6 +28,14 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CLibJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(
+            name: "CLibPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
+        // The JPEG and PNG decoders' error handling (setjmp/longjmp), kept in C so no Swift frame is jumped over.
+        .target(name: "CResinImage", dependencies: ["CLibJPEG", "CLibPNG"]),
         // C code that protoc-c generates from our own schema of the ONNX wire format
         // (tools/regenerate-proto.sh).
         .target(
@@ -46,6 +54,8 @@ let package = Package(
         .target(
             name: "Resin",
             dependencies: ["ResinIR", "ResinONNX", "ResinOptimizer", "ResinFormat", "ResinRuntime"]),
+        // Images to input tensors: decoding (JPEG, PNG) and the preprocessing a model was trained with.
+        .target(name: "ResinImage", dependencies: ["CResinImage"]),
         // The Open Inference Protocol over HTTP. It serves any `ServableModel`, so it does not depend on how a
         // model is loaded or run.
         .target(name: "ResinServe", dependencies: [.product(name: "Hummingbird", package: "hummingbird")]),
@@ -53,7 +63,7 @@ let package = Package(
             name: "ResinCLI",
             // CResinKernels: the FMA peak loop of `resin bench-kernels`, which is outside the kernel table.
             dependencies: [
-                "Resin", "ResinServe", "CResinKernels",
+                "Resin", "ResinServe", "ResinImage", "CResinKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // Release builds link the Swift runtime statically: a process then maps only the runtime code it
@@ -69,7 +79,7 @@ let package = Package(
         // Fuzzing (tools/fuzz): the readers behind one entry point that libFuzzer and the regression tests share.
         // tools/fuzz builds the driver with -sanitize=fuzzer,address and -DFUZZING (libFuzzer's main); a plain
         // build gets a replay main instead.
-        .target(name: "ResinFuzzTargets", dependencies: ["Resin"], path: "Sources/ResinFuzz/Targets"),
+        .target(name: "ResinFuzzTargets", dependencies: ["Resin", "ResinImage"], path: "Sources/ResinFuzz/Targets"),
         .executableTarget(name: "ResinFuzz", dependencies: ["ResinFuzzTargets"], path: "Sources/ResinFuzz/Driver"),
 
         .target(name: "TestSupport", dependencies: ["Resin"], path: "Tests/TestSupport"),
@@ -84,10 +94,13 @@ let package = Package(
         .testTarget(name: "ResinTests", dependencies: ["Resin", "TestSupport"], exclude: ["PublicAPI.txt"]),
         .testTarget(name: "ResinCLITests", dependencies: ["TestSupport", "ResinCLI"]),
         .testTarget(name: "ResinServeTests", dependencies: ["ResinServe"]),
+        // Decoding and preprocessing against Pillow's and torchvision's references (Fixtures/images), and
+        // `resin preprocess`.
+        .testTarget(name: "ResinImageTests", dependencies: ["ResinImage", "Resin", "TestSupport", "ResinCLI"]),
         // Every crash the fuzzer found, replayed through the same entry point without sanitizers.
         .testTarget(
             name: "FuzzRegressionTests", dependencies: ["ResinFuzzTargets", "TestSupport"], path: "Tests/FuzzRegressions",
-            exclude: ["onnx", "resin", "npy", "pb"]),
+            exclude: ["onnx", "resin", "npy", "pb", "jpeg", "png"]),
     ],
     swiftLanguageModes: [.v6]
 )
