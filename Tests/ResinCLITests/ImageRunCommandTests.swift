@@ -181,4 +181,48 @@ import TestSupport
         let recipe = try #require(try JSONSerialization.jsonObject(with: Data(stored.utf8)) as? [String: Any])
         #expect(!recipe.isEmpty, "\(properties)")
     }
+    /// A classifier whose graph ends in Softmax reports its output as the scores (not a softmax of it), an
+    /// [N, C, 1, 1] output counts as [N, C], and any other output shape is refused naming the output.
+    @Test func classifierOutputsOfOtherForms() throws {
+        let folder = try TemporaryFolder()
+        let expected = try makeImages(2, in: folder)
+        let script = """
+            import sys, onnx
+            from onnx import helper, TensorProto
+            source, folder = sys.argv[1], sys.argv[2]
+            def variant(name, nodes, shape):
+                m = onnx.load(source)
+                g = m.graph
+                g.output[0].name = "logits_raw"
+                for node in g.node:
+                    node.output[:] = ["logits_raw" if o == "logits" else o for o in node.output]
+                g.node.extend(nodes)
+                del g.output[:]
+                g.output.append(helper.make_tensor_value_info("scores", TensorProto.FLOAT, shape))
+                onnx.save(m, f"{folder}/{name}.onnx")
+            g_axes = lambda *axes: helper.make_node("Constant", [], ["axes"], value=helper.make_tensor("axes_value", TensorProto.INT64, [len(axes)], list(axes)))
+            variant("softmax", [helper.make_node("Softmax", ["logits_raw"], ["scores"], axis=1)], ["N", 10])
+            variant("four", [g_axes(2, 3), helper.make_node("Unsqueeze", ["logits_raw", "axes"], ["scores"])], ["N", 10, 1, 1])
+            variant("three", [g_axes(1), helper.make_node("Unsqueeze", ["logits_raw", "axes"], ["scores"])], ["N", 1, 10])
+            """
+        let made = try runProgram(TestPaths.python, ["-c", script, Self.model, folder.path])
+        try #require(made.status == 0, "\(made.standardError)")
+        let images = [folder.file("img-0.png"), folder.file("img-1.png")]
+        for name in ["softmax", "four"] {
+            let result = try runResin(["run", folder.file("\(name).onnx"), "--image"] + images + Self.recipe + ["--format", "json"])
+            #expect(result.status == 0, "\(name): \(result.standardError)")
+            for (record, scores) in zip(try records(result.standardOutput), expected) {
+                let top = try #require(record["top"] as? [[String: Any]])
+                #expect(top.count == 5)
+                for entry in top {
+                    let index = try #require(entry["class"] as? Int)
+                    let score = try #require(entry["score"] as? Double)
+                    #expect(abs(score - scores[index]) <= 1e-4, "\(name), class \(index): \(score) vs \(scores[index])")
+                }
+            }
+        }
+        let refused = try runResin(["run", folder.file("three.onnx"), "--image"] + images + Self.recipe)
+        #expect(refused.status == 2)
+        #expect(refused.standardError.contains("'scores'") && refused.standardError.contains("[8, 1, 10]"), "\(refused.standardError)")
+    }
 }
