@@ -94,11 +94,13 @@ let package = Package(
         .testTarget(name: "ResinTests", dependencies: ["Resin", "TestSupport"], exclude: ["PublicAPI.txt"]),
         .testTarget(name: "ResinCLITests", dependencies: ["TestSupport", "ResinCLI"]),
         .testTarget(name: "ResinServeTests", dependencies: ["ResinServe"]),
-        .testTarget(name: "ResinImageTests", dependencies: ["ResinImage", "TestSupport"]),
+        // Decoding and preprocessing against Pillow's and torchvision's references (Fixtures/images), and
+        // `resin preprocess`.
+        .testTarget(name: "ResinImageTests", dependencies: ["ResinImage", "Resin", "TestSupport", "ResinCLI"]),
         // Every crash the fuzzer found, replayed through the same entry point without sanitizers.
         .testTarget(
             name: "FuzzRegressionTests", dependencies: ["ResinFuzzTargets", "TestSupport"], path: "Tests/FuzzRegressions",
-            exclude: ["onnx", "resin", "npy", "pb"]),
+            exclude: ["onnx", "resin", "npy", "pb", "jpeg", "png"]),
     ],
     swiftLanguageModes: [.v6]
 )

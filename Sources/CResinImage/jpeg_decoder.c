@@ -101,13 +101,17 @@ int resin_jpeg_read_header(resin_jpeg_decoder *decoder, resin_image_header *head
     }
     header->width = info->output_width;
     header->height = info->output_height;
-    for (jpeg_saved_marker_ptr marker = info->marker_list; marker != NULL; marker = marker->next) {
-        if (marker->marker == JPEG_APP0 + 1 && marker->data_length >= 6 &&
-            memcmp(marker->data, "Exif\0\0", 6) == 0) {
-            header->exif = marker->data + 6;
-            header->exif_size = marker->data_length - 6;
-            break;
-        }
+    return 0;
+}
+
+int resin_jpeg_app1(const resin_jpeg_decoder *decoder, size_t index, const unsigned char **data, size_t *size) {
+    if (!decoder->has_header) return 0;
+    for (jpeg_saved_marker_ptr marker = decoder->info.marker_list; marker != NULL; marker = marker->next) {
+        if (marker->marker != JPEG_APP0 + 1) continue;
+        if (index-- > 0) continue;
+        *data = marker->data;
+        *size = marker->data_length;
+        return 1;
     }
     return 0;
 }
@@ -123,7 +127,7 @@ int resin_jpeg_read_pixels(resin_jpeg_decoder *decoder, unsigned char *rgb, size
             rows[count] = rgb + (size_t)(info->output_scanline + count) * stride;
         jpeg_read_scanlines(info, rows, (JDIMENSION)count);
     }
-    // No jpeg_finish_decompress: a file whose pixels are complete but whose end marker is missing is usable.
+    // No jpeg_finish_decompress: nothing after the last scanline changes the pixels.
     return 0;
 }
 

@@ -15,23 +15,32 @@
 struct resin_png_decoder {
     png_structp png;
     png_infop info;
+    /// The chunks after the image data.
+    png_infop end_info;
     const unsigned char *data;
     size_t size;
     size_t offset;
     size_t max_chunk;
     char message[256];
+    /// The last warning: libpng says what is wrong with a header in warnings, then fails with a summary.
+    char warning[128];
 };
 
 static void fail(png_structp png, png_const_charp text) {
     resin_png_decoder *decoder = png_get_error_ptr(png);
     // The read callback already said why, more precisely than libpng can.
-    if (decoder->message[0] == 0)
+    if (decoder->message[0] == 0 && strcmp(text, "Invalid IHDR data") == 0 && decoder->warning[0] != 0)
+        snprintf(decoder->message, sizeof decoder->message, "corrupt PNG image (%s: %s)", text, decoder->warning);
+    else if (decoder->message[0] == 0)
         snprintf(decoder->message, sizeof decoder->message, "corrupt PNG image (%s)", text);
     png_longjmp(png, 1);
 }
 
 // Warnings (including the benign errors below) never stop decoding.
-static void warn(png_structp png, png_const_charp text) { (void)png; (void)text; }
+static void warn(png_structp png, png_const_charp text) {
+    resin_png_decoder *decoder = png_get_error_ptr(png);
+    snprintf(decoder->warning, sizeof decoder->warning, "%s", text);
+}
 
 static void read_bytes(png_structp png, png_bytep target, size_t count) {
     resin_png_decoder *decoder = png_get_io_ptr(png);
@@ -42,6 +51,21 @@ static void read_bytes(png_structp png, png_bytep target, size_t count) {
     }
     memcpy(target, decoder->data + decoder->offset, count);
     decoder->offset += count;
+}
+
+// libpng allocates a chunk's declared length before reading it, so a 40-byte file declaring a 1 GiB text
+// chunk would have it allocate 1 GiB. No block a real file needs is larger than the file (a chunk's data) or
+// the limit on what an ancillary chunk may inflate to (rows are at most 65535 x 8 bytes), so larger requests
+// fail, and libpng reports them as an error.
+static png_voidp bounded_malloc(png_structp png, png_alloc_size_t size) {
+    const resin_png_decoder *decoder = png_get_mem_ptr(png);
+    size_t limit = (decoder->size > decoder->max_chunk ? decoder->size : decoder->max_chunk) + 65536;
+    return size <= limit ? malloc(size) : NULL;
+}
+
+static void bounded_free(png_structp png, png_voidp block) {
+    (void)png;
+    free(block);
 }
 
 resin_png_decoder *resin_png_create(const void *data, size_t size, size_t max_chunk) {
@@ -55,7 +79,8 @@ resin_png_decoder *resin_png_create(const void *data, size_t size, size_t max_ch
 
 int resin_png_read_header(resin_png_decoder *decoder, resin_image_header *header) {
     memset(header, 0, sizeof *header);
-    decoder->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, decoder, fail, warn);
+    decoder->png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, decoder, fail, warn, decoder, bounded_malloc,
+                                            bounded_free);
     if (decoder->png == NULL) {
         snprintf(decoder->message, sizeof decoder->message, "out of memory");
         return 1;
@@ -109,8 +134,41 @@ int resin_png_read_pixels(resin_png_decoder *decoder, unsigned char *rgb, size_t
     }
     png_read_image(png, rows);
     free(rows);
-    // No png_read_end: chunks after the image data (or a missing IEND) do not change the pixels, and Pillow
-    // does not require them either.
+    // The chunks after the image data may carry EXIF or XMP; a file cut short after its pixels (no IEND) is
+    // still an image, as it is to Pillow, so an error here only ends the reading.
+    decoder->end_info = png_create_info_struct(png);
+    if (decoder->end_info != NULL && setjmp(png_jmpbuf(png)) == 0) png_read_end(png, decoder->end_info);
+    return 0;
+}
+
+int resin_png_exif(const resin_png_decoder *decoder, const unsigned char **data, size_t *size) {
+    png_infop infos[2] = {decoder->info, decoder->end_info};
+    for (int i = 0; i < 2; i++) {
+        png_uint_32 count = 0;
+        png_bytep exif = NULL;
+        if (infos[i] != NULL && png_get_eXIf_1(decoder->png, infos[i], &count, &exif) != 0 && exif != NULL) {
+            *data = exif;
+            *size = count;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int resin_png_xmp(const resin_png_decoder *decoder, const unsigned char **data, size_t *size) {
+    png_infop infos[2] = {decoder->info, decoder->end_info};
+    for (int i = 0; i < 2; i++) {
+        png_textp texts = NULL;
+        int count = 0;
+        if (infos[i] == NULL) continue;
+        png_get_text(decoder->png, infos[i], &texts, &count);
+        for (int t = 0; t < count; t++) {
+            if (strcmp(texts[t].key, "XML:com.adobe.xmp") != 0) continue;
+            *data = (const unsigned char *)texts[t].text;
+            *size = texts[t].compression >= PNG_ITXT_COMPRESSION_NONE ? texts[t].itxt_length : texts[t].text_length;
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -118,6 +176,8 @@ const char *resin_png_message(const resin_png_decoder *decoder) { return decoder
 
 void resin_png_destroy(resin_png_decoder *decoder) {
     if (decoder == NULL) return;
-    if (decoder->png != NULL) png_destroy_read_struct(&decoder->png, decoder->info ? &decoder->info : NULL, NULL);
+    if (decoder->png != NULL)
+        png_destroy_read_struct(&decoder->png, decoder->info ? &decoder->info : NULL,
+                                decoder->end_info ? &decoder->end_info : NULL);
     free(decoder);
 }

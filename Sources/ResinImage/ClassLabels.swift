@@ -26,8 +26,9 @@ package enum ClassLabels {
 
     /// The names in a metadata value (or a labels file's text).
     package static func parse(metadataValue: String) -> [String] {
-        var labels = metadataValue.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+        // By bytes: "\r\n" is one Character, so splitting the String on "\n" would not see it.
+        var labels = metadataValue.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line in
+            String(decoding: line.last == UInt8(ascii: "\r") ? line.dropLast() : line, as: UTF8.self)
         }
         while let last = labels.last, last.allSatisfy(\.isWhitespace) { labels.removeLast() }
         return labels

@@ -18,41 +18,90 @@ enum ExifOrientation: Int, Sendable {
     /// 8: to be turned a quarter turn counter-clockwise (Pillow's ROTATE_90).
     case rotatedCounterClockwise = 8
 
-    /// The orientation an EXIF block (starting at its TIFF header, either byte order) gives; anything
-    /// malformed, missing or outside 1...8 leaves the image as it is, as Pillow does.
-    init(exif: UnsafeRawBufferPointer) {
-        self = Self.tagValue(exif).flatMap { Self(rawValue: $0) } ?? .identity
+    /// The orientation a JPEG's APP1 markers give, as Pillow finds it: the EXIF blocks ("Exif\0\0", their
+    /// payloads joined in file order) when they hold the tag, else the last XMP packet's `tiff:Orientation`.
+    /// Anything malformed, or a value outside 1...8, leaves the image as it is. (Pillow raises on an EXIF block
+    /// without a TIFF header; the image is still usable, so here that block is ignored.)
+    init(app1Markers markers: [UnsafeRawBufferPointer]) {
+        let exifPrefix = Array("Exif\0\0".utf8), xmpPrefix = Array("http://ns.adobe.com/xap/1.0/\0".utf8)
+        var exif: [UInt8]?
+        var xmp: UnsafeRawBufferPointer.SubSequence?
+        for marker in markers {
+            if marker.starts(with: exifPrefix) {
+                exif = (exif ?? []) + marker.dropFirst(exifPrefix.count)
+            } else if marker.starts(with: xmpPrefix) {
+                xmp = marker.dropFirst(xmpPrefix.count)
+            }
+        }
+        self.init(exif: exif, xmp: xmp.map { Array($0) })
     }
 
-    private static func tagValue(_ exif: UnsafeRawBufferPointer) -> Int? {
-        guard exif.count >= 8 else { return nil }
+    /// The orientation from an EXIF block (TIFF header onwards) and an XMP packet, either possibly absent.
+    init(exif: [UInt8]?, xmp: [UInt8]?) {
+        let value: Int?
+        switch exif.map(Self.lookUpTag) ?? .absent {
+        case .present(let tagValue): value = tagValue
+        case .absent: value = xmp.flatMap(Self.xmpValue)
+        }
+        self = value.flatMap { Self(rawValue: $0) } ?? .identity
+    }
+
+    /// Whether IFD0 holds the orientation tag, and its value when it is one number.
+    enum TagLookup: Equatable {
+        case absent
+        case present(Int?)
+    }
+
+    /// IFD0's orientation tag in an EXIF block in either byte order. A tag of an unexpected type or count is
+    /// present without a usable value, so the XMP packet is not consulted (as in Pillow).
+    static func lookUpTag(_ exif: [UInt8]) -> TagLookup {
+        guard exif.count >= 8 else { return .absent }
         let bigEndian: Bool
         switch (exif[0], exif[1], exif[2], exif[3]) {
         case (0x49, 0x49, 0x2A, 0x00): bigEndian = false
         case (0x4D, 0x4D, 0x00, 0x2A): bigEndian = true
-        default: return nil
+        default: return .absent
         }
         func read(_ offset: Int, _ size: Int) -> Int? {
             guard offset >= 0, offset + size <= exif.count else { return nil }
             var value = 0
             for index in 0..<size {
-                let byte = Int(exif[offset + (bigEndian ? index : size - 1 - index)])
-                value = value << 8 | byte
+                value = value << 8 | Int(exif[offset + (bigEndian ? index : size - 1 - index)])
             }
             return value
         }
-        guard let directory = read(4, 4), let entries = read(directory, 2) else { return nil }
+        guard let directory = read(4, 4), let entries = read(directory, 2) else { return .absent }
         for entry in 0..<entries {
             let at = directory + 2 + 12 * entry
-            guard let tag = read(at, 2), let type = read(at + 2, 2), let count = read(at + 4, 4) else { return nil }
+            // A directory cut short keeps the entries before the cut, as Pillow's reader does.
+            guard let tag = read(at, 2), let type = read(at + 2, 2), let count = read(at + 4, 4) else { return .absent }
             guard tag == 0x0112 else { continue }
-            // SHORT (3) is what the standard says; LONG (4) reads the same way in Pillow.
-            guard count == 1 else { return nil }
+            guard count == 1 else { return .present(nil) }
             switch type {
-            case 3: return read(at + 8, 2)
-            case 4: return read(at + 8, 4)
-            default: return nil
+            case 1: return .present(read(at + 8, 1))  // BYTE
+            case 3: return .present(read(at + 8, 2))  // SHORT, what the standard says
+            case 4: return .present(read(at + 8, 4))  // LONG
+            default: return .present(nil)
             }
+        }
+        return .absent
+    }
+
+    /// The digit after the first `tiff:Orientation="` or `tiff:Orientation>` in an XMP packet.
+    static func xmpValue(_ xmp: [UInt8]) -> Int? {
+        let name = Array("tiff:Orientation".utf8)
+        guard xmp.count > name.count else { return nil }
+        for start in 0..<(xmp.count - name.count) where xmp[start] == name[0] && xmp[start..<start + name.count].elementsEqual(name) {
+            var at = start + name.count
+            if xmp[at] == UInt8(ascii: "=") && at + 1 < xmp.count && xmp[at + 1] == UInt8(ascii: "\"") {
+                at += 2
+            } else if xmp[at] == UInt8(ascii: ">") {
+                at += 1
+            } else {
+                continue
+            }
+            guard at < xmp.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(xmp[at]) else { continue }
+            return Int(xmp[at] - UInt8(ascii: "0"))
         }
         return nil
     }

@@ -73,58 +73,78 @@ enum ImageFormat {
     }
 }
 
-/// JPEG through CResinImage's libjpeg wrapper, then the EXIF orientation.
+/// The calls of one of CResinImage's decoders, so that JPEG and PNG share the sequence: read the header,
+/// check the declared size, allocate the pixels, read them.
+struct DecoderCalls<Decoder> {
+    var format: String
+    var readHeader: (Decoder, UnsafeMutablePointer<resin_image_header>) -> Int32
+    var readPixels: (Decoder, UnsafeMutablePointer<UInt8>?, Int) -> Int32
+    var message: (Decoder) -> UnsafePointer<CChar>?
+
+    /// The pixels as stored (before any orientation), or the decoder's message naming `file`.
+    func read(_ decoder: Decoder, file: String?, maximumRGBBytes: Int) throws(ImageError) -> RGBImage {
+        var header = resin_image_header()
+        guard readHeader(decoder, &header) == 0 else { throw failure(decoder, file) }
+        let width = Int(header.width), height = Int(header.height)
+        try ImageDecoder.checkSize(width: width, height: height, format: format, file: file, maximumRGBBytes: maximumRGBBytes)
+        var failed = false
+        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { buffer, count in
+            failed = readPixels(decoder, buffer.baseAddress, width * 3) != 0
+            // On failure the rows are partly written; zero the buffer so the array is initialized, then drop it.
+            if failed { buffer.initialize(repeating: 0) }
+            count = buffer.count
+        }
+        guard !failed else { throw failure(decoder, file) }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+
+    private func failure(_ decoder: Decoder, _ file: String?) -> ImageError {
+        ImageError(file: file, message: message(decoder).map { String(cString: $0) } ?? "\(format) decoding failed")
+    }
+}
+
+/// JPEG through CResinImage's libjpeg wrapper, then the EXIF or XMP orientation.
 enum JPEGDecoding {
+    static var calls: DecoderCalls<OpaquePointer> {
+        DecoderCalls(format: "JPEG", readHeader: resin_jpeg_read_header, readPixels: resin_jpeg_read_pixels, message: resin_jpeg_message)
+    }
+
     static func decode(_ bytes: UnsafeRawBufferPointer, file: String?, maximumRGBBytes: Int) throws(ImageError) -> RGBImage {
         // Working memory: a progressive image keeps 2 bytes per sample of coefficients besides the output.
         guard let decoder = resin_jpeg_create(bytes.baseAddress, bytes.count, 3 * maximumRGBBytes) else {
             throw ImageError(file: file, message: "out of memory")
         }
         defer { resin_jpeg_destroy(decoder) }
-        var header = resin_image_header()
-        guard resin_jpeg_read_header(decoder, &header) == 0 else {
-            throw ImageError(file: file, message: String(cString: resin_jpeg_message(decoder)))
+        let image = try calls.read(decoder, file: file, maximumRGBBytes: maximumRGBBytes)
+        var markers: [UnsafeRawBufferPointer] = []
+        var data: UnsafePointer<UInt8>?
+        var size = 0
+        while resin_jpeg_app1(decoder, markers.count, &data, &size) != 0 {
+            markers.append(UnsafeRawBufferPointer(start: data, count: size))
         }
-        let width = Int(header.width), height = Int(header.height)
-        try ImageDecoder.checkSize(width: width, height: height, format: "JPEG", file: file, maximumRGBBytes: maximumRGBBytes)
-        let orientation = header.exif.map {
-            ExifOrientation(exif: UnsafeRawBufferPointer(start: $0, count: header.exif_size))
-        } ?? .identity
-        var failed = false
-        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { buffer, count in
-            failed = resin_jpeg_read_pixels(decoder, buffer.baseAddress, width * 3) != 0
-            // On failure the rows are partly written; zero the buffer so the array is initialized, then drop it.
-            if failed { buffer.initialize(repeating: 0) }
-            count = buffer.count
-        }
-        guard !failed else { throw ImageError(file: file, message: String(cString: resin_jpeg_message(decoder))) }
-        return orientation.apply(to: RGBImage(width: width, height: height, pixels: pixels))
+        return ExifOrientation(app1Markers: markers).apply(to: image)
     }
 }
 
-/// PNG through CResinImage's libpng wrapper.
+/// PNG through CResinImage's libpng wrapper, then the EXIF or XMP orientation (Pillow applies it to PNG too).
 enum PNGDecoding {
     /// Ancillary chunks (text, ICC profiles) may not inflate past this.
     static let maximumChunkBytes = 8 << 20
+
+    static var calls: DecoderCalls<OpaquePointer> {
+        DecoderCalls(format: "PNG", readHeader: resin_png_read_header, readPixels: resin_png_read_pixels, message: resin_png_message)
+    }
 
     static func decode(_ bytes: UnsafeRawBufferPointer, file: String?, maximumRGBBytes: Int) throws(ImageError) -> RGBImage {
         guard let decoder = resin_png_create(bytes.baseAddress, bytes.count, maximumChunkBytes) else {
             throw ImageError(file: file, message: "out of memory")
         }
         defer { resin_png_destroy(decoder) }
-        var header = resin_image_header()
-        guard resin_png_read_header(decoder, &header) == 0 else {
-            throw ImageError(file: file, message: String(cString: resin_png_message(decoder)))
-        }
-        let width = Int(header.width), height = Int(header.height)
-        try ImageDecoder.checkSize(width: width, height: height, format: "PNG", file: file, maximumRGBBytes: maximumRGBBytes)
-        var failed = false
-        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { buffer, count in
-            failed = resin_png_read_pixels(decoder, buffer.baseAddress, width * 3) != 0
-            if failed { buffer.initialize(repeating: 0) }
-            count = buffer.count
-        }
-        guard !failed else { throw ImageError(file: file, message: String(cString: resin_png_message(decoder))) }
-        return RGBImage(width: width, height: height, pixels: pixels)
+        let image = try calls.read(decoder, file: file, maximumRGBBytes: maximumRGBBytes)
+        var data: UnsafePointer<UInt8>?
+        var size = 0
+        let exif = resin_png_exif(decoder, &data, &size) != 0 ? Array(UnsafeRawBufferPointer(start: data, count: size)) : nil
+        let xmp = resin_png_xmp(decoder, &data, &size) != 0 ? Array(UnsafeRawBufferPointer(start: data, count: size)) : nil
+        return ExifOrientation(exif: exif, xmp: xmp).apply(to: image)
     }
 }

@@ -25,6 +25,10 @@ extension PreprocessingRecipe {
     ///
     /// The recipe must be valid (`validate()`) and `output` hold exactly `valuesPerImage` floats.
     package func apply(to image: RGBImage, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(
+            (1...Self.maximumSide).contains(resize) && (1...Self.maximumSide).contains(cropHeight)
+                && (1...Self.maximumSide).contains(cropWidth) && mean.count == 3 && std.count == 3,
+            "apply: the recipe was not validated")
         precondition(output.count == valuesPerImage, "apply: output holds \(output.count) floats, not \(valuesPerImage)")
         precondition(image.width > 0 && image.height > 0, "apply: empty image")
         let resized = resizedSize(width: image.width, height: image.height)

@@ -2,6 +2,7 @@ import Resin
 import ResinIR
 import ResinONNX
 import ResinFormat
+import ResinImage
 
 #if canImport(Glibc)
 import Glibc
@@ -22,6 +23,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case npy
     /// One serialized ONNX `TensorProto` (`.pb`).
     case pb
+    /// A JPEG image: decoded (at most 16 MiB of RGB, so a small file cannot make the target allocate past
+    /// libFuzzer's limit), then preprocessed with the ImageNet recipe, whose resampling meets every odd size.
+    case jpeg
+    /// A PNG image, decoded and preprocessed as `jpeg` is.
+    case png
 
     /// The name the input is given in error messages (and the extension the readers go by).
     public var fileName: String {
@@ -30,6 +36,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .resin: "fuzz-input.resin"
         case .npy: "fuzz-input.npy"
         case .pb: "fuzz-input.pb"
+        case .jpeg: "fuzz-input.jpg"
+        case .png: "fuzz-input.png"
         }
     }
 
@@ -62,6 +70,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             case .pb:
                 let tensor = try TensorProtoCoding.decode(bytes, file: fileName)
                 blackHole(tensor.storage.bytes.reduce(0, &+))
+            case .jpeg, .png:
+                // The decoder goes by content, so either target reaches both decoders; the seeds keep each on its own.
+                let image = try ImageDecoder.decode(bytes, file: fileName, maximumRGBBytes: 1 << 24)
+                let recipe = PreprocessingRecipe.imagenet
+                var values = [Float](repeating: 0, count: recipe.valuesPerImage)
+                values.withUnsafeMutableBufferPointer { recipe.apply(to: image, into: $0) }
+                blackHole(values.reduce(0, +))
             }
             return nil
         } catch {
