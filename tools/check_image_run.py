@@ -13,8 +13,9 @@ With ResNet-18 (1,000 ImageNet classes) converted by `resin convert --preprocess
   (d) corrupt images (truncated JPEG, HTML named .jpg, empty PNG, a folder named .png is skipped): per-image
       error records and the run goes on (exit 1); `--fail-fast` exits 2 naming the file; never a signal.
 
-Test images are photographs of a synthetic scene made here with Pillow (seeded), in several sizes, as
-baseline and progressive JPEG, PNG (RGB, grayscale, palette) and one JPEG with an EXIF orientation.
+Test images: photographs of a synthetic scene made here with Pillow (seeded), in several sizes, as baseline
+and progressive JPEG, PNG (RGB, grayscale, palette) and one JPEG with an EXIF orientation; and for (a) and
+(d) also the whole set tools/gen_images.py makes (its manifest says which files are broken).
 
     tools/check_image_run.py --resin .build/release/resin [--work DIR]
 """
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import toolenv
 
@@ -39,6 +41,10 @@ from torchvision import transforms  # noqa: E402
 
 from checksupport import how_it_ended, run_resin  # noqa: E402
 from ortsupport import ort_session  # noqa: E402
+
+# Pillow warns that palette images with transparency would be better converted to RGBA; the reference
+# converts to RGB as the decoder does, which drops the transparency on purpose.
+warnings.filterwarnings("ignore", message="Palette images with Transparency")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, ".generated", "full", "resnet18", "model.onnx")
@@ -175,6 +181,42 @@ def check_against_torchvision(c, model, paths):
     print(f"(a) {len(records)} images: top-5 as ONNX Runtime on torchvision's tensor, worst score difference {worst:.2e}")
 
 
+def check_generated_set(c, model):
+    """Every image tools/gen_images.py makes (odd sizes, bit depths, palettes, EXIF orientations, scikit-image's
+    sample photographs, broken files) through `--images`: top-5 as ONNX Runtime on torchvision's tensor for
+    the images Pillow decodes as Resin does, an error record for each broken file, and the run goes on."""
+    folder = os.path.join(c.work, "generated")
+    made = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_images.py"), "--out", folder],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if made.returncode != 0:
+        c.expect(False, f"tools/gen_images.py failed: {made.stderr.strip()[:300]}")
+        return
+    with open(os.path.join(folder, "manifest.json")) as f:
+        manifest = json.load(f)
+    status, out, err = c.resin_run(["run", model, "--images", folder, "--format", "json"])
+    c.expect(status is not None and status >= 0, f"generated images: never a signal ({how_it_ended(status)})")
+    broken = sorted(name for name, expect in manifest.items() if expect == "error")
+    c.expect_exit((status, out, err), 1 if broken else 0, "--images over the generated set")
+    records = {os.path.basename(r["image"]): r for r in (json.loads(line) for line in out.splitlines() if line)}
+    c.expect(sorted(records) == sorted(manifest), f"one record per generated image: {len(records)} of {len(manifest)}")
+    for name in broken:
+        c.expect(bool(records.get(name, {}).get("error")), f"{name}: an error record")
+    exact = sorted(name for name, expect in manifest.items() if expect == "exact" and name in records)
+    reference = torchvision_reference([os.path.join(folder, name) for name in exact], ort_session(MODEL, 2))
+    worst, agreed = 0.0, 0
+    for name, (order, scores) in zip(exact, reference):
+        top = records[name].get("top", [])
+        classes = [entry["class"] for entry in top]
+        tie = len(classes) == 5 and all(abs(scores[a] - scores[b]) < SCORE_TOLERANCE for a, b in zip(classes, order) if a != b)
+        c.expect(classes == order or tie, f"{name}: top-5 {classes}, ONNX Runtime on torchvision's tensor {order}")
+        agreed += classes == order or tie
+        for entry in top:
+            worst = max(worst, abs(entry["score"] - scores[entry["class"]]))
+    c.expect(worst <= SCORE_TOLERANCE, f"generated set: scores within {SCORE_TOLERANCE} of ONNX Runtime's (worst {worst:.2e})")
+    print(f"(a) generated set: {agreed} of {len(exact)} images with ONNX Runtime's top-5 (worst score difference "
+          f"{worst:.2e}), {len(broken)} broken files as error records")
+
+
 def check_shards(c, model, images):
     for label, fmt, extension, envs in [
         ("Kubernetes", "json", "jsonl", [{"JOB_COMPLETION_INDEX": str(i), "JOB_COMPLETIONS": "4"} for i in range(4)]),
@@ -308,6 +350,7 @@ def main():
         print("FAIL: no converted model; nothing more to check")
         return 1
     check_against_torchvision(c, model, paths)
+    check_generated_set(c, model)
     check_shards(c, model, images)
     check_kill_and_resume(c, model, images)
     check_corrupt(c, model, images)
