@@ -5,6 +5,7 @@ import ResinONNX
 import ResinFormat
 import ResinOptimizer
 import ResinRuntime
+import ResinImage
 
 /// `resin convert <input> <output>`: ONNX to ONNX (a faithful round trip), later to and from `.resin`.
 struct Convert: ParsableCommand {
@@ -12,7 +13,9 @@ struct Convert: ParsableCommand {
         abstract: "Convert a model between ONNX and Resin's native format.",
         discussion: """
             .onnx to .onnx without --optimize is a faithful round trip: the same nodes, names, attributes, \
-            initializer bytes, opsets and metadata. The output is written atomically.
+            initializer bytes, opsets and metadata. The output is written atomically. --preprocess and --labels \
+            store how images become the model's input and the class names (metadata resin.preprocess and \
+            resin.labels), which `resin run --image` reads.
             """)
 
     @Argument(help: "The model to read (.onnx or .resin, recognised by content).")
@@ -33,6 +36,8 @@ struct Convert: ParsableCommand {
     @Flag(help: "Print each optimizer pass and its rewrites.")
     var verbose = false
 
+    @OptionGroup(title: "Images") var images: ConvertImageOptions
+
     func validate() throws {
         if !output.hasSuffix(".resin"), fp16 || compress {
             throw ValidationError("--fp16 and --compress apply to .resin outputs only")
@@ -48,7 +53,8 @@ struct Convert: ParsableCommand {
                 // those are stored as half floats too and widened once at load like every other weight.
                 // --no-optimize keeps the imported graph exactly, so its convolutions stay plain Conv nodes
                 // and a session prepares their filters when it is made, as for an ONNX file.
-                let model = optimize ?? true ? try KernelPreparation.prepare(loaded.model) : loaded.model
+                var model = optimize ?? true ? try KernelPreparation.prepare(loaded.model) : loaded.model
+                try images.store(in: &model, path: input)
                 try reportingErrors(about: output) {
                     try NativeWriter.write(model, toPath: output, options: NativeWriteOptions(halfPrecision: fp16, compress: compress))
                 }
@@ -58,7 +64,8 @@ struct Convert: ParsableCommand {
             // file's graph is written back as standard operators either way.
             let loaded = try ModelLoader.load(path: input, optimize: optimize == true, log: verboseLog(verbose))
             let lowered = optimize == true || loaded.format == .resin
-            let model = lowered ? try StandardONNX.lower(loaded.model) : loaded.model
+            var model = lowered ? try StandardONNX.lower(loaded.model) : loaded.model
+            try images.store(in: &model, path: input)
             try reportingErrors(about: output) {
                 try ONNXExporter.write(model, toPath: output)
             }

@@ -15,7 +15,7 @@ struct ResinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resin",
         abstract: "Convert, inspect and run ResNet-family ONNX models on the CPU.",
-        subcommands: [Convert.self, Run.self, Preprocess.self, Verify.self, Inspect.self, Bench.self, BenchKernels.self, Serve.self])
+        subcommands: [Convert.self, Run.self, Preprocess.self, Verify.self, Inspect.self, Bench.self, BenchKernels.self, Serve.self, MergeResults.self])
 
     /// The kernel table read RESIN_ISA once; a value it could not honour stops every command before it runs.
     static func main() {

@@ -6,7 +6,12 @@ import ResinRuntime
 /// `resin run <model>`: one inference on tensors from files.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a model on input tensors (.npy or .pb) and write or summarise its outputs.")
+        abstract: "Run a model on input tensors (.npy or .pb) and write or summarise its outputs, or classify images.",
+        discussion: """
+            With --image or --images, decodes JPEG and PNG files, preprocesses them with the recipe stored in the \
+            model (or torchvision's ImageNet recipe), and reports each image's top classes; --output FILE then \
+            names the one file the records go to.
+            """)
 
     @Argument(help: "The model (.onnx or .resin).")
     var model: String
@@ -22,12 +27,25 @@ struct Run: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
+    @OptionGroup(title: "Images") var imageOptions: ImageOptions
+
     func validate() throws {
-        guard !inputs.isEmpty else { throw ValidationError("give at least one --input [NAME=]FILE") }
+        if imageOptions.isActive {
+            guard inputs.isEmpty, outputDir == nil else {
+                throw ValidationError("--image and --images replace --input; --output-dir does not apply to them")
+            }
+            guard outputs.count <= 1 else { throw ValidationError("with --image or --images, give at most one --output FILE") }
+            if imageOptions.resume, outputs.isEmpty { throw ValidationError("--resume needs --output FILE") }
+        } else {
+            guard !inputs.isEmpty else { throw ValidationError("give at least one --input [NAME=]FILE, or --image/--images") }
+        }
         try runtime.validate()
     }
 
     func run() throws {
+        if imageOptions.isActive {
+            return try ImageRun(model: model, options: imageOptions, output: outputs.first, runtime: runtime).run()
+        }
         try reportingErrors(about: model) {
             let loaded = try runtime.load(model)
             let inputNames = loaded.model.graph.runtimeInputs.map(\.name)
