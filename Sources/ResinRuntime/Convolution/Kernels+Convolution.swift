@@ -387,54 +387,6 @@ extension Kernels {
         }
         }
     }
-
-    /// The definition of ONNX Conv, loop by loop: the reference the fast kernel is tested against.
-    public static func referenceConvolution(
-        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry
-    ) {
-        let rank = geometry.inputSpatial.count
-        let window = geometry.window
-        let kernelVolume = geometry.kernelVolume
-        for image in 0..<geometry.batch {
-            for filter in 0..<geometry.outputChannels {
-                let group = filter / geometry.filtersPerGroup
-                for position in 0..<geometry.outputPlane {
-                    var outputIndex = [Int](repeating: 0, count: rank)
-                    var rest = position
-                    for axis in stride(from: rank - 1, through: 0, by: -1) {
-                        outputIndex[axis] = rest % geometry.outputSpatial[axis]
-                        rest /= geometry.outputSpatial[axis]
-                    }
-                    var sum: Double = bias.map { Double($0[filter]) } ?? 0
-                    for channel in 0..<geometry.channelsPerGroup {
-                        let inputChannel = group * geometry.channelsPerGroup + channel
-                        for k in 0..<kernelVolume {
-                            var kernelRest = k
-                            var kernelIndex = [Int](repeating: 0, count: rank)
-                            for axis in stride(from: rank - 1, through: 0, by: -1) {
-                                kernelIndex[axis] = kernelRest % window.kernel[axis]
-                                kernelRest /= window.kernel[axis]
-                            }
-                            var offset = 0
-                            var inside = true
-                            for axis in 0..<rank {
-                                let coordinate = outputIndex[axis] * window.strides[axis] - window.padsBegin[axis]
-                                    + kernelIndex[axis] * window.dilations[axis]
-                                if coordinate < 0 || coordinate >= geometry.inputSpatial[axis] { inside = false; break }
-                                offset = offset * geometry.inputSpatial[axis] + coordinate
-                            }
-                            guard inside else { continue }
-                            let x = input[(image * geometry.inputChannels + inputChannel) * geometry.inputPlane + offset]
-                            let w = weight[(filter * geometry.channelsPerGroup + channel) * kernelVolume + k]
-                            sum += Double(x) * Double(w)
-                        }
-                    }
-                    output[(image * geometry.outputChannels + filter) * geometry.outputPlane + position] = Float(sum)
-                }
-            }
-        }
-    }
 }
 
 extension FusedActivation {
