@@ -74,7 +74,15 @@ final class ImagePipeline: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(changed, nil)
         running = min(producers, paths.count)
-        for _ in 0..<running { startThread { [self] in produce() } }
+        let wanted = running
+        for started in 0..<wanted {
+            if startThread({ [self] in produce() }) { continue }
+            // Out of threads: the caller decodes what the missing producers would have (`next` needs none).
+            pthread_mutex_lock(mutex)
+            running -= wanted - started
+            pthread_mutex_unlock(mutex)
+            break
+        }
     }
 
     deinit {
@@ -205,8 +213,8 @@ final class ImagePipeline: @unchecked Sendable {
     }
 }
 
-/// Runs `body` on a new detached POSIX thread.
-private func startThread(_ body: @escaping @Sendable () -> Void) {
+/// Runs `body` on a new detached POSIX thread; false when the system gives no thread.
+private func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -218,6 +226,10 @@ private func startThread(_ body: @escaping @Sendable () -> Void) {
         box.body()
         return nil
     }, box)
-    precondition(status == 0, "pthread_create failed: \(status)")
+    guard status == 0 else {
+        Unmanaged<Box>.fromOpaque(box).release()
+        return false
+    }
     pthread_detach(thread)
+    return true
 }
