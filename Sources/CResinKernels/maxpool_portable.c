@@ -1,4 +1,4 @@
-// The 2-D max pool in plain C (maxpool_body.h with one float per "vector"), and the shape checks every
+// The 2-D max pool in plain C (maxpool_body.h over eight-float structs), and the shape checks every
 // instruction set shares.
 #include "resin_kernels.h"
 
@@ -24,13 +24,32 @@ long resin_maxpool_row_span(const struct resin_maxpool_shape *s) {
 
 #define MP_NAME(x) x##_portable
 #define MP_TARGET
-#define MP_W 1
-typedef float vf;
+// Eight lanes in a struct, so the compiler turns each lane loop into its vector instructions (the same loops
+// one float at a time ran 25 times slower than AVX2 on ResNet-50's pool).
+#define MP_W 8
+typedef struct { float lane[8]; } vf;
 // A NaN x replaces; a NaN acc stays (x > NaN is false).
 static inline float smax(float acc, float x) { return x > acc || x != x ? x : acc; }
-#define VLOAD(p) (*(p))
-#define VSTORE(p, v) (*(p) = (v))
-#define VMAX(acc, x) smax((acc), (x))
-#define VEVEN(p) (*(p))
+static inline vf vload(const float *p) {
+    vf v;
+    for (int l = 0; l < 8; l++) v.lane[l] = p[l];
+    return v;
+}
+static inline void vstore(float *p, vf v) {
+    for (int l = 0; l < 8; l++) p[l] = v.lane[l];
+}
+static inline vf vmax(vf acc, vf x) {
+    for (int l = 0; l < 8; l++) acc.lane[l] = smax(acc.lane[l], x.lane[l]);
+    return acc;
+}
+static inline vf veven(const float *p) {
+    vf v;
+    for (int l = 0; l < 8; l++) v.lane[l] = p[2 * l];
+    return v;
+}
+#define VLOAD(p) vload(p)
+#define VSTORE(p, v) vstore((p), (v))
+#define VMAX(acc, x) vmax((acc), (x))
+#define VEVEN(p) veven(p)
 
 #include "maxpool_body.h"
