@@ -17,7 +17,9 @@ public struct GemmGeometry: Equatable, Sendable {
     public var biasShape: [Int]?
 
     /// Most rows of A (the batch of a classifier) the row product takes; more run on sgemm, whose packed
-    /// kernels then reuse each block of B enough.
+    /// kernels then reuse each block of B enough. ResNet-50's classifier (1000 x 2048), one thread, AVX-512,
+    /// against OpenBLAS 0.3 in the same process: batch 1 0.30 ms against sgemv's 0.59, batch 4 0.36 against
+    /// sgemm's 1.26, batch 8 0.62 to 0.71 against 2.2 or more, batch 16 1.2 against 7.7 (a busy machine).
     public static let rowProductBatchLimit = 16
 
     /// Whether the product runs on `resin_row_gemm_fn`: B transposed (`[n, k]`, a classifier's weights as
