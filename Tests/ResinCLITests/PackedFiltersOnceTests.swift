@@ -82,6 +82,23 @@ import ResinFormat
         }
     }
 
+    /// The classifier Gemm's row product reads W as ONNX stores it, so a native file keeps the Gemm and its
+    /// weights unchanged, and `.resin -> .onnx` gives them back byte for byte.
+    @Test func classifierWeightsStayAsStored() throws {
+        let folder = try TemporaryFolder()
+        let (path, model) = try Self.converted(in: folder)
+        let reference = try ModelLoader.load(path: TestPaths.model(Self.fixture), optimize: true).model.graph.initializersByName
+        let gemm = try #require(model.graph.nodes.first { $0.opType == "Gemm" || $0.opType == "FusedGemm" }, "no Gemm in the fixture")
+        let stored = try #require(model.graph.initializersByName[gemm.inputs[1]], "\(gemm.inputs[1]) is not stored")
+        let original = try #require(reference[gemm.inputs[1]])
+        #expect(stored.shape == original.shape && Array(stored.storage.bytes) == Array(original.storage.bytes))
+        let result = try runResin(["convert", path, folder.file("back.onnx")])
+        #expect(result.status == 0, "\(result.standardError)")
+        let exported = try ModelLoader.load(path: folder.file("back.onnx")).model.graph.initializersByName
+        let back = try #require(exported[gemm.inputs[1]])
+        #expect(back.shape == original.shape && Array(back.storage.bytes) == Array(original.storage.bytes))
+    }
+
     /// `inspect` counts the original filters of a native file, as of the optimized ONNX model.
     @Test func inspectReportsTheONNXModelsParameters() throws {
         let folder = try TemporaryFolder()

@@ -43,6 +43,7 @@ struct AllocationKernelTests {
         // Shapes live in variables: an array literal inside a closure would allocate on every call.
         let channelShape = [3, 1, 1], aShape = [2, 1, 9, 11], bShape = [3, 9, 1]
         let vector = [4], scalar = [1], padInput = [2, 3, 9, 5], batchAxis = [0]
+        let classifier = GemmGeometry(m: 2, n: 6, k: 99, transA: false, transB: true, alpha: 1, beta: 1, biasShape: [6])
 
         let checks: [(String, () throws -> Void)] = [
             ("binary", { Kernels.binary(.add, x, shape, z, channelShape, into: y, shape) }),
@@ -56,6 +57,8 @@ struct AllocationKernelTests {
             ("lrn", { Kernels.lrn(x, shape: shape, size: 3, alpha: 1e-4, beta: 0.75, bias: 1, into: y) }),
             ("softmax", { Kernels.softmax(x, outer: 6, axisLength: 9, inner: 11, into: y) }),
             ("maxPool", { Kernels.maxPool(x, inputShape: shape, window: window, into: y, indices: indices) }),
+            ("maxPool in C", { Kernels.maxPool(x, inputShape: shape, window: window, into: y) }),
+            ("gemm row product", { Kernels.gemm(a: z, b: x, c: z, output: y, geometry: classifier) }),
             ("averagePool", { Kernels.averagePool(x, inputShape: shape, window: window, countIncludePad: true, into: y) }),
             ("globalPools", {
                 Kernels.globalAveragePool(x, shape: shape, into: y)

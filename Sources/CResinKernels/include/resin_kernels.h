@@ -189,6 +189,65 @@ RESIN_WINOGRAD_DECLARE(4, avx512)
 #endif
 // ---- end of the Winograd block ----
 
+// ---- Small operators: 2-D max pooling and the classifier's row product (maxpool_*.c, row_gemm_*.c) ----
+
+/// A 2-D max pool over NCHW planes; the output sizes already hold ceil_mode, the trailing pads follow from them.
+struct resin_maxpool_shape {
+    long input_height, input_width, output_height, output_width;
+    long kernel_height, kernel_width, stride_height, stride_width, dilation_height, dilation_width;
+    long pad_top, pad_left;
+};
+
+/// Floats of the stack row a max pool keeps (64 KiB): the column maxima of one output row's input rows,
+/// with -infinity in the padding on both sides.
+#define RESIN_MAXPOOL_ROW_FLOATS 16384
+/// Most kernel rows the max pool kernels take.
+#define RESIN_MAXPOOL_MAX_KERNEL_ROWS 64
+
+/// Whether the max pool kernels take this shape (whatever the instruction set): positive kernel, strides and
+/// dilations, non-negative pads, at most RESIN_MAXPOOL_MAX_KERNEL_ROWS kernel rows, and a padded input row that fits
+/// RESIN_MAXPOOL_ROW_FLOATS. Other shapes take Swift's loop.
+int resin_maxpool_supported(const struct resin_maxpool_shape *shape);
+
+/// Floats of the stack row for this shape: the padded input row, or the last output's last tap plus one
+/// float (the stride-2 vector loads read one past it), whichever is longer.
+long resin_maxpool_row_span(const struct resin_maxpool_shape *shape);
+
+/// Output rows `row_begin ..< row_end` of a max pool, counting rows over every plane (row `r` is output row
+/// `r % output_height` of plane `r / output_height`): `input` is `[planes][input_height][input_width]`,
+/// `output` `[planes][output_height][output_width]`. Taps in the padding are -infinity; a window holding NaN
+/// gives NaN. Requires `resin_maxpool_supported`.
+typedef void (*resin_maxpool_fn)(const struct resin_maxpool_shape *shape, const float *input, float *output, long row_begin,
+                                 long row_end);
+
+/// `y[b][r] = alpha * (a[b] . w[r]) (+ y[b][r] when accumulate)` for the batch rows `b < batch` of `a` (row stride
+/// `lda`) and the rows `r` of `w` (`[rows][k]`, row stride `ldw`): a Gemm with transB whose A has few rows, the
+/// classifier of a CNN. It streams W once per four batch rows, so it is bound by reading W.
+struct resin_row_gemm_problem {
+    long batch, rows, k;
+    const float *a;
+    long lda;
+    const float *w;
+    long ldw;
+    float *y;
+    long ldy;
+    float alpha;
+    int accumulate;
+};
+
+/// Rows `row_begin ..< row_end` of W (outputs `y[.][row_begin ..< row_end]`), so threads can split W.
+typedef void (*resin_row_gemm_fn)(const struct resin_row_gemm_problem *problem, long row_begin, long row_end);
+
+#define RESIN_SMALL_OPS_DECLARE(set)                                                                                   \
+    void resin_maxpool_##set(const struct resin_maxpool_shape *, const float *, float *, long, long);                 \
+    void resin_row_gemm_##set(const struct resin_row_gemm_problem *, long, long);
+RESIN_SMALL_OPS_DECLARE(portable)
+#if defined(__x86_64__)
+RESIN_SMALL_OPS_DECLARE(avx2)
+RESIN_SMALL_OPS_DECLARE(avx512)
+#endif
+// ---- end of the small operators ----
+
 /// Every kernel of one instruction set.
 struct resin_kernel_table {
     enum resin_isa isa;
@@ -203,6 +262,9 @@ struct resin_kernel_table {
     resin_winograd_input_fn winograd4_input;
     resin_winograd_output_fn winograd4_output;
     resin_winograd_product_fn winograd_product;
+    // Small operators (maxpool_*.c, row_gemm_*.c).
+    resin_maxpool_fn maxpool;
+    resin_row_gemm_fn row_gemm;
 };
 
 /// Bit `1 << isa` for every set this processor runs (the portable one always).

@@ -1,3 +1,4 @@
+import CResinKernels
 import ResinIR
 
 // MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool over [N, C, spatial...], any spatial rank.
@@ -28,12 +29,19 @@ extension Kernels {
     ///
     /// With `indices`, also writes the ONNX Indices output (see the file notes; `storageOrder` 1 means
     /// column-major spatial offsets).
-    /// `pool` splits the [n, c] planes over its threads.
+    /// `pool` splits the [n, c] planes over its threads. A 2-D pool without indices runs on the C kernels of
+    /// `instructionSet` (`resin_maxpool_supported` says which windows), ties between +0 and -0 aside the
+    /// same values as the loops here.
     public static func maxPool(
         _ x: UnsafePointer<Float>, inputShape: [Int], window: ResolvedWindow,
         into y: UnsafeMutablePointer<Float>,
-        indices: UnsafeMutablePointer<Int64>? = nil, storageOrder: Int = 0, pool workers: WorkerPool? = nil
+        indices: UnsafeMutablePointer<Int64>? = nil, storageOrder: Int = 0, pool workers: WorkerPool? = nil,
+        instructionSet: InstructionSet = .active
     ) {
+        if indices == nil, var shape = maxPoolShape(inputShape, window), resin_maxpool_supported(&shape) != 0 {
+            return nativeMaxPool(x, shape: shape, planes: inputShape[0] * inputShape[1], into: y, pool: workers,
+                                 instructionSet: instructionSet)
+        }
         splitPlanes(x, inputShape, window, y, indices == nil ? .maximum : .maximumWithIndices(columnMajor: storageOrder == 1),
                     indices, workers)
     }
@@ -84,6 +92,49 @@ extension Kernels {
                 index += 1
             }
             y[plane] = maximum
+        }
+    }
+
+    /// The C kernels' description of a 2-D pool, or nil for another rank.
+    static func maxPoolShape(_ inputShape: [Int], _ window: ResolvedWindow) -> resin_maxpool_shape? {
+        guard inputShape.count == 4, window.kernel.count == 2, window.outputSizes.count == 2, window.strides.count == 2,
+              window.dilations.count == 2, window.padsBegin.count == 2 else { return nil }
+        return resin_maxpool_shape(
+            input_height: inputShape[2], input_width: inputShape[3], output_height: window.outputSizes[0],
+            output_width: window.outputSizes[1], kernel_height: window.kernel[0], kernel_width: window.kernel[1],
+            stride_height: window.strides[0], stride_width: window.strides[1], dilation_height: window.dilations[0],
+            dilation_width: window.dilations[1], pad_top: window.padsBegin[0], pad_left: window.padsBegin[1])
+    }
+
+    /// What every task of a split C max pool shares.
+    private struct NativePoolSplit {
+        var shape: UnsafePointer<resin_maxpool_shape>
+        var kernel: resin_maxpool_fn
+        var x: UnsafePointer<Float>
+        var y: UnsafeMutablePointer<Float>
+        var rows: Int, tasks: Int
+    }
+
+    /// The C max pool over output rows of every plane, split in contiguous runs of rows over `workers` (the
+    /// rows of one plane may go to two threads: ResNet's stem pool has 64 planes of 56 rows).
+    private static func nativeMaxPool(
+        _ x: UnsafePointer<Float>, shape: resin_maxpool_shape, planes: Int, into y: UnsafeMutablePointer<Float>,
+        pool workers: WorkerPool?, instructionSet: InstructionSet
+    ) {
+        let kernel = instructionSet.kernels.pointee.maxpool!
+        let rows = planes * shape.output_height
+        if rows == 0 { return }
+        let outputCount = rows * shape.output_width
+        let tasks = min(rows, workers?.taskCount(forElements: outputCount * shape.kernel_height * shape.kernel_width) ?? 1)
+        withUnsafePointer(to: shape) { shape in
+            guard let workers, tasks > 1 else { return kernel(shape, x, y, 0, rows) }
+            var split = NativePoolSplit(shape: shape, kernel: kernel, x: x, y: y, rows: rows, tasks: tasks)
+            withUnsafePointer(to: &split) { context in
+                workers.forEach(tasks, context: context) { raw, task in
+                    let s = raw.assumingMemoryBound(to: NativePoolSplit.self).pointee
+                    s.kernel(s.shape, s.x, s.y, task * s.rows / s.tasks, (task + 1) * s.rows / s.tasks)
+                }
+            }
         }
     }
 
