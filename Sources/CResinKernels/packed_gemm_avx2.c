@@ -288,6 +288,8 @@ gather_copy(float *target, const float *source, long count, long stride) {
 // The column-vectorised product over a range of panels and columns.
 __attribute__((target("avx2,fma"))) static void
 column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
+    // No panels: nothing to do (and the prefetch below shares rows of B among the panels).
+    if (panel_begin >= panel_end) return;
     // Slabs of 16 columns by `kc` steps, one after another, so a tile reads its inputs sequentially.
     float x[COLUMN_KBLOCK * COLUMNS] __attribute__((aligned(32)));
     struct resin_gather_piece pieces[RESIN_GATHER_MAX_PIECES];

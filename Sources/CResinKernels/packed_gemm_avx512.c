@@ -320,6 +320,8 @@ gather_copy(float *target, const float *source, long count, long stride) {
 // The column-vectorised product over a range of panels and columns.
 __attribute__((target("avx512f"))) static void
 column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
+    // No panels: nothing to do (and the prefetch below shares rows of B among the panels).
+    if (panel_begin >= panel_end) return;
     float x[COLUMN_KBLOCK * COLUMNS] __attribute__((aligned(64)));
     struct resin_gather_piece pieces[RESIN_GATHER_MAX_PIECES];
     for (long j = column_begin; j < column_end; j += COLUMNS) {
