@@ -224,6 +224,22 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
         long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
         struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row0 + r0, layout->offset);
         float *out = c + r0 * ldc;
+        // The next tile's rows of C (and of a separate residual) into L1 while this one computes: rows 3 to 12
+        // KiB apart, which the hardware prefetchers do not follow. With the prefetch of B below, ResNet-50's
+        // 56x56 products with a residual ran 1.05 to 1.3 times as fast, the others within the noise (one core,
+        // alternating in one process, load average near 6 on 2 cores).
+        if (layout->boundary >= cols) {
+            long next_rows = panel_rows - r0 - ROWS < ROWS ? panel_rows - r0 - ROWS : ROWS;
+            const float *skip = s.skip ? s.skip + ROWS * ldc : NULL;
+            for (long r = 0; r < next_rows; r++) {
+                _mm_prefetch((const char *)(out + (ROWS + r) * ldc), _MM_HINT_T0);
+                _mm_prefetch((const char *)(out + (ROWS + r) * ldc + SLAB - 1), _MM_HINT_T0);
+                if (skip) {
+                    _mm_prefetch((const char *)(skip + r * ldc), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(skip + r * ldc + SLAB - 1), _MM_HINT_T0);
+                }
+            }
+        }
         if (layout->boundary < cols) {
             if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 2, 1);
             else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 2, 1);
@@ -272,6 +288,8 @@ gather_copy(float *target, const float *source, long count, long stride) {
 // The column-vectorised product over a range of panels and columns.
 __attribute__((target("avx2,fma"))) static void
 column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
+    // No panels: nothing to do (and the prefetch below shares rows of B among the panels).
+    if (panel_begin >= panel_end) return;
     // Slabs of 16 columns by `kc` steps, one after another, so a tile reads its inputs sequentially.
     float x[COLUMN_KBLOCK * COLUMNS] __attribute__((aligned(32)));
     struct resin_gather_piece pieces[RESIN_GATHER_MAX_PIECES];
@@ -297,10 +315,31 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                     }
                 }
             }
+            // The rows of B the next copy reads (a plain B: the next block of the inner dimension, else the
+            // next block of columns) into L2, a share of them before each panel's tiles.
+            const float *next_b = NULL;
+            long next_rows = 0;
+            if (p->gather == NULL) {
+                if (k0 + kc < p->k) {
+                    next_b = p->b + (k0 + kc) * p->ldb + j;
+                    next_rows = p->k - k0 - kc < step ? p->k - k0 - kc : step;
+                } else if (j + COLUMNS < column_end) {
+                    next_b = p->b + j + COLUMNS;
+                    next_rows = p->k < step ? p->k : step;
+                }
+            }
+            long per_panel = (next_rows + (panel_end - panel_begin) - 1) / (panel_end - panel_begin);
             for (long panel = panel_begin; panel < panel_end; panel++) {
                 long panel_rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
                 const float *w = p->packed + (panel * p->k + k0) * PANEL;
                 long row = panel * PANEL;
+                for (long kk = (panel - panel_begin) * per_panel; kk < next_rows && kk < (panel - panel_begin + 1) * per_panel; kk++) {
+                    const float *from = next_b + kk * p->ldb;
+                    _mm_prefetch((const char *)from, _MM_HINT_T1);
+                    _mm_prefetch((const char *)(from + 16), _MM_HINT_T1);
+                    _mm_prefetch((const char *)(from + 32), _MM_HINT_T1);
+                    _mm_prefetch((const char *)(from + COLUMNS - 1), _MM_HINT_T1);
+                }
                 for (long slab = 0; slab < slabs; slab++) {
                     long slab_cols = cols - slab * SLAB < SLAB ? cols - slab * SLAB : SLAB;
                     struct resin_column_layout layout = resin_column_layout_at(p, j + slab * SLAB);

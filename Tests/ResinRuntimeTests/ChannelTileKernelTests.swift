@@ -18,7 +18,8 @@ import TestSupport
     static let cases: [Case] = (Array(1...28) + [49, 98, 99, 196, 255, 256]).enumerated().map { Case(columns: $1, seed: $0) }
 
     /// Partial panels (m not a multiple of 32 nor of 16), an inner dimension past one or two 512-step blocks
-    /// and not a multiple of them (so the later blocks add to C), padded row strides, every kind of residual
+    /// (AVX2's; AVX-512's blocks are longer, `laterBlocksAddToTheProduct`) and not a multiple of them (so the
+    /// later blocks add to C), padded row strides, every kind of residual
     /// (in place: C holds it on entry), with or without bias, every activation.
     @Test(arguments: cases)
     func channelTileMatchesTheReference(_ test: Case) throws {
@@ -30,6 +31,17 @@ import TestSupport
         try FusedGEMMKernelTests.expectFusedProduct(
             m: m, n: n, k: k, ldb: ldb, ldc: ldc, skipKind: FusedGEMMKernelTests.Skip.allCases[test.seed % 3],
             activation: FusedGEMMKernelTests.activations[test.seed / 3 % 3], hasBias: test.seed % 5 != 1, random: &random)
+    }
+
+    /// Inner dimensions long enough that B's rows pass the AVX-512 tile's 1 MiB block (4 MiB at 49 columns, 1.1
+    /// MiB at 196) and the AVX2 tile's 512 steps, not a multiple of either: the later blocks add to C, and
+    /// the filter prefetch crosses from the last panel of a block to the first of the next.
+    @Test(arguments: [(49, 5_400), (196, 1_400)])
+    func laterBlocksAddToTheProduct(columns n: Int, inner k: Int) throws {
+        var random = SplitMix64(seed: n * 31 + k)
+        try FusedGEMMKernelTests.expectFusedProduct(
+            m: 33, n: n, k: k, ldb: n + 1, ldc: n, skipKind: n == 49 ? .inPlace : .separate, activation: .relu, hasBias: true,
+            random: &random)
     }
 
     /// Every split of a few-column product gives the same bits as one thread: the tile, its blocks of the
