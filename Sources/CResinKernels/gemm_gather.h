@@ -125,6 +125,22 @@ __attribute__((always_inline)) static inline void resin_gather_rows(const struct
     }
 }
 
+/// Writes rows `k0 ..< k0 + kc` of columns `column ..< column + cols` of the implicit B as a plain matrix (an
+/// im2col band), row `kk` at `out + kk * ldo`, copying whole output rows at a time (`resin_im2col_fn`).
+/// Blocks of whole output rows keep the pieces of each call within RESIN_GATHER_MAX_PIECES.
+__attribute__((always_inline)) static inline void resin_gather_matrix(const struct resin_gemm_gather *g, long column, long cols,
+                                                                      long k0, long kc, float *out, long ldo,
+                                                                      resin_gather_copy_fn copy) {
+    struct resin_gather_piece pieces[RESIN_GATHER_MAX_PIECES];
+    // A block starting inside an output row and ending inside another breaks into its rows plus 2 pieces.
+    long block = (RESIN_GATHER_MAX_PIECES - 2) * g->output_width;
+    for (long c = 0; c < cols; c += block) {
+        long width = cols - c < block ? cols - c : block;
+        int count = resin_gather_pieces(g, column + c, width, width, width, 0, pieces);
+        resin_gather_rows(g, pieces, count, k0, kc, out + c, ldo, copy);
+    }
+}
+
 /// Steps per block of the column product's inner dimension: `k` split evenly into blocks of at most `limit`.
 /// The stem's 147 steps ran as 128 and 19, and the short block paid a whole load and store of C for 19 steps.
 static inline long resin_even_block(long k, long limit) {

@@ -416,4 +416,10 @@ resin_packed_gemm_avx512(long m, long n, long k, long panel_begin, long panel_en
     struct resin_gemm_problem problem = resin_plain_problem(m, n, k, packed, b, ldb, c, ldc, accumulate);
     panel_product(&problem, panel_begin, panel_end, 0, n);
 }
+
+// An im2col band (`resin_im2col_fn`) with this set's copy.
+__attribute__((target("avx512f")))
+void resin_im2col_avx512(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out, long ldo) {
+    resin_gather_matrix(gather, column, cols, k0, kc, out, ldo, gather_copy);
+}
 #endif

@@ -139,3 +139,8 @@ void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long p
     struct resin_gemm_problem problem = resin_plain_problem(m, n, k, packed, b, ldb, c, ldc, accumulate);
     resin_fused_gemm_portable(&problem, panel_begin, panel_end, 0, n);
 }
+
+// An im2col band (`resin_im2col_fn`) with this set's copy.
+void resin_im2col_portable(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out, long ldo) {
+    resin_gather_matrix(gather, column, cols, k0, kc, out, ldo, gather_copy);
+}

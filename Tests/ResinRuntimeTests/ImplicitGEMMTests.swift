@@ -149,8 +149,8 @@ import TestSupport
         }
     }
 
-    /// The choice depends on shapes and batch only: ResNet-50's stem and strided convolutions at batch 1 read
-    /// implicit columns (no workspace), its 7x7-map 3x3 convolution keeps im2col at batch 1 (49 columns) and
+    /// The choice depends on shapes and batch only: ResNet-50's stem and 3x3 strided convolutions at batch 1
+    /// read implicit columns (no workspace), its 7x7-map 3x3 convolution keeps im2col at batch 1 (49 columns) and
     /// joins at batch 8, and a pointwise convolution joins only for a batch of small maps.
     @Test func choiceFollowsShapesAndBatch() throws {
         func geometry(batch: Int, channels: Int, side: Int, kernel: Int, stride: Int, pad: Int) throws -> ConvolutionGeometry {
@@ -165,8 +165,9 @@ import TestSupport
         #expect(!stem.readsImplicitColumns(packed: false))
         let strided = try geometry(batch: 1, channels: 128, side: 56, kernel: 3, stride: 2, pad: 1)
         #expect(strided.readsImplicitColumns(packed: true))
+        // A 1x1 stride-2 convolution is a subsample then a pointwise product (StridedConvolutionTests).
         let downsample = try geometry(batch: 1, channels: 256, side: 56, kernel: 1, stride: 2, pad: 0)
-        #expect(downsample.readsImplicitColumns(packed: true))
+        #expect(!downsample.readsImplicitColumns(packed: true))
         let small = try geometry(batch: 1, channels: 512, side: 7, kernel: 3, stride: 1, pad: 1)
         #expect(!small.readsImplicitColumns(packed: true) && small.packedWorkspaceElements == small.workspaceElements)
         let batched = try geometry(batch: 8, channels: 512, side: 7, kernel: 3, stride: 1, pad: 1)

@@ -124,6 +124,22 @@ struct resin_gemm_gather {
 };
 // ---- end of implicit columns ----
 
+// ---- Im2col bands of strided convolutions (gemm_gather.h's resin_gather_matrix, one per set) ----
+
+/// Writes rows `k0 ..< k0 + kc` of columns `column ..< column + cols` of the implicit B that `gather` describes
+/// as a plain row-major matrix: row `kk` at `out + kk * ldo` (an im2col band, cut by rows so that threads can
+/// split it). Stride-2 rows are deinterleaved in registers, padding written as zeros.
+typedef void (*resin_im2col_fn)(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out,
+                                long ldo);
+void resin_im2col_portable(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out,
+                           long ldo);
+#if defined(__x86_64__)
+void resin_im2col_avx2(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out, long ldo);
+void resin_im2col_avx512(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out,
+                         long ldo);
+#endif
+// ---- end of im2col bands ----
+
 /// Computes the output channels of panels `panel_begin ..< panel_end` and the columns `column_begin ..<
 /// column_end` of `problem`, so that threads can split both. Which microkernel runs depends on the problem's
 /// shape only (never on the split), so every split gives the same bits.
@@ -265,6 +281,8 @@ struct resin_kernel_table {
     // Small operators (maxpool_*.c, row_gemm_*.c).
     resin_maxpool_fn maxpool;
     resin_row_gemm_fn row_gemm;
+    // Im2col bands (strided convolutions).
+    resin_im2col_fn im2col;
 };
 
 /// Bit `1 << isa` for every set this processor runs (the portable one always).

@@ -57,7 +57,9 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         }
         // Decided from shapes and batch only.
         let fewColumns = outputPlane <= ConvolutionGeometry.implicitMinimumColumns
-        implicitColumns = group == 1 && (inputSpatial.count == 2 || isPointwise) && (!isPointwise || (batch > 1 && fewColumns))
+        let unitKernel = window.kernel.allSatisfy { $0 == 1 } && window.padsBegin.allSatisfy { $0 == 0 }
+            && window.padsEnd.allSatisfy { $0 == 0 }
+        implicitColumns = group == 1 && (inputSpatial.count == 2 || isPointwise) && (!unitKernel || (batch > 1 && fewColumns))
             && batch * outputPlane > ConvolutionGeometry.implicitMinimumColumns
         let plan = WinogradPlan(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, group: group,
                                 inputSpatial: inputSpatial, window: window, choice: winograd, workspaceLimit: winogradWorkspaceLimit)
@@ -107,6 +109,11 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// columns across images). Pointwise convolutions read their input directly anyway; they join only for
     /// the batch, and only with few columns per image (14x14 and 7x7 maps): at batch 8 on 2 threads the
     /// 56x56 ones ran 1.2 to 1.7 times slower as one product than image by image (machine shared).
+    /// A 1x1 convolution with a stride (ResNet's downsampling) follows the pointwise rule: at batch 1 it is a
+    /// subsample into the workspace (the im2col band of a 1x1 kernel) then a pointwise product on a plain
+    /// matrix, which spares the stride-2 deinterleave in every block copy of every panel task: ResNet-50's
+    /// 256x56x56 one took 0.91 of the implicit path's CPU time (one thread, medians of 5 alternating runs,
+    /// machine loaded by 3 other builds).
     /// Few columns keep im2col: the channel-vectorised tile that runs them reads a plain matrix.
     /// Measured on ResNet-50 (`resin bench-kernels`, one core, AVX-512, alternating with the im2col build,
     /// machine shared, so single figures move by 30%): the stem 1.1 to 2.3 times the GFLOP/s, the 3x3

@@ -82,6 +82,13 @@ public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStrin
         kernels.pointee.fused_gemm(problem, panels.lowerBound, panels.upperBound, columns.lowerBound, columns.upperBound)
     }
 
+    /// Rows `rows` of columns `columns` of the implicit columns `gather` as a plain matrix (an im2col band):
+    /// row `k` at `matrix + (k - rows.lowerBound) * rowStride`.
+    func im2col(_ gather: UnsafePointer<resin_gemm_gather>, columns: Range<Int>, rows: Range<Int>, into matrix: UnsafeMutablePointer<Float>,
+                rowStride: Int) {
+        kernels.pointee.im2col(gather, columns.lowerBound, columns.count, rows.lowerBound, rows.count, matrix, rowStride)
+    }
+
     private var cValue: resin_isa { resin_isa(rawValue: UInt32(rawValue)) }
 
     private init(_ isa: resin_isa) { self = InstructionSet(rawValue: Int(isa.rawValue)) ?? .portable }
