@@ -169,4 +169,22 @@ static inline struct resin_column_layout resin_column_layout_at(const struct res
     return layout;
 }
 
+/// The rows of a plain B that the column product's next block copy reads, for prefetching while the current
+/// block computes: the next block of the inner dimension at columns `j`, else the first rows of the next
+/// block of columns (`columns` wide, before `column_end`); at most `step` rows. None for a gathered B.
+static inline const float *resin_next_b_rows(const struct resin_gemm_problem *p, long k0, long kc, long j, long columns,
+                                             long column_end, long step, long *rows) {
+    *rows = 0;
+    if (p->gather != NULL) return NULL;
+    if (k0 + kc < p->k) {
+        *rows = p->k - k0 - kc < step ? p->k - k0 - kc : step;
+        return p->b + (k0 + kc) * p->ldb + j;
+    }
+    if (j + columns < column_end) {
+        *rows = p->k < step ? p->k : step;
+        return p->b + j + columns;
+    }
+    return NULL;
+}
+
 #endif

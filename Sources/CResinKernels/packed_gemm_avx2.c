@@ -317,17 +317,8 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
             }
             // The rows of B the next copy reads (a plain B: the next block of the inner dimension, else the
             // next block of columns) into L2, a share of them before each panel's tiles.
-            const float *next_b = NULL;
-            long next_rows = 0;
-            if (p->gather == NULL) {
-                if (k0 + kc < p->k) {
-                    next_b = p->b + (k0 + kc) * p->ldb + j;
-                    next_rows = p->k - k0 - kc < step ? p->k - k0 - kc : step;
-                } else if (j + COLUMNS < column_end) {
-                    next_b = p->b + j + COLUMNS;
-                    next_rows = p->k < step ? p->k : step;
-                }
-            }
+            long next_rows;
+            const float *next_b = resin_next_b_rows(p, k0, kc, j, COLUMNS, column_end, step, &next_rows);
             long per_panel = (next_rows + (panel_end - panel_begin) - 1) / (panel_end - panel_begin);
             for (long panel = panel_begin; panel < panel_end; panel++) {
                 long panel_rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;

@@ -350,17 +350,8 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
             }
             // The rows of B the next copy reads (a plain B: the next block of the inner dimension, else the
             // next block of columns), spread over this block's tiles.
-            const float *next_b = NULL;
-            long next_rows = 0;
-            if (p->gather == NULL) {
-                if (k0 + kc < p->k) {
-                    next_b = p->b + (k0 + kc) * p->ldb + j;
-                    next_rows = p->k - k0 - kc < step ? p->k - k0 - kc : step;
-                } else if (j + COLUMNS < column_end) {
-                    next_b = p->b + j + COLUMNS;
-                    next_rows = p->k < step ? p->k : step;
-                }
-            }
+            long next_rows;
+            const float *next_b = resin_next_b_rows(p, k0, kc, j, COLUMNS, column_end, step, &next_rows);
             long row_end = panel_end * PANEL < p->m ? panel_end * PANEL : p->m;
             long tiles = (row_end - panel_begin * PANEL + ROWS - 1) / ROWS, per_tile = (next_rows + tiles - 1) / tiles;
             long tile_index = 0;
