@@ -14,7 +14,18 @@ import TestSupport
     }
 
     /// What the product adds: a residual in its own buffer, or the output itself holding it.
-    enum Skip: CaseIterable { case none, separate, inPlace }
+    enum Skip: CaseIterable {
+        case none, separate, inPlace
+
+        /// The epilogue's residual for this kind: none, the separate tensor, or the output itself.
+        func pointer(separate: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? {
+            switch self {
+            case .none: nil
+            case .separate: separate
+            case .inPlace: UnsafePointer(output)
+            }
+        }
+    }
 
     static let activations: [FusedActivation] = [.none, .relu, .clip(min: -0.5, max: 0.75)]
 
@@ -74,11 +85,7 @@ import TestSupport
                 bias.withOptionalPointer { biasPointer in
                     residual.withUnsafeBufferPointer { residual in
                         c.withUnsafeMutableBufferPointer { out in
-                            let skip: UnsafePointer<Float>? = switch skipKind {
-                            case .none: nil
-                            case .separate: residual.baseAddress
-                            case .inPlace: UnsafePointer(out.baseAddress!)
-                            }
+                            let skip = skipKind.pointer(separate: residual.baseAddress, output: out.baseAddress!)
                             // The arrays' pointers are only valid inside these closures, so the problem lives here too.
                             packed.withUnsafeBufferPointer { packed in
                                 b.withUnsafeBufferPointer { b in
@@ -141,11 +148,7 @@ import TestSupport
                 bias.withOptionalPointer { b in
                     separate.withUnsafeBufferPointer { separate in
                         output.withUnsafeMutableBufferPointer { y in
-                            let skip: UnsafePointer<Float>? = switch skipKind {
-                            case .none: nil
-                            case .separate: separate.baseAddress
-                            case .inPlace: UnsafePointer(y.baseAddress!)
-                            }
+                            let skip = skipKind.pointer(separate: separate.baseAddress, output: y.baseAddress!)
                             Kernels.convolution(input: x, weight: w, output: y.baseAddress!, geometry: geometry,
                                                 epilogue: ConvolutionEpilogue(bias: b, skip: skip, activation: activation),
                                                 workspace: &workspace, pool: pool, packedWeight: packed, instructionSet: instructionSet)

@@ -56,11 +56,7 @@ import TestSupport
                     separate.withUnsafeBufferPointer { separate in
                         output.withUnsafeMutableBufferPointer { y in
                             workspace.withUnsafeMutableBufferPointer { workspace in
-                                let skipPointer: UnsafePointer<Float>? = switch skip {
-                                case .none: nil
-                                case .separate: separate.baseAddress
-                                case .inPlace: UnsafePointer(y.baseAddress!)
-                                }
+                                let skipPointer = skip.pointer(separate: separate.baseAddress, output: y.baseAddress!)
                                 Kernels.convolution(input: x, weight: w, output: y.baseAddress!, geometry: geometry,
                                                     epilogue: ConvolutionEpilogue(bias: b, skip: skipPointer, activation: activation),
                                                     workspace: workspace.baseAddress, pool: pool, packedWeight: packed,
