@@ -31,7 +31,7 @@
 
 #define PANEL RESIN_PACKED_PANEL
 #define HALF 16
-#define TILE 6
+#define TILE RESIN_CHANNEL_TILE_COLUMNS_AVX2
 #define KBLOCK 512
 #define ROWS 6
 #define SLAB 16

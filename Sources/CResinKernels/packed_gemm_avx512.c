@@ -50,7 +50,7 @@
 // times instead of 7 per block. With software prefetch of the filters and the row-vector store (below) this
 // ran ResNet-50's 49-column products 1.2 to 1.4 times as fast as the 32 x 7 tile, filters hot or cold (one
 // core, alternating in one process).
-#define TILE_COLUMNS 14
+#define TILE_COLUMNS RESIN_CHANNEL_TILE_COLUMNS_AVX512
 // Filter lines are prefetched this many steps ahead (128 bytes a step, two lines): the first tile of a panel
 // streams them from L3 or memory, the later ones from L2. 8 and 16 steps measured alike, 1.1 to 1.2 times no
 // prefetch; 4 steps no better than 8.
