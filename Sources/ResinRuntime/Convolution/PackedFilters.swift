@@ -82,32 +82,16 @@ extension Kernels {
     /// The fused packed product `C = clamp(W * B + bias + skip)` (`resin_gemm_problem`), split over the pool
     /// into a grid of panels of output channels by blocks of columns (`fusedGrid`).
     static func fusedGEMM(pool: WorkerPool?, problem: resin_gemm_problem, instructionSet: InstructionSet) {
-        let panels = (problem.m + PackedFilters.panel - 1) / PackedFilters.panel
-        let threads = pool?.threads ?? 1
-        // Few plain columns run on the channel-vectorised tile (its columns are the unit of a column split);
-        // more columns, or an implicit B, on the column-vectorised one.
-        let channelTile = problem.n <= PackedFilters.maximumColumns && problem.gather == nil
-        let unit = channelTile ? instructionSet.channelTileColumns : Int(RESIN_FUSED_COLUMN_BLOCK)
-        let units = (problem.n + unit - 1) / unit
-        let grid: (panels: Int, columns: Int)
-        if channelTile {
-            grid = splitsColumns(m: problem.m, n: problem.n, threads: threads)
-                ? fusedGrid(panels: 1, columnBlocks: units, threads: threads) : fusedGrid(panels: panels, columnBlocks: 1, threads: threads)
-        } else {
-            // An implicit B is gathered from the input once per block of columns and panel task, and a stride-2
-            // gather costs a quarter of the product: split its columns only, when there are enough (ResNet-50's
-            // 128x56x56 3x3 stride-2 convolution on 2 threads took 0.77 of the time of the panel split, ResNet-18's
-            // 64x56x56 0.65 to 0.86; alternating runs, machine loaded). Stride-1 gathers were not measured: unchanged.
-            let stridedGather = problem.gather.map { $0.pointee.stride_width > 1 || $0.pointee.stride_height > 1 } ?? false
-            let gridPanels = stridedGather && units >= threads ? 1 : panels
-            grid = fusedGrid(panels: gridPanels, columnBlocks: units, threads: threads, copiesInputs: units > 1)
-        }
+        let stridedGather = problem.gather.map { $0.pointee.stride_width > 1 || $0.pointee.stride_height > 1 } ?? false
+        let plan = fusedPlan(m: problem.m, n: problem.n, gathered: problem.gather != nil, stridedGather: stridedGather,
+                             threads: pool?.threads ?? 1, instructionSet: instructionSet)
+        let panels = plan.panels, grid = plan.grid
         withUnsafePointer(to: problem) { problem in
             guard let pool, grid.panels * grid.columns > 1 else {
                 instructionSet.fusedGEMM(problem, panels: 0..<panels, columns: 0..<problem.pointee.n)
                 return
             }
-            var split = FusedSplit(problem: problem, instructionSet: instructionSet, panels: panels, units: units, unit: unit,
+            var split = FusedSplit(problem: problem, instructionSet: instructionSet, panels: panels, units: plan.units, unit: plan.unit,
                                    gridPanels: grid.panels, gridColumns: grid.columns)
             withUnsafePointer(to: &split) { context in
                 pool.forEach(grid.panels * grid.columns, context: context) { raw, task in
@@ -120,6 +104,30 @@ extension Kernels {
                 }
             }
         }
+    }
+
+    /// How `fusedGEMM` splits an `m x n` product over `threads`: its panels, its columns in `units` of `unit`
+    /// (the last one possibly partial), and the grid of tasks over both.
+    static func fusedPlan(
+        m: Int, n: Int, gathered: Bool, stridedGather: Bool, threads: Int, instructionSet: InstructionSet
+    ) -> (panels: Int, units: Int, unit: Int, grid: (panels: Int, columns: Int)) {
+        let panels = (m + PackedFilters.panel - 1) / PackedFilters.panel
+        // Few plain columns run on the channel-vectorised tile (its columns are the unit of a column split);
+        // more columns, or an implicit B, on the column-vectorised one.
+        let channelTile = n <= PackedFilters.maximumColumns && !gathered
+        let unit = channelTile ? instructionSet.channelTileColumns : Int(RESIN_FUSED_COLUMN_BLOCK)
+        let units = (n + unit - 1) / unit
+        if channelTile {
+            let grid = splitsColumns(m: m, n: n, threads: threads)
+                ? fusedGrid(panels: 1, columnBlocks: units, threads: threads) : fusedGrid(panels: panels, columnBlocks: 1, threads: threads)
+            return (panels, units, unit, grid)
+        }
+        // An implicit B is gathered from the input once per block of columns and panel task, and a stride-2
+        // gather costs a quarter of the product: split its columns only, when there are enough (ResNet-50's
+        // 128x56x56 3x3 stride-2 convolution on 2 threads took 0.77 of the time of the panel split, ResNet-18's
+        // 64x56x56 0.65 to 0.86; alternating runs, machine loaded). Stride-1 gathers were not measured: unchanged.
+        let gridPanels = stridedGather && units >= threads ? 1 : panels
+        return (panels, units, unit, fusedGrid(panels: gridPanels, columnBlocks: units, threads: threads, copiesInputs: units > 1))
     }
 
     /// Whether threads split the columns of a product on the channel-vectorised tile rather than its panels.
