@@ -180,7 +180,7 @@ static inline struct resin_column_layout resin_column_layout_at(const struct res
 /// panels' filters fit in L2, else RESIN_COLUMN_PASS_BLOCKS, so filters streamed from memory are read once
 /// per four blocks. ResNet-50 at batch 8 (AVX-512, 2 threads, one run against one pass a block, alternating,
 /// minimums of 2, machine shared): its layer4 products took 0.91 to 0.96 of their time (9.4 MiB of filters for
-/// each 3x3), its layer3 ones 0.89 to 0.98, the rest unchanged. AVX2 keeps one block a pass (not measured).
+/// each 3x3), its layer3 ones 0.89 to 0.98, the rest unchanged. AVX2's product takes the same passes.
 static inline long resin_column_blocks_per_pass(const struct resin_gemm_problem *p, long panels) {
     long bytes = panels * p->k * RESIN_PACKED_PANEL * (long)sizeof(float);
     return bytes > RESIN_COLUMN_PASS_FILTER_BYTES ? RESIN_COLUMN_PASS_BLOCKS : 1;
