@@ -31,7 +31,7 @@
 
 #define PANEL RESIN_PACKED_PANEL
 #define HALF 16
-#define TILE 6
+#define TILE RESIN_CHANNEL_TILE_COLUMNS_AVX2
 #define KBLOCK 512
 #define ROWS 6
 #define SLAB 16
@@ -166,6 +166,34 @@ access_lanes(float *base, const float *source, __m256 value, long lane0, long co
     return value;
 }
 
+// Where a straddling tile's two registers load and store when neither spans more than two images (planes of at
+// least 8 columns): per register, the lanes of its first image and of the next, and the offsets they move by.
+// Two masked accesses per register replace access_lanes' loop, whose branches change with every slab (as in
+// packed_gemm_avx512.c, where it took a 49-column-image product from 112 to 136 GFLOP/s).
+struct straddle_lanes {
+    __m256i first[2], second[2];
+    long first_shift[2], second_shift[2];
+};
+
+__attribute__((target("avx2,fma"), always_inline)) static inline struct straddle_lanes
+straddle_lanes_for(const struct resin_column_layout *l, long cols) {
+    struct straddle_lanes t;
+    for (int v = 0; v < 2; v++) {
+        long lane0 = 8 * v, end = cols < lane0 + 8 ? cols : lane0 + 8;
+        long edge = l->boundary, shift = 0;
+        while (edge <= lane0) {
+            edge += l->plane;
+            shift += l->shift;
+        }
+        long split = edge < end ? edge : end;
+        t.first[v] = lanes_below(split - lane0);
+        t.first_shift[v] = shift;
+        t.second[v] = _mm256_andnot_si256(lanes_below(split - lane0), lanes_below(end - lane0));
+        t.second_shift[v] = shift + l->shift;
+    }
+    return t;
+}
+
 // One column-vectorised tile: `ROWS` channels (`rows` of them stored) by `vectors` (a constant after inlining)
 // registers of 8 columns, `cols` of them stored, over `kc` steps. `w` is the tile's first lane in the panel,
 // `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step). `straddles` (a constant) when a
@@ -174,7 +202,8 @@ access_lanes(float *base, const float *source, __m256 value, long lane0, long co
 // the accumulators stay in registers.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 column_tile(long kc, const float *w, const float *x, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
-            const struct resin_column_layout *layout, const int height, const int vectors, const int straddles) {
+            const struct resin_column_layout *layout, const struct straddle_lanes *two, const int height, const int vectors,
+            const int straddles) {
     __m256 acc[ROWS][2];
     UNROLL for (int r = 0; r < height; r++) {
         // C holds a partial sum or the residual; else a separate residual starts the sum.
@@ -182,8 +211,14 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
             __m256 start = _mm256_setzero_ps();
             const float *from = s->adds ? c + r * ldc : s->skip ? s->skip + r * ldc : NULL;
             if (r < rows && from) {
-                start = straddles ? access_lanes(NULL, from, start, 8 * v, cols, layout, 0)
-                                  : _mm256_maskload_ps(from + 8 * v, lanes_below(cols - 8 * v));
+                if (straddles == 2) {
+                    start = _mm256_maskload_ps(from + 8 * v + two->first_shift[v], two->first[v]);
+                    start = _mm256_blendv_ps(start, _mm256_maskload_ps(from + 8 * v + two->second_shift[v], two->second[v]),
+                                             _mm256_castsi256_ps(two->second[v]));
+                } else {
+                    start = straddles ? access_lanes(NULL, from, start, 8 * v, cols, layout, 0)
+                                      : _mm256_maskload_ps(from + 8 * v, lanes_below(cols - 8 * v));
+                }
             }
             acc[r][v] = start;
         }
@@ -206,7 +241,10 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
         UNROLL for (int v = 0; v < vectors; v++) {
             __m256 value = acc[r][v];
             if (s->last) value = _mm256_min_ps(high, _mm256_max_ps(low, _mm256_add_ps(value, bias)));
-            if (straddles) {
+            if (straddles == 2) {
+                _mm256_maskstore_ps(c + r * ldc + 8 * v + two->first_shift[v], two->first[v], value);
+                _mm256_maskstore_ps(c + r * ldc + 8 * v + two->second_shift[v], two->second[v], value);
+            } else if (straddles) {
                 access_lanes(c + r * ldc, NULL, value, 8 * v, cols, layout, 1);
             } else {
                 _mm256_maskstore_ps(c + r * ldc + 8 * v, lanes_below(cols - 8 * v), value);
@@ -219,7 +257,8 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
 // `c` is the slab's first column in the panel's first row of C, `layout` that column's layout.
 __attribute__((target("avx2,fma"))) static void
 column_panel(long kc, const float *w, const float *x, float *c, long ldc, long panel_rows, long cols,
-             const struct resin_gemm_problem *p, long k0, long row0, const struct resin_column_layout *layout) {
+             const struct resin_gemm_problem *p, long k0, long row0, const struct resin_column_layout *layout,
+             const struct straddle_lanes *two) {
     for (long r0 = 0; r0 < panel_rows; r0 += ROWS) {
         long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
         struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row0 + r0, layout->offset);
@@ -240,15 +279,18 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
                 }
             }
         }
-        if (layout->boundary < cols) {
-            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 2, 1);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 2, 1);
+        if (layout->boundary < cols && layout->plane >= 8) {
+            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, ROWS, 2, 2);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, PANEL % ROWS, 2, 2);
+        } else if (layout->boundary < cols) {
+            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, ROWS, 2, 1);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, PANEL % ROWS, 2, 1);
         } else if (r0 + ROWS <= PANEL) {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 2, 0);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, ROWS, 1, 0);
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, ROWS, 2, 0);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, ROWS, 1, 0);
         } else {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 2, 0);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, PANEL % ROWS, 1, 0);
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, PANEL % ROWS, 2, 0);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, PANEL % ROWS, 1, 0);
         }
     }
 }
@@ -285,27 +327,50 @@ gather_copy(float *target, const float *source, long count, long stride) {
     for (long t = 0; t < count; t++) target[t] = source[t * stride];
 }
 
-// The column-vectorised product over a range of panels and columns.
+// The column-vectorised product over a range of panels and columns. Blocks of COLUMNS columns are taken
+// `per_pass` at a time (resin_column_blocks_per_pass): each block of the inner dimension copies the pass's
+// blocks of inputs, then each panel's filters for that block serve all of them while they are in L1.
 __attribute__((target("avx2,fma"))) static void
 column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
     // No panels: nothing to do (and the prefetch below shares rows of B among the panels).
     if (panel_begin >= panel_end) return;
-    // Slabs of 16 columns by `kc` steps, one after another, so a tile reads its inputs sequentially.
-    float x[COLUMN_KBLOCK * COLUMNS] __attribute__((aligned(32)));
+    // Per block, slabs of 16 columns by `kc` steps, one after another, so a tile reads its inputs sequentially.
+    float x[RESIN_COLUMN_PASS_BLOCKS][COLUMN_KBLOCK * COLUMNS] __attribute__((aligned(32)));
     struct resin_gather_piece pieces[RESIN_GATHER_MAX_PIECES];
-    for (long j = column_begin; j < column_end; j += COLUMNS) {
-        long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
-        long slabs = (cols + SLAB - 1) / SLAB;
-        long step = resin_even_block(p->k, COLUMN_KBLOCK);
+    // Per block and slab: where its tiles store, and (straddling an image) the lanes of each image.
+    struct resin_column_layout layouts[RESIN_COLUMN_PASS_BLOCKS][COLUMNS / SLAB];
+    struct straddle_lanes straddles[RESIN_COLUMN_PASS_BLOCKS][COLUMNS / SLAB];
+    long per_pass = resin_column_blocks_per_pass(p, panel_end - panel_begin);
+    long step = resin_even_block(p->k, COLUMN_KBLOCK);
+    for (long j0 = column_begin; j0 < column_end; j0 += per_pass * COLUMNS) {
+        long blocks = (column_end - j0 + COLUMNS - 1) / COLUMNS;
+        if (blocks > per_pass) blocks = per_pass;
+        long pass_end = j0 + blocks * COLUMNS < column_end ? j0 + blocks * COLUMNS : column_end;
+        for (long b = 0; b < blocks; b++) {
+            long j = j0 + b * COLUMNS;
+            long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
+            for (long slab = 0; slab * SLAB < cols; slab++) {
+                long slab_cols = cols - slab * SLAB < SLAB ? cols - slab * SLAB : SLAB;
+                layouts[b][slab] = resin_column_layout_at(p, j + slab * SLAB);
+                if (layouts[b][slab].boundary < slab_cols && layouts[b][slab].plane >= 8) {
+                    straddles[b][slab] = straddle_lanes_for(&layouts[b][slab], slab_cols);
+                }
+            }
+        }
         for (long k0 = 0; k0 < p->k; k0 += step) {
             long kc = p->k - k0 < step ? p->k - k0 : step;
-            // Copy the block of inputs, zero past `cols` so every register lane reads a number.
-            if (p->gather) {
-                int count = resin_gather_pieces(p->gather, j, cols, slabs * SLAB, SLAB, kc * SLAB, pieces);
-                resin_gather_rows(p->gather, pieces, count, k0, kc, x, SLAB, gather_copy);
-            } else {
+            // Copy the blocks of inputs, zero past each block's columns so every register lane reads a number.
+            for (long b = 0; b < blocks; b++) {
+                long j = j0 + b * COLUMNS;
+                long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
+                long slabs = (cols + SLAB - 1) / SLAB;
+                if (p->gather) {
+                    int count = resin_gather_pieces(p->gather, j, cols, slabs * SLAB, SLAB, kc * SLAB, pieces);
+                    resin_gather_rows(p->gather, pieces, count, k0, kc, x[b], SLAB, gather_copy);
+                    continue;
+                }
                 for (long slab = 0; slab < slabs; slab++) {
-                    float *dst = x + slab * kc * SLAB;
+                    float *dst = x[b] + slab * kc * SLAB;
                     for (long kk = 0; kk < kc; kk++) {
                         const float *row = p->b + (k0 + kk) * p->ldb + j + slab * SLAB;
                         for (int v = 0; v < 2; v++) {
@@ -316,26 +381,32 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                 }
             }
             // The rows of B the next copy reads (a plain B: the next block of the inner dimension, else the
-            // next block of columns) into L2, a share of them before each panel's tiles.
+            // next pass's columns) into L2, a share of them before each panel's tiles, each block's columns.
             long next_rows;
-            const float *next_b = resin_next_b_rows(p, k0, kc, j, COLUMNS, column_end, step, &next_rows);
+            const float *next_b = resin_next_b_rows(p, k0, kc, j0, pass_end - j0, column_end, step, &next_rows);
             long per_panel = (next_rows + (panel_end - panel_begin) - 1) / (panel_end - panel_begin);
             for (long panel = panel_begin; panel < panel_end; panel++) {
                 long panel_rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
                 const float *w = p->packed + (panel * p->k + k0) * PANEL;
                 long row = panel * PANEL;
                 for (long kk = (panel - panel_begin) * per_panel; kk < next_rows && kk < (panel - panel_begin + 1) * per_panel; kk++) {
-                    const float *from = next_b + kk * p->ldb;
-                    _mm_prefetch((const char *)from, _MM_HINT_T1);
-                    _mm_prefetch((const char *)(from + 16), _MM_HINT_T1);
-                    _mm_prefetch((const char *)(from + 32), _MM_HINT_T1);
-                    _mm_prefetch((const char *)(from + COLUMNS - 1), _MM_HINT_T1);
+                    for (long b = 0; b < blocks; b++) {
+                        const float *from = next_b + kk * p->ldb + b * COLUMNS;
+                        _mm_prefetch((const char *)from, _MM_HINT_T1);
+                        _mm_prefetch((const char *)(from + 16), _MM_HINT_T1);
+                        _mm_prefetch((const char *)(from + 32), _MM_HINT_T1);
+                        _mm_prefetch((const char *)(from + COLUMNS - 1), _MM_HINT_T1);
+                    }
                 }
-                for (long slab = 0; slab < slabs; slab++) {
-                    long slab_cols = cols - slab * SLAB < SLAB ? cols - slab * SLAB : SLAB;
-                    struct resin_column_layout layout = resin_column_layout_at(p, j + slab * SLAB);
-                    column_panel(kc, w, x + slab * kc * SLAB, p->c + row * p->ldc + layout.offset, p->ldc, panel_rows, slab_cols, p,
-                                 k0, row, &layout);
+                for (long b = 0; b < blocks; b++) {
+                    long j = j0 + b * COLUMNS;
+                    long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
+                    for (long slab = 0; slab * SLAB < cols; slab++) {
+                        long slab_cols = cols - slab * SLAB < SLAB ? cols - slab * SLAB : SLAB;
+                        const struct resin_column_layout *layout = &layouts[b][slab];
+                        column_panel(kc, w, x[b] + slab * kc * SLAB, p->c + row * p->ldc + layout->offset, p->ldc, panel_rows,
+                                     slab_cols, p, k0, row, layout, &straddles[b][slab]);
+                    }
                 }
             }
         }

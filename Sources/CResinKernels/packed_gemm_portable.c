@@ -17,7 +17,7 @@
 // the lane loop keeps in eight 4-float or four 8-float registers (SSE2, NEON, or wider), with room for the
 // filter values and the broadcast input. A whole panel's 32 x n accumulators would spill.
 #define SLICE 8
-#define TILE 4
+#define TILE RESIN_CHANNEL_TILE_COLUMNS_PORTABLE
 #define KBLOCK 512
 // An implicit B is gathered per block of 48 columns by 128 steps (24 KiB of stack).
 #define GATHER_COLUMNS RESIN_FUSED_COLUMN_BLOCK

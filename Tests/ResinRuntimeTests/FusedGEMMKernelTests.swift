@@ -162,6 +162,16 @@ import TestSupport
         }
     }
 
+    /// A plain product whose filters pass 1 MiB (40 filters by 4,200 steps: two panels, 1.1 MiB packed) takes
+    /// four blocks of 48 columns per pass of the column product: 300 columns are a pass of four blocks and
+    /// one of three, the last one partial; the later blocks of the inner dimension add to C.
+    @Test func filtersPastTheCacheServeFourBlocksPerPass() throws {
+        var random = SplitMix64(seed: 4200)
+        try #require(PackedFilters.floats(filters: 40, inner: 4200) * 4 > 1 << 20)
+        try Self.expectFusedProduct(m: 40, n: 300, k: 4200, ldb: 301, ldc: 303, skipKind: .separate, activation: .relu, hasBias: true,
+                               random: &random)
+    }
+
     /// Clip's rules in the kernel's store, as in the Swift epilogue: a NaN result passes whatever the
     /// bounds, a NaN bound clamps nothing, infinities are clamped by finite bounds.
     @Test(arguments: [4, 300])
@@ -196,22 +206,38 @@ import TestSupport
         }
     }
 
-    /// Every ResNet-50 product at batch 1 gives each thread work: at least as many tasks as threads, and
-    /// the slowest thread does at most its even share rounded up to whole units, plus one task's worth.
+    /// Every ResNet-50 product at batch 1 gives each thread work, under every instruction set's column unit:
+    /// at least as many tasks as threads, and the slowest thread does at most its even share of the product's
+    /// units (panels by blocks of columns) rounded up, plus one task's worth.
     @Test(arguments: [2, 3, 4])
     func splitKeepsEveryThreadBusy(threads: Int) {
         let products = [(64, 12544), (64, 3136), (256, 3136), (128, 3136), (128, 784), (512, 784), (256, 784), (256, 196),
                         (1024, 196), (512, 196), (512, 49), (2048, 49)]
-        for (m, n) in products {
-            let panels = (m + 31) / 32
-            let blocks = n > PackedFilters.maximumColumns ? (n + 47) / 48 : 1
-            let grid = Kernels.fusedGrid(panels: panels, columnBlocks: blocks, threads: threads, copiesInputs: blocks > 1)
-            let tasks = grid.panels * grid.columns
-            #expect(tasks >= min(threads, panels * blocks), "m \(m) n \(n): \(tasks) tasks for \(threads) threads")
-            let perTask = ((panels + grid.panels - 1) / grid.panels) * ((blocks + grid.columns - 1) / grid.columns)
-            let slowest = (tasks + threads - 1) / threads * perTask
-            let even = (panels * blocks + threads - 1) / threads
-            #expect(slowest <= even + perTask, "m \(m) n \(n): grid \(grid), slowest \(slowest) units, even share \(even)")
+        for instructionSet in InstructionSet.allCases {
+            for (m, n) in products {
+                let plan = Kernels.fusedPlan(m: m, n: n, gathered: false, stridedGather: false, threads: threads,
+                                             instructionSet: instructionSet)
+                let grid = plan.grid
+                let tasks = grid.panels * grid.columns
+                let label = "\(instructionSet) m \(m) n \(n): grid \(grid) of \(plan.panels) panels by \(plan.units) units"
+                #expect(tasks >= min(threads, plan.panels * plan.units), "\(label): \(tasks) tasks for \(threads) threads")
+                let perTask = ((plan.panels + grid.panels - 1) / grid.panels) * ((plan.units + grid.columns - 1) / grid.columns)
+                let slowest = (tasks + threads - 1) / threads * perTask
+                let even = (plan.panels * plan.units + threads - 1) / threads
+                #expect(slowest <= even + perTask, "\(label): slowest \(slowest) units, even share \(even)")
+            }
         }
+    }
+
+    /// Threads split a few-column product by columns when its columns are at least a quarter of its rows
+    /// (`Kernels.splitsColumns`): ResNet-50's 14x14 1024-to-256 and 1024-to-512 products split by columns, its 7x7
+    /// ones and its 14x14 256-to-1024 one by panels, and one thread never splits.
+    @Test func fewColumnsSplitByColumnsOnlyWhenTheyOutweighTheFilters() {
+        for (m, n, columns) in [(256, 196, true), (512, 196, true), (1024, 196, false), (512, 49, false), (2048, 49, false)] {
+            let plan = Kernels.fusedPlan(m: m, n: n, gathered: false, stridedGather: false, threads: 2, instructionSet: .avx512)
+            #expect(plan.unit == 14 && plan.units == (n + 13) / 14)
+            #expect(plan.grid == (columns ? (1, 2) : (2, 1)), "m \(m) n \(n): grid \(plan.grid)")
+        }
+        #expect(!Kernels.splitsColumns(m: 256, n: 196, threads: 1))
     }
 }

@@ -100,6 +100,29 @@ import TestSupport
         }
     }
 
+    /// Filters past 1 MiB for a thread (128 filters of 256 channels by 3x3, 1.1 MiB packed): the column product
+    /// takes four blocks of 48 columns per pass (`resin_column_blocks_per_pass`), so 324 columns (four images of
+    /// 9x9, each ending inside a register) make a pass of four blocks and one of three, the last one partial.
+    @Test func filtersPastTheCacheServeFourBlocksPerPass() throws {
+        var random = SplitMix64(seed: 324)
+        let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [9, 9], kernel: [3, 3])
+        let geometry = ConvolutionGeometry(batch: 4, inputChannels: 256, outputChannels: 128, group: 1, inputSpatial: [9, 9],
+                                           window: window)
+        try #require(geometry.readsImplicitColumns(packed: true))
+        try #require(PackedFilters.floats(filters: 128, inner: geometry.columnRows) * 4 > 1 << 20)
+        let convolution = Convolution(
+            geometry: geometry, x: random.floats(4 * 256 * 81), w: random.floats(128 * geometry.columnRows), bias: random.floats(128),
+            skip: .inPlace, residual: random.floats(4 * 128 * 81, in: -2...2), activation: .relu)
+        let expected = convolution.expected
+        for instructionSet in InstructionSet.supported {
+            for pool in FusedGEMMKernelTests.pools() {
+                expectClose(convolution.run(instructionSet, pool: pool), expected, rtol: 1e-5,
+                            atol: FusedGEMMKernelTests.tolerance(k: geometry.columnRows),
+                            Comment(rawValue: "\(instructionSet), \(pool.threads) threads"))
+            }
+        }
+    }
+
     /// Output planes smaller than a register (2x3, 1x1, 3x5): a register's lanes span several images, each
     /// stored at its own image's place; called through the kernel table with few columns, which an implicit B
     /// still runs on the column tile.

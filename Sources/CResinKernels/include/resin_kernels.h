@@ -148,6 +148,11 @@ typedef void (*resin_fused_gemm_fn)(const struct resin_gemm_problem *problem, lo
 
 /// Columns a split of the fused product should keep together (a multiple of every column tile).
 #define RESIN_FUSED_COLUMN_BLOCK 48
+/// Columns of each set's channel-vectorised tile (the product of at most 256 plain columns): a thread's share
+/// of that product's columns starts on a tile, so only the last share can end in a partial one.
+#define RESIN_CHANNEL_TILE_COLUMNS_PORTABLE 4
+#define RESIN_CHANNEL_TILE_COLUMNS_AVX2 6
+#define RESIN_CHANNEL_TILE_COLUMNS_AVX512 14
 // ---- Winograd transforms (winograd_*.c, arithmetic in winograd_body.h) ----
 // Lavin and Gray's F(2x2, 3x3) and F(4x4, 3x3) (the latter on the points 0, 1, -1, 1/2, -1/2 and infinity):
 // an (M+2)x(M+2) input tile d becomes V = B^T d B, the (M+2)^2 positions are multiplied by the transformed

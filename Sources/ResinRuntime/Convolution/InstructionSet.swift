@@ -76,6 +76,16 @@ public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStrin
         kernels.pointee.packed_gemm(m, n, k, panels.lowerBound, panels.upperBound, packed, b, ldb, c, ldc, accumulate ? 1 : 0)
     }
 
+    /// Columns of this set's channel-vectorised tile (`RESIN_CHANNEL_TILE_COLUMNS_*`), which runs the packed
+    /// products of at most `PackedFilters.maximumColumns` plain columns.
+    var channelTileColumns: Int {
+        switch self {
+        case .portable: Int(RESIN_CHANNEL_TILE_COLUMNS_PORTABLE)
+        case .avx2: Int(RESIN_CHANNEL_TILE_COLUMNS_AVX2)
+        case .avx512: Int(RESIN_CHANNEL_TILE_COLUMNS_AVX512)
+        }
+    }
+
     /// The fused packed product (`resin_gemm_problem`) over the output channels of `panels` and the columns
     /// `columns`.
     func fusedGEMM(_ problem: UnsafePointer<resin_gemm_problem>, panels: Range<Int>, columns: Range<Int>) {

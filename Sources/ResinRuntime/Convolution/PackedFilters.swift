@@ -82,39 +82,65 @@ extension Kernels {
     /// The fused packed product `C = clamp(W * B + bias + skip)` (`resin_gemm_problem`), split over the pool
     /// into a grid of panels of output channels by blocks of columns (`fusedGrid`).
     static func fusedGEMM(pool: WorkerPool?, problem: resin_gemm_problem, instructionSet: InstructionSet) {
-        let panels = (problem.m + PackedFilters.panel - 1) / PackedFilters.panel
-        let block = Int(RESIN_FUSED_COLUMN_BLOCK)
-        // Few columns run on the channel-vectorised tile, whose column tiles (6 or 7) do not divide a block; an
-        // implicit B always runs on the column-vectorised one.
-        let columnBlocks = problem.n > PackedFilters.maximumColumns || problem.gather != nil ? (problem.n + block - 1) / block : 1
-        // An implicit B is gathered from the input once per block of columns and panel task, and a stride-2
-        // gather costs a quarter of the product: split its columns only, when there are enough (ResNet-50's
-        // 128x56x56 3x3 stride-2 convolution on 2 threads took 0.77 of the time of the panel split, ResNet-18's
-        // 64x56x56 0.65 to 0.86; alternating runs, machine loaded). Stride-1 gathers were not measured: unchanged.
         let stridedGather = problem.gather.map { $0.pointee.stride_width > 1 || $0.pointee.stride_height > 1 } ?? false
-        let gridPanels = stridedGather && columnBlocks >= (pool?.threads ?? 1) ? 1 : panels
-        let grid = fusedGrid(panels: gridPanels, columnBlocks: columnBlocks, threads: pool?.threads ?? 1, copiesInputs: columnBlocks > 1)
+        let plan = fusedPlan(m: problem.m, n: problem.n, gathered: problem.gather != nil, stridedGather: stridedGather,
+                             threads: pool?.threads ?? 1, instructionSet: instructionSet)
+        let panels = plan.panels, grid = plan.grid
         withUnsafePointer(to: problem) { problem in
             guard let pool, grid.panels * grid.columns > 1 else {
                 instructionSet.fusedGEMM(problem, panels: 0..<panels, columns: 0..<problem.pointee.n)
                 return
             }
-            var split = FusedSplit(problem: problem, instructionSet: instructionSet, panels: panels, columnBlocks: columnBlocks,
+            var split = FusedSplit(problem: problem, instructionSet: instructionSet, panels: panels, units: plan.units, unit: plan.unit,
                                    gridPanels: grid.panels, gridColumns: grid.columns)
             withUnsafePointer(to: &split) { context in
                 pool.forEach(grid.panels * grid.columns, context: context) { raw, task in
                     let s = raw.assumingMemoryBound(to: FusedSplit.self).pointee
                     let (row, column) = task.quotientAndRemainder(dividingBy: s.gridColumns)
-                    let n = s.problem.pointee.n
-                    let block = Int(RESIN_FUSED_COLUMN_BLOCK)
-                    let firstBlock = column * s.columnBlocks / s.gridColumns, lastBlock = (column + 1) * s.columnBlocks / s.gridColumns
-                    let columns = s.columnBlocks == 1 ? 0..<n : (firstBlock * block)..<min(n, lastBlock * block)
+                    let firstUnit = column * s.units / s.gridColumns, lastUnit = (column + 1) * s.units / s.gridColumns
+                    let columns = (firstUnit * s.unit)..<min(s.problem.pointee.n, lastUnit * s.unit)
                     s.instructionSet.fusedGEMM(s.problem, panels: (row * s.panels / s.gridPanels)..<((row + 1) * s.panels / s.gridPanels),
                                                columns: columns)
                 }
             }
         }
     }
+
+    /// How `fusedGEMM` splits an `m x n` product over `threads`: its panels, its columns in `units` of `unit`
+    /// (the last one possibly partial), and the grid of tasks over both.
+    static func fusedPlan(
+        m: Int, n: Int, gathered: Bool, stridedGather: Bool, threads: Int, instructionSet: InstructionSet
+    ) -> (panels: Int, units: Int, unit: Int, grid: (panels: Int, columns: Int)) {
+        let panels = (m + PackedFilters.panel - 1) / PackedFilters.panel
+        // Few plain columns run on the channel-vectorised tile (its columns are the unit of a column split);
+        // more columns, or an implicit B, on the column-vectorised one.
+        let channelTile = n <= PackedFilters.maximumColumns && !gathered
+        let unit = channelTile ? instructionSet.channelTileColumns : Int(RESIN_FUSED_COLUMN_BLOCK)
+        let units = (n + unit - 1) / unit
+        if channelTile {
+            let grid = splitsColumns(m: m, n: n, threads: threads)
+                ? fusedGrid(panels: 1, columnBlocks: units, threads: threads) : fusedGrid(panels: panels, columnBlocks: 1, threads: threads)
+            return (panels, units, unit, grid)
+        }
+        // An implicit B is gathered from the input once per block of columns and panel task, and a stride-2
+        // gather costs a quarter of the product: split its columns only, when there are enough (ResNet-50's
+        // 128x56x56 3x3 stride-2 convolution on 2 threads took 0.77 of the time of the panel split, ResNet-18's
+        // 64x56x56 0.65 to 0.86; alternating runs, machine loaded). Stride-1 gathers were not measured: unchanged.
+        let gridPanels = stridedGather && units >= threads ? 1 : panels
+        return (panels, units, unit, fusedGrid(panels: gridPanels, columnBlocks: units, threads: threads, copiesInputs: units > 1))
+    }
+
+    /// Whether threads split the columns of a product on the channel-vectorised tile rather than its panels.
+    /// Split by panels, every thread reads all of B (`k x n`); split by columns, every thread reads all the
+    /// filters (`m x k`). B is the previous layer's output, just written half by each core, so a thread's
+    /// read of the other half crosses between the cores, while the filters stream in order from memory with
+    /// prefetching: B's bytes measured about four times as dear. Columns split when `4 n >= m`: ResNet-50's
+    /// 14x14 1024-to-256 products (196 columns) took 0.75 to 0.82 of their time split by columns, its
+    /// 14x14 1024-to-512 one 0.81 and the 3x3 stride-2 256x28x28 one 0.79; the 7x7 products (49 columns, 512
+    /// to 2048 channels) 1.07 to 1.16 times as long, and the 14x14 256-to-1024 ones 1.03 to 1.07 (2 threads,
+    /// AVX-512, alternating runs of the whole model, minimums of 2; machine shared). The bits are the same
+    /// either way: each column's sum runs in one tile in the same order.
+    static func splitsColumns(m: Int, n: Int, threads: Int) -> Bool { threads > 1 && 4 * n >= m }
 
     /// How a product of `panels` x `columnBlocks` units splits over `threads`: the grid whose slowest thread
     /// does the fewest units (tasks are claimed in rounds of `threads`), then the one splitting the shared
@@ -145,7 +171,8 @@ extension Kernels {
     private struct FusedSplit {
         var problem: UnsafePointer<resin_gemm_problem>
         var instructionSet: InstructionSet
-        var panels: Int, columnBlocks: Int
+        /// Panels, and units of `unit` columns (the last one possibly partial), split over the grid.
+        var panels: Int, units: Int, unit: Int
         var gridPanels: Int, gridColumns: Int
     }
 }
