@@ -1,3 +1,4 @@
+import CAllocationCounter
 import ResinIR
 import Testing
 import TestSupport
@@ -46,6 +47,41 @@ import TestSupport
                 expectClose(actual, expected, rtol: 1e-5, atol: FusedGEMMKernelTests.tolerance(k: geometry.columnRows),
                             Comment(rawValue: label))
             }
+        }
+    }
+
+    /// A run allocates nothing on any thread: the band buffer and tap offsets live on the kernel's stack.
+    @Test func allocatesNothing() throws {
+        var random = SplitMix64(seed: 5)
+        let window = try WindowAttributes(strides: [2, 2], pads: [3, 3, 3, 3]).resolve(spatial: [30, 30], kernel: [7, 7])
+        let geometry = ConvolutionGeometry(batch: 2, inputChannels: 3, outputChannels: 40, group: 1, inputSpatial: [30, 30],
+                                           window: window)
+        try #require(geometry.runsDirectly)
+        let x = random.floats(2 * 3 * 30 * 30), w = random.floats(40 * geometry.columnRows), bias = random.floats(40)
+        let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: 40, inner: geometry.columnRows) }
+        let input = UnsafeMutablePointer<Float>.allocate(capacity: x.count)
+        let filters = UnsafeMutablePointer<Float>.allocate(capacity: packed.count)
+        let biases = UnsafeMutablePointer<Float>.allocate(capacity: 40)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 40 * geometry.outputPlane)
+        defer { input.deallocate(); filters.deallocate(); biases.deallocate(); y.deallocate() }
+        input.initialize(from: x, count: x.count)
+        filters.initialize(from: packed, count: packed.count)
+        biases.initialize(from: bias, count: 40)
+        // Threads started inside the group are counted with the test's own.
+        resin_allocation_group_join()
+        defer { resin_allocation_group_leave() }
+        let pool = WorkerPool(threads: 2)
+        let epilogue = ConvolutionEpilogue(bias: biases, activation: .relu)
+        for instructionSet in InstructionSet.supported {
+            let run = {
+                Kernels.convolution(input: input, weight: filters, output: y, geometry: geometry, epilogue: epilogue, workspace: nil,
+                                    pool: pool, packedWeight: filters, instructionSet: instructionSet)
+            }
+            run()
+            resin_allocation_counting_begin()
+            run()
+            let allocations = resin_allocation_counting_end()
+            #expect(allocations == 0, "\(instructionSet) allocated \(allocations) times")
         }
     }
 
