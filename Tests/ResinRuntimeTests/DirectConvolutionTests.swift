@@ -86,12 +86,12 @@ import TestSupport
     }
 
     /// The choice depends on shapes alone: ResNet's stem runs directly whatever the batch; its 3x3 stride-2
-    /// convolutions (too many taps), 1x1 downsamples (a kernel 1 wide), stride-1 convolutions and grouped ones
-    /// do not.
+    /// convolutions (too many taps), 1x1 downsamples (a kernel 1 wide), stride-1, grouped and dilated
+    /// convolutions do not.
     @Test func choiceFollowsShapes() throws {
-        func geometry(batch: Int = 1, channels: Int, side: Int, kernel: Int, stride: Int, pad: Int, group: Int = 1) throws
-            -> ConvolutionGeometry {
-            let window = try WindowAttributes(strides: [stride, stride], pads: [pad, pad, pad, pad])
+        func geometry(batch: Int = 1, channels: Int, side: Int, kernel: Int, stride: Int, pad: Int, group: Int = 1,
+                      dilation: Int = 1) throws -> ConvolutionGeometry {
+            let window = try WindowAttributes(strides: [stride, stride], dilations: [dilation, dilation], pads: [pad, pad, pad, pad])
                 .resolve(spatial: [side, side], kernel: [kernel, kernel])
             return ConvolutionGeometry(batch: batch, inputChannels: channels, outputChannels: 64, group: group,
                                        inputSpatial: [side, side], window: window)
@@ -102,5 +102,6 @@ import TestSupport
         #expect(!(try geometry(channels: 3, side: 56, kernel: 1, stride: 2, pad: 0)).runsDirectly)
         #expect(!(try geometry(channels: 3, side: 224, kernel: 7, stride: 1, pad: 3)).runsDirectly)
         #expect(!(try geometry(channels: 4, side: 56, kernel: 7, stride: 2, pad: 3, group: 2)).runsDirectly)
+        #expect(!(try geometry(channels: 3, side: 56, kernel: 5, stride: 2, pad: 3, dilation: 2)).runsDirectly)
     }
 }

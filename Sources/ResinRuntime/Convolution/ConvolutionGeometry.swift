@@ -67,7 +67,8 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         winogradTile = plan.tile
         winogradTileColumns = plan.tileColumns
         winogradBandTileRows = plan.bandTileRows
-        runsDirectly = group == 1 && inputSpatial.count == 2 && window.strides[1] == 2 && window.kernel[1] >= 3
+        runsDirectly = group == 1 && inputSpatial.count == 2 && window.strides == [2, 2] && window.dilations == [1, 1]
+            && window.kernel[1] >= 3
             && plan.tile == 0 && columnRows <= Int(RESIN_DIRECT_MAX_TAPS)
             && withUnsafePointer(to: ConvolutionGeometry.directShape(inputChannels, outputChannels, inputSpatial, window)) {
                 resin_direct_conv_supported($0) != 0
@@ -129,7 +130,7 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public static let implicitMinimumColumns = PackedFilters.maximumColumns
 
     /// Whether a convolution on packed filters runs on the direct kernel of few channels (`direct_conv_*.c`,
-    /// `Kernels.directConvolution`): ungrouped, 2-D, stride 2 along rows, a kernel at least 3 wide and at most
+    /// `Kernels.directConvolution`): ungrouped, 2-D, stride 2, no dilation, a kernel at least 3 wide and at most
     /// `RESIN_DIRECT_MAX_TAPS` taps (channels x kernel): ResNet's 7x7 stem. It ran 1.4 times as fast as the
     /// implicit columns on one core (C benchmark of the stem alone, minimums of 60 alternating runs, machine
     /// shared). Shapes only, so every processor and instruction set takes the same path.
