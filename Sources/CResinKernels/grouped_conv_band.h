@@ -157,10 +157,12 @@ typedef void (*grouped_tile_fn)(const struct resin_grouped_conv_shape *s, const 
 /// Output rows `row_begin ..< row_end` (resin_grouped_conv_fn's contract), band by band: copy the band's
 /// input rows, then run `tile` over chunks of `vectors` vectors of `lanes` outputs (continuing on the next
 /// row, so narrow maps fill tiles too) times blocks of `filters` filters. Inlined into each instruction
-/// set's file, where `tile` becomes a direct call.
-static inline void grouped_conv_rows(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
-                                     const float *bias, const float *skip, float *output, long row_begin, long row_end,
-                                     long lanes, int vectors, int filters, grouped_tile_fn tile) {
+/// set's file, where `tile` becomes a direct call. `packed`: the filters are panels of the packed product
+/// (`resin_pack_filters`, the direct convolution of few channels), and `filters` divides a panel, so each
+/// block's `weight` is its first lane in its panel; else ONNX's layout, `weight` the block's first filter.
+static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
+                                        const float *bias, const float *skip, float *output, long row_begin, long row_end,
+                                        long lanes, int vectors, int filters, grouped_tile_fn tile, int packed) {
     struct grouped_band_layout layout;
     if (!grouped_band_layout(s, lanes, &layout)) return;
     _Alignas(64) float band[RESIN_GROUPED_SCRATCH_FLOATS];
@@ -184,11 +186,20 @@ static inline void grouped_conv_rows(const struct resin_grouped_conv_shape *s, c
             }
             for (long f = 0; f < s->filters; f += filters) {
                 int block = s->filters - f < filters ? (int)(s->filters - f) : filters;
-                tile(s, band, offsets, taps, weight + f * taps, bias ? bias + f : 0, skip ? skip + f * plane : 0,
+                const float *block_weight = packed ? weight + (f - f % RESIN_PACKED_PANEL) * taps + f % RESIN_PACKED_PANEL
+                                                   : weight + f * taps;
+                tile(s, band, offsets, taps, block_weight, bias ? bias + f : 0, skip ? skip + f * plane : 0,
                      output + f * plane, plane, inputs, outputs, valid, block, count);
             }
         }
     }
+}
+
+/// `grouped_conv_rows_of` on filters in ONNX's layout.
+static inline void grouped_conv_rows(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
+                                     const float *bias, const float *skip, float *output, long row_begin, long row_end,
+                                     long lanes, int vectors, int filters, grouped_tile_fn tile) {
+    grouped_conv_rows_of(s, input, weight, bias, skip, output, row_begin, row_end, lanes, vectors, filters, tile, 0);
 }
 
 #endif

@@ -13,7 +13,8 @@
 // Designated fields, one block per kernel family, so each family's entries read on their own.
 #define RESIN_TABLE(isa_value, suffix)                                                                    \
     {.isa = isa_value, .packed_gemm = resin_packed_gemm_##suffix, .grouped_conv = resin_grouped_conv_##suffix, \
-     .fused_gemm = resin_fused_gemm_##suffix, WINOGRAD(suffix), SMALL_OPS(suffix), IM2COL(suffix)}
+     .fused_gemm = resin_fused_gemm_##suffix, WINOGRAD(suffix), SMALL_OPS(suffix), IM2COL(suffix),   \
+     DIRECT_CONV(suffix)}
 // The Winograd block's fields of one set.
 #define WINOGRAD(set)                                                                                                  \
     .winograd2_input = resin_winograd2_input_##set, .winograd2_output = resin_winograd2_output_##set,                 \
@@ -23,6 +24,8 @@
 #define SMALL_OPS(set) .maxpool = resin_maxpool_##set, .row_gemm = resin_row_gemm_##set
 // The im2col block's field of one set.
 #define IM2COL(set) .im2col = resin_im2col_##set
+// The direct convolution of few channels' field of one set.
+#define DIRECT_CONV(set) .direct_conv = resin_direct_conv_##set
 static const struct resin_kernel_table tables[RESIN_ISA_COUNT] = {
     RESIN_TABLE(RESIN_ISA_PORTABLE, portable),
 #if defined(__x86_64__)

@@ -76,6 +76,35 @@ void resin_grouped_conv_avx512(const struct resin_grouped_conv_shape *shape, con
 #endif
 
 // --- end of grouped convolution ---
+
+// ---- Direct convolution of few input channels (direct_conv_*.c; the stem of ResNets) ----
+// An ungrouped convolution whose filters have few taps (channels x kernel height x kernel width; ResNet's
+// 7x7 stride-2 stem has 147) runs as the grouped kernels' one group: its band of input rows is split into
+// stride phases once (grouped_conv_band.h), and a tile of filters by vectors of consecutive outputs reads
+// each tap as one contiguous load, its filters broadcast from the packed product's panels
+// (`resin_pack_filters`; the file's filters are unchanged).
+
+/// Most taps the direct convolution of few channels takes; more go to the packed product.
+#define RESIN_DIRECT_MAX_TAPS 256
+
+/// Whether `resin_direct_conv_fn` takes this shape (`filters` the convolution's output channels, `channels`
+/// its input channels), whatever the instruction set: at most RESIN_DIRECT_MAX_TAPS taps, stride 2 along
+/// rows, and one output row's input fits the band buffer (`resin_grouped_conv_supported`).
+int resin_direct_conv_supported(const struct resin_grouped_conv_shape *shape);
+
+/// Output rows `row_begin ..< row_end` of one image, as `resin_grouped_conv_fn` says, with `weight` the
+/// filters packed (`[ceil(filters / 32)][taps][32]`). Requires `resin_direct_conv_supported`.
+typedef resin_grouped_conv_fn resin_direct_conv_fn;
+
+void resin_direct_conv_portable(const struct resin_grouped_conv_shape *shape, const float *input, const float *packed,
+                                const float *bias, const float *skip, float *output, long row_begin, long row_end);
+#if defined(__x86_64__)
+void resin_direct_conv_avx2(const struct resin_grouped_conv_shape *shape, const float *input, const float *packed,
+                            const float *bias, const float *skip, float *output, long row_begin, long row_end);
+void resin_direct_conv_avx512(const struct resin_grouped_conv_shape *shape, const float *input, const float *packed,
+                              const float *bias, const float *skip, float *output, long row_begin, long row_end);
+#endif
+// ---- end of the direct convolution of few channels ----
 // ---- Fused packed product (every ungrouped convolution that is not Winograd) ----
 
 /// What the fused product applies to each result before storing it: `clamp(result + bias[row] + skip)`.
@@ -288,6 +317,8 @@ struct resin_kernel_table {
     resin_row_gemm_fn row_gemm;
     // Im2col bands (strided convolutions).
     resin_im2col_fn im2col;
+    // Direct convolution of few input channels (direct_conv_*.c).
+    resin_direct_conv_fn direct_conv;
 };
 
 /// Bit `1 << isa` for every set this processor runs (the portable one always).

@@ -1,3 +1,4 @@
+import CResinKernels
 import ResinIR
 
 /// When a convolution runs as Winograd, and which.
@@ -66,6 +67,12 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         winogradTile = plan.tile
         winogradTileColumns = plan.tileColumns
         winogradBandTileRows = plan.bandTileRows
+        runsDirectly = group == 1 && inputSpatial.count == 2 && window.strides == [2, 2] && window.dilations == [1, 1]
+            && window.kernel[1] >= 3
+            && plan.tile == 0 && columnRows <= Int(RESIN_DIRECT_MAX_TAPS)
+            && withUnsafePointer(to: ConvolutionGeometry.directShape(inputChannels, outputChannels, inputSpatial, window)) {
+                resin_direct_conv_supported($0) != 0
+            }
     }
 
     /// Floats of Winograd transformed input and products one band may use (2 MiB).
@@ -122,11 +129,33 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// Columns from which implicit columns run (above the packed product's switch to its column tile).
     public static let implicitMinimumColumns = PackedFilters.maximumColumns
 
+    /// Whether a convolution on packed filters runs on the direct kernel of few channels (`direct_conv_*.c`,
+    /// `Kernels.directConvolution`): ungrouped, 2-D, stride 2, no dilation, a kernel at least 3 wide and at most
+    /// `RESIN_DIRECT_MAX_TAPS` taps (channels x kernel): ResNet's 7x7 stem. It ran 1.4 times as fast as the
+    /// implicit columns on one core (C benchmark of the stem alone, minimums of 60 alternating runs, machine
+    /// shared). Shapes only, so every processor and instruction set takes the same path.
+    public let runsDirectly: Bool
+
+    /// The shape the direct kernels take, the convolution as one group of one image, without epilogue.
+    static func directShape(_ inputChannels: Int, _ outputChannels: Int, _ inputSpatial: [Int], _ window: ResolvedWindow)
+        -> resin_grouped_conv_shape {
+        let outputSpatial = window.outputSizes
+        return resin_grouped_conv_shape(
+            channels: inputChannels, filters: outputChannels,
+            input_height: inputSpatial[0], input_width: inputSpatial[1],
+            output_height: outputSpatial[0], output_width: outputSpatial[1],
+            kernel_height: window.kernel[0], kernel_width: window.kernel[1],
+            stride_height: window.strides[0], stride_width: window.strides[1],
+            dilation_height: window.dilations[0], dilation_width: window.dilations[1],
+            pad_top: window.padsBegin[0], pad_left: window.padsBegin[1],
+            activation_min: -.infinity, activation_max: .infinity, accumulate: 0)
+    }
+
     /// Whether a convolution runs on implicit columns given packed filters or not.
     public func readsImplicitColumns(packed: Bool) -> Bool { packed && implicitColumns && !usesWinograd }
 
     /// Floats of workspace when the filters are packed: none when the columns are implicit.
-    public var packedWorkspaceElements: Int { readsImplicitColumns(packed: true) ? 0 : workspaceElements }
+    public var packedWorkspaceElements: Int { readsImplicitColumns(packed: true) || runsDirectly ? 0 : workspaceElements }
 
     /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions).
     public var workspaceElements: Int {

@@ -78,6 +78,11 @@ extension Kernels {
                 pool: pool ?? .serial, instructionSet: instructionSet)
             return
         }
+        if let packedWeight, geometry.runsDirectly {
+            directConvolution(input: input, packedWeight: packedWeight, output: output, geometry: geometry, epilogue: epilogue,
+                              pool: pool, instructionSet: instructionSet)
+            return
+        }
         if let packedWeight, geometry.readsImplicitColumns(packed: true) {
             implicitConvolution(input: input, packedWeight: packedWeight, output: output, geometry: geometry, epilogue: epilogue,
                                 pool: pool, instructionSet: instructionSet)
