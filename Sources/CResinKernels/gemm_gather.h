@@ -169,6 +169,20 @@ static inline struct resin_column_layout resin_column_layout_at(const struct res
     return layout;
 }
 
+/// For a register of lanes `lane0 ..< end` of a tile whose columns straddle images (`l`): the lane where the
+/// next image starts (`end` when none does inside it), and in `shift` how far the first image's lanes move.
+/// Planes at least a register wide put at most two images in a register, so each register then loads and
+/// stores with two masked accesses, worked out once per block.
+static inline long resin_straddle_split(const struct resin_column_layout *l, long lane0, long end, long *shift) {
+    long edge = l->boundary;
+    *shift = 0;
+    while (edge <= lane0) {
+        edge += l->plane;
+        *shift += l->shift;
+    }
+    return edge < end ? edge : end;
+}
+
 /// Blocks of columns one pass of the column product takes at most (its inputs for them, 24 KiB a block, are
 /// copied together, and each panel's filters for a block of the inner dimension serve all of them).
 #define RESIN_COLUMN_PASS_BLOCKS 4

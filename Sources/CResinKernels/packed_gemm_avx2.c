@@ -180,16 +180,10 @@ straddle_lanes_for(const struct resin_column_layout *l, long cols) {
     struct straddle_lanes t;
     for (int v = 0; v < 2; v++) {
         long lane0 = 8 * v, end = cols < lane0 + 8 ? cols : lane0 + 8;
-        long edge = l->boundary, shift = 0;
-        while (edge <= lane0) {
-            edge += l->plane;
-            shift += l->shift;
-        }
-        long split = edge < end ? edge : end;
+        long split = resin_straddle_split(l, lane0, end, &t.first_shift[v]);
         t.first[v] = lanes_below(split - lane0);
-        t.first_shift[v] = shift;
         t.second[v] = _mm256_andnot_si256(lanes_below(split - lane0), lanes_below(end - lane0));
-        t.second_shift[v] = shift + l->shift;
+        t.second_shift[v] = t.first_shift[v] + l->shift;
     }
     return t;
 }

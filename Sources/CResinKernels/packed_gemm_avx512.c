@@ -207,7 +207,7 @@ access_lanes(float *base, const float *source, __m512 value, long lane0, long co
 // least 16 columns, as every ResNet map is): per register, the lanes of its first image and of the next, and
 // the offsets they move by. Two masked accesses per register then replace access_lanes' loop, whose branches
 // change with every block: ResNet-50's 7x7 products at batch 8 (49-column planes, so nearly every tile
-// straddles) ran at 113 GFLOP/s against 157 for the same product on a plain B (one core); see the commit.
+// straddles): a 512x2048 one ran at 113 GFLOP/s with that loop and 136 with these, 157 on a plain B (one core).
 struct straddle_lanes {
     __mmask16 first[3], second[3];
     long first_shift[3], second_shift[3];
@@ -218,15 +218,10 @@ straddle_lanes_for(const struct resin_column_layout *l, long cols) {
     struct straddle_lanes t;
     for (int v = 0; v < 3; v++) {
         long lane0 = 16 * v, end = cols < lane0 + 16 ? cols : lane0 + 16;
-        long edge = l->boundary, shift = 0;
-        while (edge <= lane0) {
-            edge += l->plane;
-            shift += l->shift;
-        }
-        t.first[v] = lanes_between(0, (edge < end ? edge : end) - lane0);
-        t.first_shift[v] = shift;
-        t.second[v] = edge < end ? lanes_between(edge - lane0, end - lane0) : 0;
-        t.second_shift[v] = shift + l->shift;
+        long split = resin_straddle_split(l, lane0, end, &t.first_shift[v]);
+        t.first[v] = lanes_between(0, split - lane0);
+        t.second[v] = lanes_between(split - lane0, end - lane0);
+        t.second_shift[v] = t.first_shift[v] + l->shift;
     }
     return t;
 }
