@@ -68,8 +68,7 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         winogradTileColumns = plan.tileColumns
         winogradBandTileRows = plan.bandTileRows
         runsDirectly = group == 1 && inputSpatial.count == 2 && window.strides == [2, 2] && window.dilations == [1, 1]
-            && window.kernel[1] >= 3
-            && plan.tile == 0 && columnRows <= Int(RESIN_DIRECT_MAX_TAPS)
+            && window.kernel[1] >= 3 && columnRows <= Int(RESIN_DIRECT_MAX_TAPS)
             && withUnsafePointer(to: ConvolutionGeometry.directShape(inputChannels, outputChannels, inputSpatial, window)) {
                 resin_direct_conv_supported($0) != 0
             }

@@ -80,7 +80,7 @@ extension Kernels {
     }
 
     /// The fused packed product `C = clamp(W * B + bias + skip)` (`resin_gemm_problem`), split over the pool
-    /// into a grid of panels of output channels by blocks of columns (`fusedGrid`).
+    /// into a grid of panels of output channels by units of columns (`fusedPlan`).
     static func fusedGEMM(pool: WorkerPool?, problem: resin_gemm_problem, instructionSet: InstructionSet) {
         let stridedGather = problem.gather.map { $0.pointee.stride_width > 1 || $0.pointee.stride_height > 1 } ?? false
         let plan = fusedPlan(m: problem.m, n: problem.n, gathered: problem.gather != nil, stridedGather: stridedGather,
