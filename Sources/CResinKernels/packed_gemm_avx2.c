@@ -48,21 +48,46 @@
 // three-register tile kept them in memory, stored after every multiply-add).
 #define UNROLL _Pragma("clang loop unroll(full)")
 
-// Filter lines are prefetched this many steps ahead (a half panel's 64 bytes a step, one line).
+// Filter lines are prefetched this many steps ahead (a half panel's 64 bytes a step, one line) by the first
+// tile of each chunk.
 #define PREFETCH_STEPS 16
+// A panel's filters are taken in chunks of this many steps, every tile of both halves computing one chunk
+// before the next, the partial sums kept in a stack buffer, while the tiles fetch the next chunk into L2
+// spread over their steps: memory then delivers the filters at an even rate, as on AVX-512
+// (packed_gemm_avx512.c has the reasons and the figures).
+#define CHUNK 256
+
+// Where the tiles of a chunk prefetch the next chunk's filters into L2: `left` more steps from `next`, one
+// step (two lines) every `every` steps of tile work, `countdown` steps from the next one.
+struct filter_stream {
+    const float *next;
+    long left, every, countdown;
+};
 
 // One tile: `rows` (<= 16) channels of a half panel by `cols` (<= 6, a constant after inlining) columns over
-// `kc` steps; `w` points at the half panel's first lane, and a step advances a whole panel.
+// `kc` steps of a chunk; `w` points at the half panel's first lane, and a step advances a whole panel. Its
+// sums start at zero (`starts`) or from `partial`, and end in `partial` unless the chunk is the last
+// (`finishes`). `streams` when the tile is its chunk's first, which prefetches its own filters into L1; every
+// tile takes its share of `stream`.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-     const int cols) {
+     float *partial, int starts, int finishes, int streams, struct filter_stream *stream, const int cols) {
     __m256 low[TILE], high[TILE];
     UNROLL for (int j = 0; j < cols; j++) {
-        low[j] = _mm256_setzero_ps();
-        high[j] = _mm256_setzero_ps();
+        low[j] = starts ? _mm256_setzero_ps() : _mm256_load_ps(partial + j * HALF);
+        high[j] = starts ? _mm256_setzero_ps() : _mm256_load_ps(partial + j * HALF + 8);
     }
+    const float *next = stream->next;
+    long left = stream->left, countdown = stream->countdown;
     for (long kk = 0; kk < kc; kk++) {
-        _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
+        if (streams) _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
+        if (left > 0 && --countdown == 0) {
+            countdown = stream->every;
+            _mm_prefetch((const char *)next, _MM_HINT_T1);
+            _mm_prefetch((const char *)(next + 16), _MM_HINT_T1);
+            next += PANEL;
+            left--;
+        }
         __m256 w0 = _mm256_loadu_ps(w);
         __m256 w1 = _mm256_loadu_ps(w + 8);
         const float *row = b + kk * ldb;
@@ -72,6 +97,16 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
             high[j] = _mm256_fmadd_ps(w1, x, high[j]);
         }
         w += PANEL;
+    }
+    stream->next = next;
+    stream->left = left;
+    stream->countdown = countdown;
+    if (!finishes) {
+        UNROLL for (int j = 0; j < cols; j++) {
+            _mm256_store_ps(partial + j * HALF, low[j]);
+            _mm256_store_ps(partial + j * HALF + 8, high[j]);
+        }
+        return;
     }
     // Registers hold columns of channels; the output rows are channels: each row is gathered from a small
     // buffer as one vector and stored with the epilogue, in resin_store_element's order so every instruction
@@ -98,39 +133,75 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
     }
 }
 
+#define TILE_CASE(n) \
+    case n: tile(kc, w, b, ldb, c, ldc, rows, s, partial, starts, finishes, streams, stream, n); break;
+
 __attribute__((target("avx2,fma"))) static void
 tile_any(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-         long cols) {
+         float *partial, int starts, int finishes, int streams, struct filter_stream *stream, long cols) {
     switch (cols) {
-    case 6: tile(kc, w, b, ldb, c, ldc, rows, s, 6); break;
-    case 5: tile(kc, w, b, ldb, c, ldc, rows, s, 5); break;
-    case 4: tile(kc, w, b, ldb, c, ldc, rows, s, 4); break;
-    case 3: tile(kc, w, b, ldb, c, ldc, rows, s, 3); break;
-    case 2: tile(kc, w, b, ldb, c, ldc, rows, s, 2); break;
-    default: tile(kc, w, b, ldb, c, ldc, rows, s, 1); break;
+    TILE_CASE(6) TILE_CASE(5) TILE_CASE(4) TILE_CASE(3) TILE_CASE(2)
+    default: tile(kc, w, b, ldb, c, ldc, rows, s, partial, starts, finishes, streams, stream, 1); break;
+    }
+}
+#undef TILE_CASE
+
+// Tiles per half panel whose partial sums a chunk keeps: a group of columns of at least PANEL_TILE_COLUMNS (a
+// wider range, from resin_packed_gemm_avx2, runs as several groups).
+#define GROUP_TILES ((PANEL_TILE_COLUMNS + TILE - 1) / TILE)
+
+// The channel-vectorised product of a range of panels and of at most GROUP_TILES tiles of columns.
+__attribute__((target("avx2,fma"))) static void
+panel_group(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
+    long tiles = (column_end - column_begin + TILE - 1) / TILE;
+    float partials[2][GROUP_TILES][TILE * HALF] __attribute__((aligned(32)));
+    // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache.
+    for (long k0 = 0; k0 < p->k; k0 += KBLOCK) {
+        long kc = p->k - k0 < KBLOCK ? p->k - k0 : KBLOCK;
+        long chunk = resin_even_block(kc, CHUNK);
+        for (long panel = panel_begin; panel < panel_end; panel++) {
+            long rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
+            long halves = (rows + HALF - 1) / HALF;
+            const float *w = p->packed + (panel * p->k + k0) * PANEL;
+            for (long c0 = 0; c0 < kc; c0 += chunk) {
+                long cc = kc - c0 < chunk ? kc - c0 : chunk;
+                // The chunk after this one: this panel's next, else the next panel's first, else the first
+                // panel's in the next block.
+                struct filter_stream stream = {NULL, 0, 1, 1};
+                if (c0 + chunk < kc) {
+                    stream.next = w + (c0 + chunk) * PANEL;
+                    stream.left = kc - c0 - chunk < chunk ? kc - c0 - chunk : chunk;
+                } else if (panel + 1 < panel_end) {
+                    stream.next = p->packed + ((panel + 1) * p->k + k0) * PANEL;
+                    stream.left = kc < chunk ? kc : chunk;
+                } else if (k0 + KBLOCK < p->k) {
+                    stream.next = p->packed + (panel_begin * p->k + k0 + KBLOCK) * PANEL;
+                    stream.left = p->k - k0 - KBLOCK < chunk ? p->k - k0 - KBLOCK : chunk;
+                }
+                if (stream.left > 0 && halves * tiles * cc > stream.left) stream.every = halves * tiles * cc / stream.left;
+                stream.countdown = stream.every;
+                for (long half = 0; half < halves; half++) {
+                    long half_rows = rows - half * HALF < HALF ? rows - half * HALF : HALF;
+                    long row = panel * PANEL + half * HALF;
+                    for (long t = 0, j = column_begin; j < column_end; j += TILE, t++) {
+                        long cols = column_end - j < TILE ? column_end - j : TILE;
+                        struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, j);
+                        tile_any(cc, w + c0 * PANEL + half * HALF, p->b + (k0 + c0) * p->ldb + j, p->ldb, p->c + row * p->ldc + j,
+                                 p->ldc, half_rows, &s, partials[half][t], c0 == 0, c0 + cc >= kc, half == 0 && t == 0, &stream,
+                                 cols);
+                    }
+                }
+            }
+        }
     }
 }
 
 // The channel-vectorised product over a range of panels and columns.
 __attribute__((target("avx2,fma"))) static void
 panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache.
-    for (long k0 = 0; k0 < p->k; k0 += KBLOCK) {
-        long kc = p->k - k0 < KBLOCK ? p->k - k0 : KBLOCK;
-        for (long panel = panel_begin; panel < panel_end; panel++) {
-            long rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
-            const float *w = p->packed + (panel * p->k + k0) * PANEL;
-            for (long j = column_begin; j < column_end; j += TILE) {
-                long cols = column_end - j < TILE ? column_end - j : TILE;
-                for (long half = 0; half * HALF < rows; half++) {
-                    long half_rows = rows - half * HALF < HALF ? rows - half * HALF : HALF;
-                    long row = panel * PANEL + half * HALF;
-                    struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, j);
-                    tile_any(kc, w + half * HALF, p->b + k0 * p->ldb + j, p->ldb, p->c + row * p->ldc + j, p->ldc, half_rows, &s,
-                             cols);
-                }
-            }
-        }
+    for (long j = column_begin; j < column_end; j += GROUP_TILES * TILE) {
+        long end = column_end - j < GROUP_TILES * TILE ? column_end : j + GROUP_TILES * TILE;
+        panel_group(p, panel_begin, panel_end, j, end);
     }
 }
 

@@ -51,29 +51,56 @@
 // ran ResNet-50's 49-column products 1.2 to 1.4 times as fast as the 32 x 7 tile, filters hot or cold (one
 // core, alternating in one process).
 #define TILE_COLUMNS RESIN_CHANNEL_TILE_COLUMNS_AVX512
-// Filter lines are prefetched this many steps ahead (128 bytes a step, two lines): the first tile of a panel
-// streams them from L3 or memory, the later ones from L2. 8 and 16 steps measured alike, 1.1 to 1.2 times no
-// prefetch; 4 steps no better than 8.
+// Filter lines are prefetched this many steps ahead (128 bytes a step, two lines) by the first tile of each
+// chunk (below), which reads them from L2; 8 and 16 steps measured alike, 1.1 to 1.2 times no prefetch.
 #define PREFETCH_STEPS 16
+// A panel's filters are taken in chunks of this many steps (32 KiB), every tile of the panel's columns
+// computing one chunk before the next, the partial sums kept in a stack buffer between chunks; meanwhile the
+// tiles fetch the next chunk into L2, spread evenly over their steps (`filter_stream`). So memory delivers the
+// filters at an even rate through the whole panel, instead of in a burst while the first tile runs (when
+// each tile took the whole panel, the later ones computed from L2 with the memory bus idle, and the next
+// panel's prefetch, with this panel and B, overflowed the 2 MiB L2 on ResNet-50's 4608-step products).
+// Measured on ResNet-50's 49-column products with filters from memory (2 threads splitting the panels,
+// rotating through 20 copies of the filters, alternating builds, minimum and median of medians): the
+// 512x4608 product (layer4's 3x3 as im2col) 0.70 and 0.82 ms against 1.01 and 1.15; one thread 1.47 and 1.86
+// against 2.13 and 2.80; 512x2048 on one thread 0.63 and 0.73 against 0.76 and 0.87. 128 and 512 steps
+// measured like 256.
+#define CHUNK 256
+
+// Where the tiles of a chunk prefetch the next chunk's filters into L2: `left` more steps from `next`, one
+// step (two lines) every `every` steps of tile work, `countdown` steps from the next one.
+struct filter_stream {
+    const float *next;
+    long left, every, countdown;
+};
 
 // One channel-vectorised tile: `rows` (<= 32) channels by `cols` (<= 14, a constant after inlining) columns
-// over `kc` steps, prefetching meanwhile the first `next_steps` steps of the filters at `next` into L2.
-// Registers hold columns of channels and the output rows are channels: the accumulators go through a small
-// buffer, from which each output row is gathered as one vector and stored with the epilogue.
+// over `kc` steps of a chunk. Its sums start at zero (`starts`) or from `partial`, and end in `partial` unless
+// the chunk is the last (`finishes`). `streams` when the tile is its chunk's first, which prefetches its
+// own filters ahead into L1; every tile takes its share of `stream`. Registers hold columns of channels and
+// the output rows are channels: at the end the accumulators go through a small buffer, from which each output
+// row is gathered as one vector and stored with the epilogue.
 __attribute__((target("avx512f"), always_inline)) static inline void
 tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-     const float *next, long next_steps, const int cols) {
+     float *partial, int starts, int finishes, int streams, struct filter_stream *stream, const int cols) {
     __m512 low[TILE_COLUMNS], high[TILE_COLUMNS];
     UNROLL for (int j = 0; j < cols; j++) {
-        low[j] = _mm512_setzero_ps();
-        high[j] = _mm512_setzero_ps();
+        low[j] = starts ? _mm512_setzero_ps() : _mm512_load_ps(partial + j * PANEL);
+        high[j] = starts ? _mm512_setzero_ps() : _mm512_load_ps(partial + j * PANEL + 16);
     }
+    const float *next = stream->next;
+    long left = stream->left, countdown = stream->countdown;
     for (long kk = 0; kk < kc; kk++) {
-        _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL + 16), _MM_HINT_T0);
-        if (kk < next_steps) {
-            _mm_prefetch((const char *)(next + kk * PANEL), _MM_HINT_T1);
-            _mm_prefetch((const char *)(next + kk * PANEL + 16), _MM_HINT_T1);
+        if (streams) {
+            _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL + 16), _MM_HINT_T0);
+        }
+        if (left > 0 && --countdown == 0) {
+            countdown = stream->every;
+            _mm_prefetch((const char *)next, _MM_HINT_T1);
+            _mm_prefetch((const char *)(next + 16), _MM_HINT_T1);
+            next += PANEL;
+            left--;
         }
         __m512 w0 = _mm512_loadu_ps(w);
         __m512 w1 = _mm512_loadu_ps(w + 16);
@@ -84,6 +111,16 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
             high[j] = _mm512_fmadd_ps(w1, x, high[j]);
         }
         w += PANEL;
+    }
+    stream->next = next;
+    stream->left = left;
+    stream->countdown = countdown;
+    if (!finishes) {
+        UNROLL for (int j = 0; j < cols; j++) {
+            _mm512_store_ps(partial + j * PANEL, low[j]);
+            _mm512_store_ps(partial + j * PANEL + 16, high[j]);
+        }
+        return;
     }
     float t[TILE_COLUMNS * PANEL] __attribute__((aligned(64)));
     UNROLL for (int j = 0; j < cols; j++) {
@@ -110,61 +147,73 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
     }
 }
 
+#define TILE_CASE(n) \
+    case n: tile(kc, w, b, ldb, c, ldc, rows, s, partial, starts, finishes, streams, stream, n); break;
+
 __attribute__((target("avx512f"))) static void
 tile_any(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-         const float *next, long next_steps, long cols) {
+         float *partial, int starts, int finishes, int streams, struct filter_stream *stream, long cols) {
     switch (cols) {
-    case 14: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 14); break;
-    case 13: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 13); break;
-    case 12: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 12); break;
-    case 11: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 11); break;
-    case 10: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 10); break;
-    case 9: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 9); break;
-    case 8: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 8); break;
-    case 7: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 7); break;
-    case 6: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 6); break;
-    case 5: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 5); break;
-    case 4: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 4); break;
-    case 3: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 3); break;
-    case 2: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 2); break;
-    default: tile(kc, w, b, ldb, c, ldc, rows, s, next, next_steps, 1); break;
+    TILE_CASE(14) TILE_CASE(13) TILE_CASE(12) TILE_CASE(11) TILE_CASE(10) TILE_CASE(9) TILE_CASE(8)
+    TILE_CASE(7) TILE_CASE(6) TILE_CASE(5) TILE_CASE(4) TILE_CASE(3) TILE_CASE(2)
+    default: tile(kc, w, b, ldb, c, ldc, rows, s, partial, starts, finishes, streams, stream, 1); break;
+    }
+}
+#undef TILE_CASE
+
+// Tiles whose partial sums a chunk keeps: a group of columns of at least PANEL_TILE_COLUMNS (a wider range,
+// from resin_packed_gemm_avx512, runs as several groups).
+#define GROUP_TILES ((PANEL_TILE_COLUMNS + TILE_COLUMNS - 1) / TILE_COLUMNS)
+
+// The channel-vectorised product of a range of panels and of at most GROUP_TILES tiles of columns.
+__attribute__((target("avx512f"))) static void
+panel_group(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
+    // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache (KBLOCK_BYTES above);
+    // from the problem's shape, not the split's columns, so every split adds in the same order.
+    long limit = KBLOCK_BYTES / (long)sizeof(float) / (p->n > 0 ? p->n : 1);
+    long step = resin_even_block(p->k, limit > KBLOCK ? limit : KBLOCK);
+    long tiles = (column_end - column_begin + TILE_COLUMNS - 1) / TILE_COLUMNS;
+    float partials[GROUP_TILES][TILE_COLUMNS * PANEL] __attribute__((aligned(64)));
+    for (long k0 = 0; k0 < p->k; k0 += step) {
+        long kc = p->k - k0 < step ? p->k - k0 : step;
+        long chunk = resin_even_block(kc, CHUNK);
+        for (long panel = panel_begin; panel < panel_end; panel++) {
+            long rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
+            const float *w = p->packed + (panel * p->k + k0) * PANEL;
+            for (long c0 = 0; c0 < kc; c0 += chunk) {
+                long cc = kc - c0 < chunk ? kc - c0 : chunk;
+                // The chunk after this one: this panel's next, else the next panel's first, else the first
+                // panel's in the next block.
+                struct filter_stream stream = {NULL, 0, 1, 1};
+                if (c0 + chunk < kc) {
+                    stream.next = w + (c0 + chunk) * PANEL;
+                    stream.left = kc - c0 - chunk < chunk ? kc - c0 - chunk : chunk;
+                } else if (panel + 1 < panel_end) {
+                    stream.next = p->packed + ((panel + 1) * p->k + k0) * PANEL;
+                    stream.left = kc < chunk ? kc : chunk;
+                } else if (k0 + step < p->k) {
+                    stream.next = p->packed + (panel_begin * p->k + k0 + step) * PANEL;
+                    stream.left = p->k - k0 - step < chunk ? p->k - k0 - step : chunk;
+                }
+                if (stream.left > 0 && tiles * cc > stream.left) stream.every = tiles * cc / stream.left;
+                stream.countdown = stream.every;
+                for (long t = 0, j = column_begin; j < column_end; j += TILE_COLUMNS, t++) {
+                    long cols = column_end - j < TILE_COLUMNS ? column_end - j : TILE_COLUMNS;
+                    struct resin_tile_store s = resin_tile_store_for(p, k0, kc, panel * PANEL, j);
+                    tile_any(cc, w + c0 * PANEL, p->b + (k0 + c0) * p->ldb + j, p->ldb, p->c + panel * PANEL * p->ldc + j, p->ldc,
+                             rows, &s, partials[t], c0 == 0, c0 + cc >= kc, t == 0, &stream, cols);
+                }
+            }
+        }
     }
 }
 
 // The channel-vectorised product over a range of panels and columns.
 __attribute__((target("avx512f"))) static void
 panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache (KBLOCK_BYTES above);
-    // from the problem's shape, not the split's columns, so every split adds in the same order.
-    long limit = KBLOCK_BYTES / (long)sizeof(float) / (p->n > 0 ? p->n : 1);
-    long step = resin_even_block(p->k, limit > KBLOCK ? limit : KBLOCK);
-    for (long k0 = 0; k0 < p->k; k0 += step) {
-        long kc = p->k - k0 < step ? p->k - k0 : step;
-        for (long panel = panel_begin; panel < panel_end; panel++) {
-            long rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
-            const float *w = p->packed + (panel * p->k + k0) * PANEL;
-            // The block of filters the next tile pass starts on: the next panel's, else the first panel's next block.
-            const float *next = NULL;
-            long next_steps = 0;
-            if (panel + 1 < panel_end) {
-                next = p->packed + ((panel + 1) * p->k + k0) * PANEL;
-                next_steps = kc;
-            } else if (k0 + step < p->k) {
-                next = p->packed + (panel_begin * p->k + k0 + step) * PANEL;
-                next_steps = p->k - k0 - step < step ? p->k - k0 - step : step;
-            }
-            for (long j = column_begin; j < column_end; j += TILE_COLUMNS) {
-                long cols = column_end - j < TILE_COLUMNS ? column_end - j : TILE_COLUMNS;
-                struct resin_tile_store s = resin_tile_store_for(p, k0, kc, panel * PANEL, j);
-                // The second tile fetches the next block into L2 while it computes from L2 (the first tile streams
-                // the current block from memory), so memory stays busy through more of the panel: 1.02 to 1.11
-                // times as fast with cold filters on ResNet-50's 49-column products, hot ones unchanged within
-                // the noise (one core, alternating in one process). With one tile a panel the first one does.
-                int fetches = j == column_begin + TILE_COLUMNS || (j == column_begin && column_end - column_begin <= TILE_COLUMNS);
-                tile_any(kc, w, p->b + k0 * p->ldb + j, p->ldb, p->c + panel * PANEL * p->ldc + j, p->ldc, rows, &s,
-                         next, fetches ? next_steps : 0, cols);
-            }
-        }
+    for (long j = column_begin; j < column_end; j += GROUP_TILES * TILE_COLUMNS) {
+        long end = column_end - j < GROUP_TILES * TILE_COLUMNS ? column_end : j + GROUP_TILES * TILE_COLUMNS;
+        panel_group(p, panel_begin, panel_end, j, end);
     }
 }
 

@@ -44,6 +44,36 @@ import TestSupport
             random: &random)
     }
 
+    /// The kernel table's plain packed product (Winograd's products on AVX2 and portable) takes any column
+    /// range on the channel-vectorised tile, which keeps the partial sums of at most 256 columns' tiles between
+    /// chunks of the inner dimension: wider ranges run as several groups. 600 columns are three groups on
+    /// AVX-512 (266 columns each) and AVX2 (258), and an inner dimension of 700 steps three chunks.
+    @Test func wideRangesRunAsGroupsOfTiles() throws {
+        var random = SplitMix64(seed: 600)
+        let m = 40, n = 600, k = 700
+        let w = random.floats(m * k), b = random.floats(k * n)
+        var expected = [Float](repeating: 0, count: m * n)
+        for row in 0..<m {
+            for column in 0..<n {
+                var sum: Double = 0
+                for inner in 0..<k { sum += Double(w[row * k + inner]) * Double(b[inner * n + column]) }
+                expected[row * n + column] = Float(sum)
+            }
+        }
+        let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: m, inner: k) }
+        try #require(!InstructionSet.supported.isEmpty)
+        for instructionSet in InstructionSet.supported {
+            var c = [Float](repeating: .nan, count: m * n)
+            packed.withUnsafeBufferPointer { packed in
+                c.withUnsafeMutableBufferPointer { out in
+                    instructionSet.packedGEMM(m: m, n: n, k: k, panels: 0..<2, packed: packed.baseAddress!, b: b, ldb: n,
+                                              c: out.baseAddress!, ldc: n, accumulate: false)
+                }
+            }
+            expectClose(c, expected, rtol: 1e-4, atol: 1e-4 * Float(k).squareRoot(), "\(instructionSet)")
+        }
+    }
+
     /// Every split of a few-column product gives the same bits as one thread: the tile, its blocks of the
     /// inner dimension and its order of additions depend on the shape alone.
     @Test(arguments: [7, 49, 196])
