@@ -8,9 +8,11 @@
 // of the product is WP_ROWS filters by WP_VECTORS registers of tiles; each step broadcasts WP_ROWS filter
 // values and loads WP_VECTORS input vectors, read in place (a fused block's V[p] is C rows of at most 48 tiles,
 // 10 to 100 KiB, already in the core's cache, so unlike the packed product nothing is copied), and the
-// results are stored straight into rows of M. The packed product's channel-vectorised tile, which the
-// transforms used before, transposes every tile through a buffer with scalar stores: on ResNet-50's 56x56
-// layer (64 channels, one core, AVX-512) that made the products 65% of the convolution's time.
+// results are stored straight into rows of M. It runs the fused schedule's blocks (at most 48 tiles); the
+// phased bands' wider products run on the packed product's channel-vectorised tile (WinogradBand.multiply in
+// Kernels+Winograd.swift has the measurements). On the fused blocks that tile lost: it transposes every tile
+// through a buffer, which made the products 65% of the convolution's time on ResNet-50's 56x56 layer (64
+// channels, one core, AVX-512, when it stored with scalar stores).
 
 #define WP_COLUMNS (WP_VECTORS * WG_W)
 #define WP_KBLOCK 128

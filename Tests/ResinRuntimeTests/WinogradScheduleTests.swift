@@ -31,6 +31,11 @@ import TestSupport
         // 160 channels run the product in two blocks of channels (128 and 32), 72 filters end in a partial panel.
         Case(name: "F(4x4) phased, batch 2, in place", batch: 2, channels: 160, filters: 72, height: 14, width: 14,
              tile: 4, residual: 2, fused: false),
+        // F(2x2) filters over the fused limit (16 x 136 x 130 floats, 1.1 MB): phased, one band of 7 x 7 = 49 tiles,
+        // wider than a fused block, so the products run on the packed product's channel-vectorised tile (every
+        // set); 130 filters end in a panel of 2.
+        Case(name: "F(2x2) phased, 49 tiles, batch 2, separate residual", batch: 2, channels: 136, filters: 130, height: 14,
+             width: 14, tile: 2, residual: 1, fused: false),
     ]
 
     @Test(arguments: cases)

@@ -204,11 +204,18 @@ struct WinogradBand {
     /// product (winograd_product.h), plain ones on sgemm.
     func multiply(positions: Range<Int>) {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
-        if packedWeights, instructionSet == .portable || (instructionSet == .avx2 && tiles > WinogradSchedule.targetTiles) {
-            // AVX2's Winograd tile (4 filters by 24 tiles, 16 registers) lost to the packed product's on phased
-            // bands of 49 tiles (ResNet-50's 28x28 and 14x14 layers, one core, alternating: 1.38 against 1.19 ms
-            // and 2.18 against 1.63 ms), and won on fused blocks of 42 (56x56: 1.38 against 1.52 ms). The plain C
-            // one (scalar, not vectorised by the compiler) lost everywhere (56x56: 4.96 against 3.58 ms).
+        if packedWeights, instructionSet == .portable || tiles > WinogradSchedule.targetTiles {
+            // Wider than a fused block (phased bands: 49 tiles on ResNet-50's 28x28 F(4x4) and 14x14 F(2x2)
+            // layers), the packed product's channel-vectorised tile wins on both vector sets. Its tiles cover 49
+            // as 14 + 14 + 14 + 7 (AVX-512), where the Winograd tile runs a block of 48 and then one of a single
+            // tile that takes over a third as long (load-bound: 9 loads for 8 multiply-adds a step), and it
+            // streams each position's filters from memory in even chunks. AVX-512, whole ResNet-50 at
+            // batch 1 on 2 threads (alternating runs, per-layer minimums of 3): the 14x14 3x3 convolutions took
+            // 3.68 against 5.33 ms, the 28x28 ones 2.55 against 3.02. AVX2's Winograd tile (4 filters by 24
+            // tiles, 16 registers) lost likewise (one core: 2.18 against 1.63 ms at 14x14, 1.38 against 1.19 at
+            // 28x28). On fused blocks of up to 48 tiles the Winograd tile wins (AVX2, 56x56: 1.38 against 1.52
+            // ms). The plain C one (scalar, not vectorised by the compiler) lost everywhere (56x56: 4.96 against
+            // 3.58 ms).
             let stride = PackedFilters.floats(filters: filters, inner: channels)
             for position in positions {
                 instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
