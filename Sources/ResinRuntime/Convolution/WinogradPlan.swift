@@ -60,7 +60,8 @@ struct WinogradPlan {
             chosen = 4
         case .whenFaster:
             let costs = [0, 2, 4].map { tile -> Double in
-                Self.cost(tile: tile, batch: batch, channels: inputChannels, filters: outputChannels, outputs: outputs)
+                Self.cost(tile: tile, batch: batch, channels: inputChannels, filters: outputChannels, outputs: outputs,
+                          limit: workspaceLimit)
             }
             var best = 0
             // F(2x2) products run on OpenBLAS unless they have at most 256 columns per band; narrower ones
@@ -90,8 +91,23 @@ struct WinogradPlan {
         return (columns, max(1, min(rowsTotal, limit / (positions * (channels + filters) * columns))))
     }
 
-    /// Estimated seconds of one convolution of the whole batch as direct (tile 0), F(2x2) or F(4x4).
-    static func cost(tile: Int, batch: Int, channels: Int, filters: Int, outputs: [Int]) -> Double {
+    /// Times one convolution of the whole batch reads its filters from memory as F(`tile`): once when the
+    /// transformed filters run the fused schedule (at most `WinogradSchedule.filterBytesLimit`, every block then
+    /// reads them from L2), else once per band of every image, as the phased schedule runs each image's bands in
+    /// turn and each band's products read every position's filters. Without it the model chose F(4x4) for
+    /// ResNet-50's 7x7 stage at batch 8 (counting its 38 MB of transforms once where 8 images read 302 MB), and
+    /// those convolutions took 22 to 24 ms against ONNX Runtime's 6.3 (2 threads, AVX-512).
+    static func filterPasses(tile: Int, batch: Int, channels: Int, filters: Int, outputs: [Int], limit: Int) -> Int {
+        let positions = (tile + 2) * (tile + 2)
+        guard positions * channels * filters * 4 > WinogradSchedule.filterBytesLimit else { return 1 }
+        let band = band(tile: tile, channels: channels, filters: filters, outputs: outputs, limit: limit)
+        let tileRows = (outputs[0] + tile - 1) / tile
+        return batch * ((tileRows + band.rows - 1) / band.rows)
+    }
+
+    /// Estimated seconds of one convolution of the whole batch as direct (tile 0), F(2x2) or F(4x4), its bands
+    /// of transforms at most `limit` floats (`band`).
+    static func cost(tile: Int, batch: Int, channels: Int, filters: Int, outputs: [Int], limit: Int) -> Double {
         let images = Double(batch), c = Double(channels), m = Double(filters)
         let multiplyAdds: Double, transformFloats: Double, filterFloats: Double
         if tile == 0 {
@@ -105,6 +121,7 @@ struct WinogradPlan {
             multiplyAdds = images * positions * m * c * tiles
             transformFloats = images * positions * (c + m) * tiles
             filterFloats = positions * m * c
+                * Double(filterPasses(tile: tile, batch: batch, channels: channels, filters: filters, outputs: outputs, limit: limit))
         }
         return multiplyAdds / multiplyAddsPerSecond + transformFloats / transformFloatsPerSecond
             + filterFloats * 4 / filterBytesPerSecond
