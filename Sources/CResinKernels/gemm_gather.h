@@ -148,6 +148,36 @@ static inline long resin_even_block(long k, long limit) {
     return blocks > 0 ? (k + blocks - 1) / blocks : limit;
 }
 
+/// Where the tiles of a chunk of the channel-vectorised product (packed_gemm_avx512.c has the reasons) prefetch
+/// the next chunk's filters into L2: `left` more steps from `next`, one step (a panel's two lines) every
+/// `every` steps of tile work, `countdown` steps from the next one.
+struct resin_filter_stream {
+    const float *next;
+    long left, every, countdown;
+};
+
+/// The stream for the chunk after `c0 ..< c0 + chunk` of panel `panel` (its block of `kc` steps from `k0`,
+/// blocks `step` steps apart; the thread's panels `panel_begin ..< panel_end`), spread over `work` steps of tile
+/// work: this panel's next chunk, else the next panel's first, else the first panel's in the next block.
+static inline struct resin_filter_stream resin_next_chunk(const struct resin_gemm_problem *p, long panel, long panel_begin,
+                                                          long panel_end, long k0, long kc, long step, long c0, long chunk,
+                                                          long work) {
+    struct resin_filter_stream stream = {NULL, 0, 1, 1};
+    if (c0 + chunk < kc) {
+        stream.next = p->packed + (panel * p->k + k0 + c0 + chunk) * RESIN_PACKED_PANEL;
+        stream.left = kc - c0 - chunk < chunk ? kc - c0 - chunk : chunk;
+    } else if (panel + 1 < panel_end) {
+        stream.next = p->packed + ((panel + 1) * p->k + k0) * RESIN_PACKED_PANEL;
+        stream.left = kc < chunk ? kc : chunk;
+    } else if (k0 + step < p->k) {
+        stream.next = p->packed + (panel_begin * p->k + k0 + step) * RESIN_PACKED_PANEL;
+        stream.left = p->k - k0 - step < chunk ? p->k - k0 - step : chunk;
+    }
+    if (stream.left > 0 && work > stream.left) stream.every = work / stream.left;
+    stream.countdown = stream.every;
+    return stream;
+}
+
 /// Where a tile of C starting at column `j` stores: `offset` (column `j`'s place in a row of C, image
 /// offset included), `boundary` (columns from `j` to the next image; LONG_MAX for a plain B), `plane` and
 /// `shift` (floats a later image's columns move by, `output_image_stride - plane`).
@@ -185,19 +215,24 @@ static inline long resin_straddle_split(const struct resin_column_layout *l, lon
 
 /// Blocks of columns one pass of the column product takes at most (its inputs for them, 24 KiB a block, are
 /// copied together, and each panel's filters for a block of the inner dimension serve all of them).
-#define RESIN_COLUMN_PASS_BLOCKS 4
-/// Filter bytes of a thread's panels above which a pass takes RESIN_COLUMN_PASS_BLOCKS blocks: half the 2 MiB
-/// L2 cache. Below it the filters stay in L2 between blocks and a pass of one block keeps its inputs in L1.
+#define RESIN_COLUMN_PASS_BLOCKS 5
+/// Filter bytes of a thread's panels above which a pass takes several blocks: half the 2 MiB L2 cache. Below
+/// it the filters stay in L2 between blocks and a pass of one block keeps its inputs in L1.
 #define RESIN_COLUMN_PASS_FILTER_BYTES (1L << 20)
 
-/// How many blocks of columns a pass of the column product over `panels` panels of `p` takes: one when the
-/// panels' filters fit in L2, else RESIN_COLUMN_PASS_BLOCKS, so filters streamed from memory are read once
-/// per four blocks. ResNet-50 at batch 8 (AVX-512, 2 threads, one run against one pass a block, alternating,
-/// minimums of 2, machine shared): its layer4 products took 0.91 to 0.96 of their time (9.4 MiB of filters for
-/// each 3x3), its layer3 ones 0.89 to 0.98, the rest unchanged. AVX2's product takes the same passes.
-static inline long resin_column_blocks_per_pass(const struct resin_gemm_problem *p, long panels) {
+/// How many of a thread's `blocks` blocks of columns a pass of the column product over `panels` panels of `p`
+/// takes: one when the panels' filters fit in L2, else as few passes as RESIN_COLUMN_PASS_BLOCKS allows, of
+/// even sizes, since every pass streams all the filters from memory. ResNet-50 at batch 8 (AVX-512, 2 threads,
+/// alternating, minimums of 2, machine shared): passes of four blocks against one took its layer4 products to
+/// 0.91 to 0.96 of their time (9.4 MiB of filters for each 3x3) and its layer3 ones to 0.89 to 0.98. Its 7x7
+/// maps at batch 8 are 392 columns, 9 blocks, so one thread has 5: with at most 4 a pass, that thread read the
+/// filters twice for one block, and with 5 layer4's 3x3 and downsampling products took 0.92 to 0.94 of their
+/// time (two runs each, alternating). AVX2's product takes the same passes.
+static inline long resin_column_blocks_per_pass(const struct resin_gemm_problem *p, long panels, long blocks) {
     long bytes = panels * p->k * RESIN_PACKED_PANEL * (long)sizeof(float);
-    return bytes > RESIN_COLUMN_PASS_FILTER_BYTES ? RESIN_COLUMN_PASS_BLOCKS : 1;
+    if (bytes <= RESIN_COLUMN_PASS_FILTER_BYTES || blocks <= 1) return 1;
+    long passes = (blocks + RESIN_COLUMN_PASS_BLOCKS - 1) / RESIN_COLUMN_PASS_BLOCKS;
+    return (blocks + passes - 1) / passes;
 }
 
 /// The rows of a plain B that the column product's next block copy reads, for prefetching while the current

@@ -57,13 +57,6 @@
 // (packed_gemm_avx512.c has the reasons and the figures).
 #define CHUNK 256
 
-// Where the tiles of a chunk prefetch the next chunk's filters into L2: `left` more steps from `next`, one
-// step (two lines) every `every` steps of tile work, `countdown` steps from the next one.
-struct filter_stream {
-    const float *next;
-    long left, every, countdown;
-};
-
 // One tile: `rows` (<= 16) channels of a half panel by `cols` (<= 6, a constant after inlining) columns over
 // `kc` steps of a chunk; `w` points at the half panel's first lane, and a step advances a whole panel. Its
 // sums start at zero (`starts`) or from `partial`, and end in `partial` unless the chunk is the last
@@ -71,7 +64,7 @@ struct filter_stream {
 // tile takes its share of `stream`.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-     float *partial, int starts, int finishes, int streams, struct filter_stream *stream, const int cols) {
+     float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream, const int cols) {
     __m256 low[TILE], high[TILE];
     UNROLL for (int j = 0; j < cols; j++) {
         low[j] = starts ? _mm256_setzero_ps() : _mm256_load_ps(partial + j * HALF);
@@ -138,7 +131,7 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
 
 __attribute__((target("avx2,fma"))) static void
 tile_any(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-         float *partial, int starts, int finishes, int streams, struct filter_stream *stream, long cols) {
+         float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream, long cols) {
     switch (cols) {
     TILE_CASE(6) TILE_CASE(5) TILE_CASE(4) TILE_CASE(3) TILE_CASE(2)
     default: tile(kc, w, b, ldb, c, ldc, rows, s, partial, starts, finishes, streams, stream, 1); break;
@@ -165,21 +158,8 @@ panel_group(const struct resin_gemm_problem *p, long panel_begin, long panel_end
             const float *w = p->packed + (panel * p->k + k0) * PANEL;
             for (long c0 = 0; c0 < kc; c0 += chunk) {
                 long cc = kc - c0 < chunk ? kc - c0 : chunk;
-                // The chunk after this one: this panel's next, else the next panel's first, else the first
-                // panel's in the next block.
-                struct filter_stream stream = {NULL, 0, 1, 1};
-                if (c0 + chunk < kc) {
-                    stream.next = w + (c0 + chunk) * PANEL;
-                    stream.left = kc - c0 - chunk < chunk ? kc - c0 - chunk : chunk;
-                } else if (panel + 1 < panel_end) {
-                    stream.next = p->packed + ((panel + 1) * p->k + k0) * PANEL;
-                    stream.left = kc < chunk ? kc : chunk;
-                } else if (k0 + KBLOCK < p->k) {
-                    stream.next = p->packed + (panel_begin * p->k + k0 + KBLOCK) * PANEL;
-                    stream.left = p->k - k0 - KBLOCK < chunk ? p->k - k0 - KBLOCK : chunk;
-                }
-                if (stream.left > 0 && halves * tiles * cc > stream.left) stream.every = halves * tiles * cc / stream.left;
-                stream.countdown = stream.every;
+                struct resin_filter_stream stream =
+                    resin_next_chunk(p, panel, panel_begin, panel_end, k0, kc, KBLOCK, c0, chunk, halves * tiles * cc);
                 for (long half = 0; half < halves; half++) {
                     long half_rows = rows - half * HALF < HALF ? rows - half * HALF : HALF;
                     long row = panel * PANEL + half * HALF;
@@ -405,7 +385,7 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
     // Per block and slab: where its tiles store, and (straddling an image) the lanes of each image.
     struct resin_column_layout layouts[RESIN_COLUMN_PASS_BLOCKS][COLUMNS / SLAB];
     struct straddle_lanes straddles[RESIN_COLUMN_PASS_BLOCKS][COLUMNS / SLAB];
-    long per_pass = resin_column_blocks_per_pass(p, panel_end - panel_begin);
+    long per_pass = resin_column_blocks_per_pass(p, panel_end - panel_begin, (column_end - column_begin + COLUMNS - 1) / COLUMNS);
     long step = resin_even_block(p->k, COLUMN_KBLOCK);
     for (long j0 = column_begin; j0 < column_end; j0 += per_pass * COLUMNS) {
         long blocks = (column_end - j0 + COLUMNS - 1) / COLUMNS;

@@ -56,7 +56,7 @@
 #define PREFETCH_STEPS 16
 // A panel's filters are taken in chunks of this many steps (32 KiB), every tile of the panel's columns
 // computing one chunk before the next, the partial sums kept in a stack buffer between chunks; meanwhile the
-// tiles fetch the next chunk into L2, spread evenly over their steps (`filter_stream`). So memory delivers the
+// tiles fetch the next chunk into L2, spread evenly over their steps (`resin_next_chunk`). So memory delivers the
 // filters at an even rate through the whole panel, instead of in a burst while the first tile runs (when
 // each tile took the whole panel, the later ones computed from L2 with the memory bus idle, and the next
 // panel's prefetch, with this panel and B, overflowed the 2 MiB L2 on ResNet-50's 4608-step products).
@@ -67,13 +67,6 @@
 // measured like 256.
 #define CHUNK 256
 
-// Where the tiles of a chunk prefetch the next chunk's filters into L2: `left` more steps from `next`, one
-// step (two lines) every `every` steps of tile work, `countdown` steps from the next one.
-struct filter_stream {
-    const float *next;
-    long left, every, countdown;
-};
-
 // One channel-vectorised tile: `rows` (<= 32) channels by `cols` (<= 14, a constant after inlining) columns
 // over `kc` steps of a chunk. Its sums start at zero (`starts`) or from `partial`, and end in `partial` unless
 // the chunk is the last (`finishes`). `streams` when the tile is its chunk's first, which prefetches its
@@ -82,7 +75,7 @@ struct filter_stream {
 // row is gathered as one vector and stored with the epilogue.
 __attribute__((target("avx512f"), always_inline)) static inline void
 tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-     float *partial, int starts, int finishes, int streams, struct filter_stream *stream, const int cols) {
+     float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream, const int cols) {
     __m512 low[TILE_COLUMNS], high[TILE_COLUMNS];
     UNROLL for (int j = 0; j < cols; j++) {
         low[j] = starts ? _mm512_setzero_ps() : _mm512_load_ps(partial + j * PANEL);
@@ -152,7 +145,7 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
 
 __attribute__((target("avx512f"))) static void
 tile_any(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-         float *partial, int starts, int finishes, int streams, struct filter_stream *stream, long cols) {
+         float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream, long cols) {
     switch (cols) {
     TILE_CASE(14) TILE_CASE(13) TILE_CASE(12) TILE_CASE(11) TILE_CASE(10) TILE_CASE(9) TILE_CASE(8)
     TILE_CASE(7) TILE_CASE(6) TILE_CASE(5) TILE_CASE(4) TILE_CASE(3) TILE_CASE(2)
@@ -182,21 +175,7 @@ panel_group(const struct resin_gemm_problem *p, long panel_begin, long panel_end
             const float *w = p->packed + (panel * p->k + k0) * PANEL;
             for (long c0 = 0; c0 < kc; c0 += chunk) {
                 long cc = kc - c0 < chunk ? kc - c0 : chunk;
-                // The chunk after this one: this panel's next, else the next panel's first, else the first
-                // panel's in the next block.
-                struct filter_stream stream = {NULL, 0, 1, 1};
-                if (c0 + chunk < kc) {
-                    stream.next = w + (c0 + chunk) * PANEL;
-                    stream.left = kc - c0 - chunk < chunk ? kc - c0 - chunk : chunk;
-                } else if (panel + 1 < panel_end) {
-                    stream.next = p->packed + ((panel + 1) * p->k + k0) * PANEL;
-                    stream.left = kc < chunk ? kc : chunk;
-                } else if (k0 + step < p->k) {
-                    stream.next = p->packed + (panel_begin * p->k + k0 + step) * PANEL;
-                    stream.left = p->k - k0 - step < chunk ? p->k - k0 - step : chunk;
-                }
-                if (stream.left > 0 && tiles * cc > stream.left) stream.every = tiles * cc / stream.left;
-                stream.countdown = stream.every;
+                struct resin_filter_stream stream = resin_next_chunk(p, panel, panel_begin, panel_end, k0, kc, step, c0, chunk, tiles * cc);
                 for (long t = 0, j = column_begin; j < column_end; j += TILE_COLUMNS, t++) {
                     long cols = column_end - j < TILE_COLUMNS ? column_end - j : TILE_COLUMNS;
                     struct resin_tile_store s = resin_tile_store_for(p, k0, kc, panel * PANEL, j);
@@ -409,7 +388,7 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
     struct resin_column_layout layouts[RESIN_COLUMN_PASS_BLOCKS];
     struct straddle_lanes straddles[RESIN_COLUMN_PASS_BLOCKS];
     int piece_counts[RESIN_COLUMN_PASS_BLOCKS];
-    long per_pass = resin_column_blocks_per_pass(p, panel_end - panel_begin);
+    long per_pass = resin_column_blocks_per_pass(p, panel_end - panel_begin, (column_end - column_begin + COLUMNS - 1) / COLUMNS);
     long step = resin_even_block(p->k, COLUMN_KBLOCK);
     long row_end = panel_end * PANEL < p->m ? panel_end * PANEL : p->m;
     long tiles = (row_end - panel_begin * PANEL + ROWS - 1) / ROWS;

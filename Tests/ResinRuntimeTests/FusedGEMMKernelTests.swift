@@ -163,13 +163,15 @@ import TestSupport
     }
 
     /// A plain product whose filters pass 1 MiB (40 filters by 4,200 steps: two panels, 1.1 MiB packed) takes
-    /// four blocks of 48 columns per pass of the column product: 300 columns are a pass of four blocks and
-    /// one of three, the last one partial; the later blocks of the inner dimension add to C.
-    @Test func filtersPastTheCacheServeFourBlocksPerPass() throws {
-        var random = SplitMix64(seed: 4200)
+    /// several blocks of 48 columns per pass of the column product (`resin_column_blocks_per_pass`): on one
+    /// thread, 300 columns are a pass of four blocks and one of three, the last one partial; 432 columns on two
+    /// threads are 4 and 5 blocks, each one pass; the later blocks of the inner dimension add to C.
+    @Test(arguments: [300, 432])
+    func filtersPastTheCacheServeSeveralBlocksPerPass(columns n: Int) throws {
+        var random = SplitMix64(seed: 4200 + n)
         try #require(PackedFilters.floats(filters: 40, inner: 4200) * 4 > 1 << 20)
-        try Self.expectFusedProduct(m: 40, n: 300, k: 4200, ldb: 301, ldc: 303, skipKind: .separate, activation: .relu, hasBias: true,
-                               random: &random)
+        try Self.expectFusedProduct(m: 40, n: n, k: 4200, ldb: n + 1, ldc: n + 3, skipKind: .separate, activation: .relu,
+                                    hasBias: true, random: &random)
     }
 
     /// Clip's rules in the kernel's store, as in the Swift epilogue: a NaN result passes whatever the

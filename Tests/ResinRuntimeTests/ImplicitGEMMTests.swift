@@ -101,9 +101,10 @@ import TestSupport
     }
 
     /// Filters past 1 MiB for a thread (128 filters of 256 channels by 3x3, 1.1 MiB packed): the column product
-    /// takes four blocks of 48 columns per pass (`resin_column_blocks_per_pass`), so 324 columns (four images of
-    /// 9x9, each ending inside a register) make a pass of four blocks and one of three, the last one partial.
-    @Test func filtersPastTheCacheServeFourBlocksPerPass() throws {
+    /// takes several blocks of 48 columns per pass (`resin_column_blocks_per_pass`), so 324 columns (four images
+    /// of 9x9, each ending inside a register) make, on one thread, a pass of four blocks and one of three, the
+    /// last one partial.
+    @Test func filtersPastTheCacheServeSeveralBlocksPerPass() throws {
         var random = SplitMix64(seed: 324)
         let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [9, 9], kernel: [3, 3])
         let geometry = ConvolutionGeometry(batch: 4, inputChannels: 256, outputChannels: 128, group: 1, inputSpatial: [9, 9],
