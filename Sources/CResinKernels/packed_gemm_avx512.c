@@ -271,7 +271,7 @@ struct column_prefetch {
 // the tile: `layout` then says where the later image's columns go, each access masked per image. A separate
 // copy of the tile for that keeps the common one as it was: with both in one, 1x1 products lost 10 to 30%.
 __attribute__((target("avx512f"), always_inline)) static inline void
-column_tile(long kc, const float *w, const float *x, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
+column_tile(long kc, const float *w, const float *x, long ldx, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
             const struct resin_column_layout *layout, const struct straddle_lanes *two, const struct column_prefetch *ahead,
             const int vectors, const int straddles) {
     // The next tile's rows of C (and of a separate residual), into L1 while this one computes.
@@ -317,13 +317,13 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
             next_b += ahead->ldb;
         }
         __m512 in[3];
-        UNROLL for (int v = 0; v < vectors; v++) in[v] = _mm512_load_ps(x + 16 * v);
+        UNROLL for (int v = 0; v < vectors; v++) in[v] = _mm512_loadu_ps(x + 16 * v);
         UNROLL for (int r = 0; r < ROWS; r++) {
             __m512 weight = _mm512_set1_ps(w[r]);
             UNROLL for (int v = 0; v < vectors; v++) acc[r][v] = _mm512_fmadd_ps(in[v], weight, acc[r][v]);
         }
         w += PANEL;
-        x += COLUMNS;
+        x += ldx;
     }
     // max(min, value) returns value unless min > value, and value when either is NaN; min(max, ...) likewise.
     __m512 low = _mm512_set1_ps(s->min), high = _mm512_set1_ps(s->max);
@@ -388,6 +388,7 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
     struct resin_column_layout layouts[RESIN_COLUMN_PASS_BLOCKS];
     struct straddle_lanes straddles[RESIN_COLUMN_PASS_BLOCKS];
     int piece_counts[RESIN_COLUMN_PASS_BLOCKS];
+    int in_place = resin_column_reads_b_in_place(p);
     long per_pass = resin_column_blocks_per_pass(p, panel_end - panel_begin, (column_end - column_begin + COLUMNS - 1) / COLUMNS);
     long step = resin_even_block(p->k, COLUMN_KBLOCK);
     long row_end = panel_end * PANEL < p->m ? panel_end * PANEL : p->m;
@@ -415,6 +416,7 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                     resin_gather_rows(p->gather, pieces[b], piece_counts[b], k0, kc, x[b], COLUMNS, gather_copy);
                     continue;
                 }
+                if (in_place && cols == COLUMNS) continue;
                 int vectors = (int)((cols + 15) / 16);
                 for (long kk = 0; kk < kc; kk++) {
                     const float *row = p->b + (k0 + kk) * p->ldb + j;
@@ -440,6 +442,10 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                     long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
                     int vectors = (int)((cols + 15) / 16);
                     const struct resin_column_layout *layout = &layouts[b];
+                    // A full block of a B read in place, else its copy.
+                    int direct = in_place && cols == COLUMNS;
+                    const float *source = direct ? p->b + k0 * p->ldb + j : x[b];
+                    long ldx = direct ? p->ldb : COLUMNS;
                     for (long r0 = 0, t = 0; r0 < panel_rows; r0 += ROWS, t++) {
                         long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
                         long row = panel * PANEL + r0;
@@ -474,16 +480,16 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                         const struct straddle_lanes *two = &straddles[b];
                         if (layout->boundary < cols) {
                             if (layout->plane >= 16) {
-                                column_tile(kc, w + r0, x[b], c, p->ldc, rows, cols, &s, layout, two, &ahead, 3, 2);
+                                column_tile(kc, w + r0, source, ldx, c, p->ldc, rows, cols, &s, layout, two, &ahead, 3, 2);
                             } else {
-                                column_tile(kc, w + r0, x[b], c, p->ldc, rows, cols, &s, layout, two, &ahead, 3, 1);
+                                column_tile(kc, w + r0, source, ldx, c, p->ldc, rows, cols, &s, layout, two, &ahead, 3, 1);
                             }
                             continue;
                         }
                         switch (vectors) {
-                        case 3: column_tile(kc, w + r0, x[b], c, p->ldc, rows, cols, &s, layout, two, &ahead, 3, 0); break;
-                        case 2: column_tile(kc, w + r0, x[b], c, p->ldc, rows, cols, &s, layout, two, &ahead, 2, 0); break;
-                        default: column_tile(kc, w + r0, x[b], c, p->ldc, rows, cols, &s, layout, two, &ahead, 1, 0); break;
+                        case 3: column_tile(kc, w + r0, source, ldx, c, p->ldc, rows, cols, &s, layout, two, &ahead, 3, 0); break;
+                        case 2: column_tile(kc, w + r0, source, ldx, c, p->ldc, rows, cols, &s, layout, two, &ahead, 2, 0); break;
+                        default: column_tile(kc, w + r0, source, ldx, c, p->ldc, rows, cols, &s, layout, two, &ahead, 1, 0); break;
                         }
                     }
                 }

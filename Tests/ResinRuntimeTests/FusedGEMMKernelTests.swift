@@ -174,6 +174,15 @@ import TestSupport
                                     hasBias: true, random: &random)
     }
 
+    /// A plain B whose rows lie 784 floats apart (49 cache lines: a 28x28 map's) is read in place by the column
+    /// product's full blocks of 48 columns (`resin_column_reads_b_in_place`) and copied for the last, partial
+    /// one: 300 columns are 6 full blocks and 12 columns; 700 steps are several blocks of the inner dimension.
+    @Test func plainRowsOnCacheLinesAreReadInPlace() throws {
+        var random = SplitMix64(seed: 784)
+        try Self.expectFusedProduct(m: 70, n: 300, k: 700, ldb: 784, ldc: 301, skipKind: .inPlace, activation: .relu,
+                                    hasBias: true, random: &random)
+    }
+
     /// Clip's rules in the kernel's store, as in the Swift epilogue: a NaN result passes whatever the
     /// bounds, a NaN bound clamps nothing, infinities are clamped by finite bounds.
     @Test(arguments: [4, 300])
