@@ -154,7 +154,8 @@ static inline long resin_even_block(long k, long limit) {
 /// rows of 3 lines leave at most 8 lines to a set). The copy is then saved: a 64x256x3136 product (ResNet-50's
 /// 256-to-64 1x1 on 56x56 maps, 12,544-byte rows, 196 lines) ran 1.06 to 1.12 times as fast and 128x512x784
 /// (28x28, 49 lines) 1.05 to 1.07 (one core, alternating, minimums and medians of 100 runs). A gathered B
-/// (implicit columns) is always copied.
+/// (implicit columns) is always copied. AVX-512 only: AVX2's tile, reading slabs of 16 columns, measured the
+/// same either way (ResNet-50 on one thread, three alternating profiles).
 static inline int resin_column_reads_b_in_place(const struct resin_gemm_problem *p) {
     if (p->gather != NULL || p->ldb % 16 != 0 || p->ldb == 0) return 0;
     long lines = p->ldb / 16, sets = 64;
