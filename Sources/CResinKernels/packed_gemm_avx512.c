@@ -10,7 +10,9 @@
 // - Many columns: vectorised along columns, the way NCHW output rows lie: a tile is 8 channels (broadcast
 //   from the panel) by 48 columns (three registers), 24 accumulators; each step loads 3 input vectors and
 //   broadcasts 8 filter values for 24 fused multiply-adds. The inputs are first copied per block of columns
-//   and of the inner dimension into a stack buffer read sequentially by every tile of the thread's panels.
+//   and of the inner dimension into a stack buffer read sequentially by every tile of the thread's panels,
+//   unless B is plain and its rows sit on cache lines spread over the L1 sets: full blocks are then read in
+//   place (`resin_column_reads_b_in_place`).
 // Every function carries its own target attribute, so the file builds without global flags and runs only
 // where the kernel table chose it.
 #include "resin_kernels.h"
@@ -175,7 +177,8 @@ panel_group(const struct resin_gemm_problem *p, long panel_begin, long panel_end
             const float *w = p->packed + (panel * p->k + k0) * PANEL;
             for (long c0 = 0; c0 < kc; c0 += chunk) {
                 long cc = kc - c0 < chunk ? kc - c0 : chunk;
-                struct resin_filter_stream stream = resin_next_chunk(p, panel, panel_begin, panel_end, k0, kc, step, c0, chunk, tiles * cc);
+                struct resin_filter_stream stream =
+                    resin_next_chunk(p, panel, panel_begin, panel_end, k0, kc, step, c0, chunk, tiles * cc);
                 for (long t = 0, j = column_begin; j < column_end; j += TILE_COLUMNS, t++) {
                     long cols = column_end - j < TILE_COLUMNS ? column_end - j : TILE_COLUMNS;
                     struct resin_tile_store s = resin_tile_store_for(p, k0, kc, panel * PANEL, j);
@@ -267,12 +270,13 @@ struct column_prefetch {
 
 // One column-vectorised tile: 8 channels (`rows` of them stored) by `vectors` (a constant after inlining)
 // registers of 16 columns, `cols` of them stored, over `kc` steps. `w` is the tile's first lane in the panel,
-// `x` the copied inputs (`COLUMNS` floats a step). `straddles` (a constant) when a batch's image ends inside
+// `x` its inputs, `ldx` floats a step: the copied block (`COLUMNS`), or a plain B read in place (`ldb`,
+// `resin_column_reads_b_in_place`). `straddles` (a constant) when a batch's image ends inside
 // the tile: `layout` then says where the later image's columns go, each access masked per image. A separate
 // copy of the tile for that keeps the common one as it was: with both in one, 1x1 products lost 10 to 30%.
 __attribute__((target("avx512f"), always_inline)) static inline void
-column_tile(long kc, const float *w, const float *x, long ldx, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
-            const struct resin_column_layout *layout, const struct straddle_lanes *two, const struct column_prefetch *ahead,
+column_tile(long kc, const float *w, const float *x, long ldx, float *c, long ldc, long rows, long cols,
+            const struct resin_tile_store *s, const struct resin_column_layout *layout, const struct straddle_lanes *two, const struct column_prefetch *ahead,
             const int vectors, const int straddles) {
     // The next tile's rows of C (and of a separate residual), into L1 while this one computes.
     for (long r = 0; r < ahead->c_rows; r++) {
@@ -416,7 +420,7 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                     resin_gather_rows(p->gather, pieces[b], piece_counts[b], k0, kc, x[b], COLUMNS, gather_copy);
                     continue;
                 }
-                if (in_place && cols == COLUMNS) continue;
+                if (in_place && cols == COLUMNS) continue;  // read in place by its tiles (below)
                 int vectors = (int)((cols + 15) / 16);
                 for (long kk = 0; kk < kc; kk++) {
                     const float *row = p->b + (k0 + kk) * p->ldb + j;
