@@ -202,4 +202,158 @@ static inline void grouped_conv_rows(const struct resin_grouped_conv_shape *s, c
     grouped_conv_rows_of(s, input, weight, bias, skip, output, row_begin, row_end, lanes, vectors, filters, tile, 0);
 }
 
+
+// ---- Narrow maps: the band as flat phase planes ----
+// On maps at most half a vector wide (AVX-512's 16 floats on ResNeXt's 7x7 stage), vectors along one output row
+// leave most lanes empty. There the band splits rows into stride phases as well as columns, and keeps each
+// phase's rows `length` floats apart, `length` being the output width plus the furthest kernel shift. Output
+// (y, x) at tap (c, kh, kw) then reads flat position `y * length + x` plus the tap's offset, so a vector of
+// consecutive flat positions covers several output rows: the lanes past each row's outputs read finite
+// neighbours and are not stored. A 7x7 map with a 3x3 kernel takes 4 vectors (61 or 55 positions) where
+// one vector per row takes 7.
+
+/// Most output rows one vector's lanes cover: rows at least a quarter of a vector long (`grouped_flat_layout`).
+#define GROUPED_FLAT_SEGMENTS 5
+/// Widest column stride the flat layout takes.
+#define GROUPED_FLAT_MAX_STRIDE 4
+
+/// Where a flat band's phase rows sit in the buffer.
+struct grouped_flat_layout {
+    /// Floats per phase row, and phase rows past a band's output rows (the furthest kernel row shift).
+    long length, extra_rows;
+    /// Floats between column phases, row phases and channels.
+    long column_phase_stride, row_phase_stride, channel_stride;
+    /// Output rows per band: as many as the buffer holds.
+    long band_rows;
+};
+
+/// Floats a flat band of `rows` output rows takes, with `lanes` of zeros after it for the last vector's lanes.
+static inline long grouped_flat_floats(const struct resin_grouped_conv_shape *s, long length, long extra_rows, long rows,
+                                       long lanes) {
+    return s->channels * s->stride_height * s->stride_width * (rows + extra_rows) * length + lanes;
+}
+
+/// The flat layout for vectors of `lanes` floats; returns 0 when the map is wider than half a vector, when its
+/// column stride passes GROUPED_FLAT_MAX_STRIDE, when its
+/// rows are shorter than a quarter of one (a vector would cover too many rows), or when not even one output
+/// row's input fits the buffer.
+static inline int grouped_flat_layout(const struct resin_grouped_conv_shape *s, long lanes, struct grouped_flat_layout *l) {
+    if (s->output_width <= 0 || s->output_height <= 0 || 2 * s->output_width > lanes) return 0;
+    if (s->stride_width > GROUPED_FLAT_MAX_STRIDE) return 0;
+    l->length = s->output_width + (s->kernel_width - 1) * s->dilation_width / s->stride_width;
+    if (4 * l->length < lanes) return 0;
+    l->extra_rows = (s->kernel_height - 1) * s->dilation_height / s->stride_height;
+    if (grouped_flat_floats(s, l->length, l->extra_rows, 1, lanes) > RESIN_GROUPED_SCRATCH_FLOATS) return 0;
+    long rows = 1;
+    while (rows < s->output_height && grouped_flat_floats(s, l->length, l->extra_rows, rows + 1, lanes) <= RESIN_GROUPED_SCRATCH_FLOATS)
+        rows++;
+    l->band_rows = rows;
+    l->column_phase_stride = (rows + l->extra_rows) * l->length;
+    l->row_phase_stride = s->stride_width * l->column_phase_stride;
+    l->channel_stride = s->stride_height * l->row_phase_stride;
+    return 1;
+}
+
+/// Fills `offsets[tap]` with where tap `(channel, kh, kw)` reads relative to flat position 0.
+static inline void grouped_flat_offsets(const struct resin_grouped_conv_shape *s, const struct grouped_flat_layout *l, int *offsets) {
+    long tap = 0;
+    for (long c = 0; c < s->channels; c++) {
+        for (long kh = 0; kh < s->kernel_height; kh++) {
+            long dy = kh * s->dilation_height;
+            for (long kw = 0; kw < s->kernel_width; kw++) {
+                long dx = kw * s->dilation_width;
+                offsets[tap++] = (int)(c * l->channel_stride + dy % s->stride_height * l->row_phase_stride
+                                       + dx % s->stride_width * l->column_phase_stride + dy / s->stride_height * l->length
+                                       + dx / s->stride_width);
+            }
+        }
+    }
+}
+
+/// Copies what output rows `first ..< first + band_rows` read into `band` as flat phase planes (all of the
+/// layout's rows, zeros past the input, so every lane reads a number). Rows are a few floats long, so each
+/// phase is written by plain loops over ranges worked out once: calling `grouped_fill_phases` per row took a
+/// third of ResNeXt's 7x7 layers.
+static inline void grouped_fill_flat(const struct resin_grouped_conv_shape *s, const struct grouped_flat_layout *l,
+                                     const float *input, long first, float *band) {
+    long rows = l->band_rows + l->extra_rows, length = l->length, stride = s->stride_width;
+    long begin[GROUPED_FLAT_MAX_STRIDE], end[GROUPED_FLAT_MAX_STRIDE];
+    for (long phase = 0; phase < stride; phase++) grouped_inside(s, phase, length, &begin[phase], &end[phase]);
+    for (long c = 0; c < s->channels; c++) {
+        const float *plane = input + c * s->input_height * s->input_width;
+        for (long row_phase = 0; row_phase < s->stride_height; row_phase++) {
+            for (long r = 0; r < rows; r++) {
+                long ih = (first + r) * s->stride_height + row_phase - s->pad_top;
+                float *row = band + c * l->channel_stride + row_phase * l->row_phase_stride + r * length;
+                int inside = ih >= 0 && ih < s->input_height;
+                const float *padded = plane + ih * s->input_width - s->pad_left;
+                for (long phase = 0; phase < stride; phase++) {
+                    float *out = row + phase * l->column_phase_stride;
+                    long i = 0, b = inside ? begin[phase] : length, e = inside ? end[phase] : length;
+                    for (; i < b; i++) out[i] = 0;
+                    for (; i < e; i++) out[i] = padded[phase + i * stride];
+                    for (; i < length; i++) out[i] = 0;
+                }
+            }
+        }
+    }
+}
+
+/// Which lanes of a flat vector hold outputs: `count` runs, run `i` the lanes in `masks[i]` (bit per lane),
+/// whose lane 0 would land at `offsets[i]` in an output plane (a run's lanes are consecutive outputs of one row).
+struct grouped_flat_runs {
+    int count;
+    unsigned masks[GROUPED_FLAT_SEGMENTS];
+    long offsets[GROUPED_FLAT_SEGMENTS];
+};
+
+/// A tile of the flat layout: as `grouped_tile_fn`, with each vector's outputs given as runs.
+typedef void (*grouped_flat_tile_fn)(const struct resin_grouped_conv_shape *s, const float *band, const int *offsets,
+                                     long taps, const float *weight, const float *bias, const float *skip, float *output,
+                                     long plane, const long *inputs, const struct grouped_flat_runs *runs, int filters,
+                                     int vectors);
+
+/// Output rows `row_begin ..< row_end` on the flat layout `l` (`grouped_conv_rows`'s contract, filters in ONNX's
+/// layout): band by band, tiles of `vectors` vectors of `lanes` flat positions by blocks of `filters` filters.
+static inline void grouped_conv_flat_rows(const struct resin_grouped_conv_shape *s, const struct grouped_flat_layout *l,
+                                          const float *input, const float *weight, const float *bias, const float *skip,
+                                          float *output, long row_begin, long row_end, long lanes, int vectors, int filters,
+                                          grouped_flat_tile_fn tile) {
+    _Alignas(64) float band[RESIN_GROUPED_SCRATCH_FLOATS];
+    int offsets[RESIN_GROUPED_MAX_TAPS];
+    grouped_flat_offsets(s, l, offsets);
+    memset(band + s->channels * l->channel_stride, 0, (size_t)lanes * sizeof(float));
+    long taps = s->channels * s->kernel_height * s->kernel_width;
+    long plane = s->output_height * s->output_width, width = s->output_width;
+    for (long first = row_begin; first < row_end; first += l->band_rows) {
+        long rows = row_end - first < l->band_rows ? row_end - first : l->band_rows;
+        grouped_fill_flat(s, l, input, first, band);
+        // Flat positions up to the band's last output.
+        long vectors_in_band = ((rows - 1) * l->length + width + lanes - 1) / lanes;
+        for (long p = 0; p < vectors_in_band; p += vectors) {
+            int count = vectors_in_band - p < vectors ? (int)(vectors_in_band - p) : vectors;
+            long inputs[GROUPED_MAX_VECTORS];
+            struct grouped_flat_runs runs[GROUPED_MAX_VECTORS];
+            for (int v = 0; v < count; v++) {
+                long q0 = (p + v) * lanes;
+                inputs[v] = q0;
+                runs[v].count = 0;
+                for (long y = q0 / l->length; y < rows && y * l->length < q0 + lanes; y++) {
+                    long low = y * l->length > q0 ? y * l->length : q0;
+                    long high = y * l->length + width < q0 + lanes ? y * l->length + width : q0 + lanes;
+                    if (high <= low) continue;
+                    int i = runs[v].count++;
+                    runs[v].masks[i] = (unsigned)(((1ul << (high - q0)) - 1) & ~((1ul << (low - q0)) - 1));
+                    runs[v].offsets[i] = (first + y) * width + q0 - y * l->length;
+                }
+            }
+            for (long f = 0; f < s->filters; f += filters) {
+                int block = s->filters - f < filters ? (int)(s->filters - f) : filters;
+                tile(s, band, offsets, taps, weight + f * taps, bias ? bias + f : 0, skip ? skip + f * plane : 0,
+                     output + f * plane, plane, inputs, runs, block, count);
+            }
+        }
+    }
+}
+
 #endif

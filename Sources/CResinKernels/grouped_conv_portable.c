@@ -21,6 +21,11 @@ int resin_grouped_conv_supported(const struct resin_grouped_conv_shape *shape) {
         && grouped_band_layout(shape, 16, &layout);
 }
 
+long resin_grouped_conv_flat_band_rows(const struct resin_grouped_conv_shape *shape, long lanes) {
+    struct grouped_flat_layout layout;
+    return grouped_flat_layout(shape, lanes, &layout) ? layout.band_rows : 0;
+}
+
 /// Clip's rules, as the Swift epilogue writes them: a NaN value passes, a NaN bound clamps nothing.
 static inline float clamp(float value, float minimum, float maximum) {
     if (value < minimum) value = minimum;

@@ -154,6 +154,34 @@ import TestSupport
         }
     }
 
+    /// Maps at most half an AVX-512 vector wide run on flat phase planes, a vector covering several output rows
+    /// (grouped_conv_band.h). Maps taller than one band of those planes, strides 1 and 2, dilation 2 and a
+    /// residual in place or separate: every run of lanes lands on its own output row.
+    @Test(arguments: [(32, 7, 70, 1, 1, Residual.inPlace), (64, 7, 20, 2, 1, .separate), (64, 5, 40, 1, 2, .inPlace),
+                      (32, 8, 30, 2, 2, .separate)])
+    func narrowMapsRunInBandsOfFlatRows(
+        _ channelsPerGroup: Int, _ outputWidth: Int, _ outputHeight: Int, _ stride: Int, _ dilation: Int, _ residual: Residual
+    ) throws {
+        var random = SplitMix64(seed: channelsPerGroup * 100 + outputWidth * 10 + stride)
+        let extent = 2 * dilation + 1
+        let geometry = try Self.geometry(
+            batch: 2, group: 2, channelsPerGroup: channelsPerGroup, filtersPerGroup: 5,
+            height: (outputHeight - 1) * stride + extent - 2, width: (outputWidth - 1) * stride + extent - 2, kernel: [3, 3],
+            strides: [stride, stride], dilations: [dilation, dilation], pads: [1, 1, 1, 1])
+        #expect(geometry.outputSpatial == [outputHeight, outputWidth])
+        var shape = ConvolutionGeometry.directShape(channelsPerGroup, 5, geometry.inputSpatial, geometry.window)
+        let bandRows = resin_grouped_conv_flat_band_rows(&shape, 16)
+        #expect(bandRows > 0, "the shape must take the flat layout")
+        #expect(bandRows < outputHeight, "the map must take several bands")
+        let problem = Problem(geometry: geometry, random: &random, hasBias: true, residual: residual, activation: .relu)
+        for instructionSet in InstructionSet.supported {
+            for pool in Self.pools() {
+                expectClose(problem.run(instructionSet, pool: pool), problem.expected, rtol: 1e-4,
+                            atol: 1e-4 * Float(problem.taps).squareRoot(), "\(instructionSet), \(pool.threads) threads")
+            }
+        }
+    }
+
     /// Clip's NaN rules, as the Swift epilogue has them: a NaN input value passes through, and a NaN bound
     /// clamps nothing.
     @Test func followsClipNaNRules() throws {

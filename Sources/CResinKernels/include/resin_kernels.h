@@ -57,6 +57,10 @@ struct resin_grouped_conv_shape {
 /// input must fit the stack buffer and the taps must fit RESIN_GROUPED_MAX_TAPS. Other shapes use im2col.
 int resin_grouped_conv_supported(const struct resin_grouped_conv_shape *shape);
 
+/// Output rows per band when vectors of `lanes` floats run this shape on flat phase planes (narrow maps,
+/// grouped_conv_band.h), else 0. For tests: AVX-512's kernel takes the flat layout wherever this is nonzero for 16.
+long resin_grouped_conv_flat_band_rows(const struct resin_grouped_conv_shape *shape, long lanes);
+
 /// Output rows `row_begin ..< row_end` of one group of one image: `input` the group's first input channel
 /// `[channels, input_height, input_width]`, `weight` its filters in ONNX's layout `[filters, channels,
 /// kernel_height, kernel_width]`, `bias` its `filters` biases or NULL, `skip` a residual shaped like `output`
