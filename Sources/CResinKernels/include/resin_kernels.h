@@ -382,4 +382,16 @@ long resin_fma_peak_flops_per_iteration(enum resin_isa isa);
 /// Runs `iterations` iterations of the loop under `isa`; the result depends on `seed` so nothing is folded.
 float resin_fma_peak_loop(enum resin_isa isa, long iterations, float seed);
 
+// ---- Spin-waiting (the worker pool) ----
+
+/// A hint to the processor that the thread is spin-waiting: `pause` on x86 (it also leaves the core's other
+/// hardware thread the issue slots), `yield` on arm64, nothing elsewhere.
+static inline void resin_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -1,3 +1,4 @@
+import CResinKernels
 import Synchronization
 
 #if canImport(Glibc)
@@ -31,9 +32,15 @@ public final class WorkerPool: @unchecked Sendable {
     /// Mirrors of `generation` and `busyWorkers` that spinning threads read without the mutex.
     private let publishedGeneration = Atomic<Int>(0)
     private let unfinishedWorkers = Atomic<Int>(0)
-    /// Spin iterations before a thread sleeps on a condition: about a hundred microseconds, longer than
-    /// the gap between the kernels of one inference, so back-to-back dispatches skip the wake-up latency.
-    private static let spinLimit = 40_000
+    /// How long a thread spin-waits (for the next dispatch, or for the workers to finish one) before it
+    /// sleeps on a condition: longer than the gaps between the parallel kernels of one inference, the serial
+    /// steps included, so that back-to-back dispatches never pay a wake-up. A sleeping thread costs a futex
+    /// wake, and under a hypervisor an idle virtual CPU halts and must be scheduled again: on a 2-core KVM
+    /// guest (AMD EPYC Zen 5) the former limit of 40,000 spins (about 10 microseconds there) let threads
+    /// sleep inside an inference, and ResNet-50 on 2 threads ran 16.3 to 16.6 ms against 16.95 to 17.7 in
+    /// alternating runs; in the host's busy spells it ran about 20 ms where ONNX Runtime (which spins too) ran
+    /// 19. Waiting threads run `pause`, which leaves a hardware sibling its issue slots.
+    private static let spinNanoseconds = 1_000_000
     private var workers: [pthread_t] = []
 
     public init(threads: Int) {
@@ -92,8 +99,7 @@ public final class WorkerPool: @unchecked Sendable {
 
         runTasks(task, context: context, count: count)
 
-        var spins = 0
-        while unfinishedWorkers.load(ordering: .acquiring) > 0, spins < Self.spinLimit { spins += 1 }
+        Self.spin { unfinishedWorkers.load(ordering: .acquiring) > 0 }
         pthread_mutex_lock(&mutex)
         while busyWorkers > 0 { pthread_cond_wait(&done, &mutex) }
         job = nil
@@ -107,6 +113,25 @@ public final class WorkerPool: @unchecked Sendable {
         threads == 1 || elements < 1 << 15 ? 1 : min(threads, elements >> 14)
     }
 
+    /// Spin-waits while `waiting()` holds, for at most `spinNanoseconds` (the clock is read every 64 pauses).
+    @inline(__always) private static func spin(while waiting: () -> Bool) {
+        var deadline = 0
+        var spins = 0
+        while waiting() {
+            resin_spin_pause()
+            spins &+= 1
+            guard spins & 63 == 0 else { continue }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let nanoseconds = now.tv_sec * 1_000_000_000 + now.tv_nsec
+            if deadline == 0 {
+                deadline = nanoseconds + spinNanoseconds
+            } else if nanoseconds >= deadline {
+                return
+            }
+        }
+    }
+
     private func runTasks(_ task: Task, context: UnsafeRawPointer, count: Int) {
         while true {
             let index = nextTask.wrappingAdd(1, ordering: .relaxed).oldValue
@@ -118,8 +143,7 @@ public final class WorkerPool: @unchecked Sendable {
     fileprivate func workerLoop() {
         var seen = 0
         while true {
-            var spins = 0
-            while publishedGeneration.load(ordering: .acquiring) == seen, spins < Self.spinLimit { spins += 1 }
+            Self.spin { publishedGeneration.load(ordering: .acquiring) == seen }
             pthread_mutex_lock(&mutex)
             while generation == seen && !stopping { pthread_cond_wait(&wake, &mutex) }
             if stopping { break }
