@@ -82,8 +82,37 @@ static inline int resin_gather_pieces(const struct resin_gemm_gather *g, long co
     return count;
 }
 
+/// Kernels of at most this many taps, in blocks of at most RESIN_GATHER_RECIPE_PIECES pieces, gather from a
+/// recipe (`resin_gather_rows`).
+#define RESIN_GATHER_RECIPE_TAPS 9
+#define RESIN_GATHER_RECIPE_PIECES 8
+
+/// One run of a recipe: `count` columns at `target` in a buffer row, copied from `source` floats past the
+/// channel's plane of the first image (every `stride_width`-th input), or zeros when `source` is negative.
+struct resin_gather_run {
+    long source;
+    int target, count;
+};
+
+/// Appends a run to `runs` (`*count` of them), merging zeros into zeros that end where they start.
+static inline void resin_gather_add_run(struct resin_gather_run *runs, int *count, long source, long target, long columns) {
+    if (columns <= 0) return;
+    struct resin_gather_run *last = *count > 0 ? &runs[*count - 1] : NULL;
+    if (source < 0 && last != NULL && last->source < 0 && last->target + last->count == target) {
+        last->count += (int)columns;
+        return;
+    }
+    runs[(*count)++] = (struct resin_gather_run){source, (int)target, (int)columns};
+}
+
 /// Writes rows `k0 ..< k0 + kc` of the pieces' columns, row `kk` at `buffer + kk * row_stride`. Inlined into
 /// each set's product, so `copy` becomes a direct call to that set's copy.
+///
+/// Rows of one kernel tap differ only in their channel, so for kernels of at most RESIN_GATHER_RECIPE_TAPS taps
+/// the pieces are worked out once per call and tap into runs of copies and zeros (a recipe), and each row
+/// then runs its tap's recipe from its channel's plane. Working each piece out for every row (its input
+/// row's bounds, its inside columns, up to three copies) cost about 20 cycles a piece: on ResNet-50's 3x3
+/// stride-2 56x56 layer the gather took a quarter of the time.
 __attribute__((always_inline)) static inline void resin_gather_rows(const struct resin_gemm_gather *g,
                                                                     const struct resin_gather_piece *pieces, int piece_count,
                                                                     long k0, long kc, float *buffer, long row_stride,
@@ -92,6 +121,52 @@ __attribute__((always_inline)) static inline void resin_gather_rows(const struct
     long channel = k0 / taps, kh = k0 % taps / g->kernel_width, kw = k0 % g->kernel_width;
     long height = g->input_height, width = g->input_width, stride = g->stride_width;
     int table = g->kernel_width <= RESIN_GATHER_TABLE_WIDTH;
+    if (taps <= RESIN_GATHER_RECIPE_TAPS && piece_count <= RESIN_GATHER_RECIPE_PIECES && kc >= taps) {
+        struct resin_gather_run runs[RESIN_GATHER_RECIPE_TAPS][3 * RESIN_GATHER_RECIPE_PIECES];
+        int run_counts[RESIN_GATHER_RECIPE_TAPS];
+        for (long tap = 0; tap < taps; tap++) {
+            long tap_kh = tap / g->kernel_width, tap_kw = tap % g->kernel_width;
+            int *count = &run_counts[tap];
+            *count = 0;
+            for (int i = 0; i < piece_count; i++) {
+                const struct resin_gather_piece *p = &pieces[i];
+                long ih = p->row + tap_kh * g->dilation_height;
+                if (p->image == NULL || ih < 0 || ih >= height) {
+                    resin_gather_add_run(runs[tap], count, -1, p->offset, p->count);
+                    continue;
+                }
+                long iw = p->column + tap_kw * g->dilation_width, low, high;
+                if (table) {
+                    low = p->low[tap_kw];
+                    high = p->high[tap_kw];
+                } else {
+                    resin_gather_inside(iw, p->count, stride, width, &low, &high);
+                }
+                long start = (p->image - g->input) + ih * width + iw;
+                resin_gather_add_run(runs[tap], count, -1, p->offset, low);
+                if (high > low) resin_gather_add_run(runs[tap], count, start + low * stride, p->offset + low, high - low);
+                resin_gather_add_run(runs[tap], count, -1, p->offset + (high > low ? high : low), p->count - (high > low ? high : low));
+            }
+        }
+        long tap = k0 % taps;
+        for (long kk = 0; kk < kc; kk++) {
+            float *row = buffer + kk * row_stride;
+            const float *plane = g->input + channel * height * width;
+            const struct resin_gather_run *run = runs[tap];
+            for (int i = 0; i < run_counts[tap]; i++) {
+                if (run[i].source < 0) {
+                    copy(row + run[i].target, NULL, run[i].count, 1);
+                } else {
+                    copy(row + run[i].target, plane + run[i].source, run[i].count, stride);
+                }
+            }
+            if (++tap == taps) {
+                tap = 0;
+                channel++;
+            }
+        }
+        return;
+    }
     for (long kk = 0; kk < kc; kk++) {
         float *row = buffer + kk * row_stride;
         long dy = kh * g->dilation_height, dx = kw * g->dilation_width;
