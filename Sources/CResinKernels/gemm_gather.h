@@ -142,10 +142,11 @@ __attribute__((always_inline)) static inline void resin_gather_rows(const struct
                 } else {
                     resin_gather_inside(iw, p->count, stride, width, &low, &high);
                 }
+                // Zeros, the inside columns, zeros (`resin_gather_inside` gives low <= high; empty runs add nothing).
                 long start = (p->image - g->input) + ih * width + iw;
                 resin_gather_add_run(runs[tap], count, -1, p->offset, low);
-                if (high > low) resin_gather_add_run(runs[tap], count, start + low * stride, p->offset + low, high - low);
-                resin_gather_add_run(runs[tap], count, -1, p->offset + (high > low ? high : low), p->count - (high > low ? high : low));
+                resin_gather_add_run(runs[tap], count, start + low * stride, p->offset + low, high - low);
+                resin_gather_add_run(runs[tap], count, -1, p->offset + high, p->count - high);
             }
         }
         long tap = k0 % taps;

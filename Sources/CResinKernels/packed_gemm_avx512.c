@@ -276,8 +276,8 @@ struct column_prefetch {
 // copy of the tile for that keeps the common one as it was: with both in one, 1x1 products lost 10 to 30%.
 __attribute__((target("avx512f"), always_inline)) static inline void
 column_tile(long kc, const float *w, const float *x, long ldx, float *c, long ldc, long rows, long cols,
-            const struct resin_tile_store *s, const struct resin_column_layout *layout, const struct straddle_lanes *two, const struct column_prefetch *ahead,
-            const int vectors, const int straddles) {
+            const struct resin_tile_store *s, const struct resin_column_layout *layout, const struct straddle_lanes *two,
+            const struct column_prefetch *ahead, const int vectors, const int straddles) {
     // The next tile's rows of C (and of a separate residual), into L1 while this one computes.
     for (long r = 0; r < ahead->c_rows; r++) {
         _mm_prefetch((const char *)(ahead->c + r * ldc), _MM_HINT_T0);
