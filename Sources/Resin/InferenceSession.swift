@@ -133,12 +133,14 @@ public final class InferenceSession: Sendable {
     public func run(_ inputs: [String: Tensor]) async throws(ResinError) -> [String: Tensor] {
         let feeds = try conform(inputs)
         guard let grant = await pool.acquire(waiting: options.waitsForFreeArena) else { throw .busy(maxConcurrentRuns: maxConcurrentRuns) }
-        let result: Result<[String: Tensor], ResinError> = await withCheckedContinuation { continuation in
+        let handOver = HandOver<Result<[String: Tensor], ResinError>>()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
-                continuation.resume(returning: Result { () throws(ResinError) in try self.run(feeds, with: grant) })
+                handOver.put(Result { () throws(ResinError) in try self.run(feeds, with: grant) })
+                continuation.resume()
             }
         }
-        return try result.get()
+        return try handOver.take().get()
     }
 
     /// How many arenas exist, how many are lent, and the most ever lent at once: for tests of the pool's bound.

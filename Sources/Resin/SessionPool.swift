@@ -14,10 +14,11 @@ final class SessionPool: @unchecked Sendable {
         case create
     }
 
-    /// A caller waiting for a grant: a blocked thread, or a suspended task.
+    /// A caller waiting for a grant: a blocked thread, or a suspended task (its grant is handed over
+    /// through a lock, as `HandOver` explains, then the task resumed).
     private enum Waiter {
         case thread(ThreadWaiter)
-        case task(CheckedContinuation<Grant, Never>)
+        case task(CheckedContinuation<Void, Never>, HandOver<Grant>)
     }
 
     /// A thread's place in line: the grant is stored under the pool's lock, then the semaphore wakes it.
@@ -102,15 +103,20 @@ final class SessionPool: @unchecked Sendable {
     func acquire(waiting wait: Bool) async -> Grant? {
         if let immediate = lock.withLock({ Self.take(&state, capacity: capacity, refusing: !wait) }) { return immediate }
         guard wait else { return nil }
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Grant, Never>) in
+        let handOver = HandOver<Grant>()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             // The line may have moved since the check above: take what is free now, else queue.
             let grant: Grant? = lock.withLock {
                 if let grant = Self.take(&state, capacity: capacity, refusing: false) { return grant }
-                state.waiters.append(.task(continuation))
+                state.waiters.append(.task(continuation, handOver))
                 return nil
             }
-            if let grant { continuation.resume(returning: grant) }
+            if let grant {
+                handOver.put(grant)
+                continuation.resume()
+            }
         }
+        return handOver.take()
     }
 
     /// Returns a lent session: to the longest waiter, or to the idle list.
@@ -138,7 +144,9 @@ final class SessionPool: @unchecked Sendable {
         }
         switch waiter {
         case .thread(let thread): thread.semaphore.signal()
-        case .task(let continuation): continuation.resume(returning: grant)
+        case .task(let continuation, let handOver):
+            handOver.put(grant)
+            continuation.resume()
         case nil: break
         }
     }
