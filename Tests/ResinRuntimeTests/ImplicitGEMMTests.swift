@@ -51,32 +51,26 @@ import TestSupport
         }
     }
 
-    /// Seeded convolutions: kernels 1, 3 and 7, strides 1 and 2, asymmetric pads, dilation 2, odd channel
-    /// counts, partial panels, batch 1 to 3, output widths leaving every remainder of the 48- and 16-column
-    /// tiles (so tiles straddle rows and images), every residual and activation.
+    /// Seeded convolutions: kernels 1 (padded, so not pointwise), 3 and 7, strides 1 and 2, asymmetric pads,
+    /// dilation 2, odd channel counts, partial panels, batch 1 to 3, output widths leaving every remainder of
+    /// the 48- and 16-column tiles (so tiles straddle rows and images), every residual and activation. The
+    /// maps are small, so the geometry's minimum of columns is lowered to 0 to reach the implicit path.
     @Test(arguments: (0..<36).map(Case.init))
     func implicitConvolutionMatchesTheReference(_ test: Case) throws {
         var random = SplitMix64(seed: test.seed * 7919 + 3)
         let kernel = [1, 3, 7][test.seed % 3]
         let stride = 1 + test.seed / 3 % 2
         let dilation = kernel == 3 && test.seed % 4 == 2 ? 2 : 1
-        let pads = (0..<4).map { _ in Int(random.next() % UInt64(kernel / 2 + 2)) }
+        var pads = (0..<4).map { _ in Int(random.next() % UInt64(kernel / 2 + 2)) }
+        // An unpadded 1x1 kernel is a plain or subsampled matrix, never implicit: pad one side.
+        if kernel == 1, pads.allSatisfy({ $0 == 0 }) { pads[test.seed % 4] = 1 }
         let batch = 1 + test.seed % 3
         let channels = 1 + 2 * Int(random.next() % 4), filters = 1 + Int(random.next() % 45)
-        // Pointwise (1x1, stride 1, no pads) joins only at batch above 1.
-        let pointwise = kernel == 1 && stride == 1 && test.seed % 2 == 0
-        // Pointwise convolutions join only with at most 256 columns per image.
-        let height = 9 + Int(random.next() % 8), width = pointwise ? 7 + Int(random.next() % 9) : 7 + Int(random.next() % 42)
-        let window = try WindowAttributes(strides: [stride, stride], dilations: [dilation, dilation], pads: pointwise ? [0, 0, 0, 0] : pads)
+        let height = 9 + Int(random.next() % 8), width = 7 + Int(random.next() % 42)
+        let window = try WindowAttributes(strides: [stride, stride], dilations: [dilation, dilation], pads: pads)
             .resolve(spatial: [height, width], kernel: [kernel, kernel])
-        var geometry = ConvolutionGeometry(batch: batch, inputChannels: channels, outputChannels: filters, group: 1,
-                                           inputSpatial: [height, width], window: window)
-        if !geometry.readsImplicitColumns(packed: true) {
-            // Too few columns for this batch (or a pointwise convolution of one image): more images.
-            let images = max(geometry.isPointwise ? 2 : 1, ConvolutionGeometry.implicitMinimumColumns / max(geometry.outputPlane, 1) + 1)
-            geometry = ConvolutionGeometry(batch: images, inputChannels: channels, outputChannels: filters, group: 1,
-                                           inputSpatial: [height, width], window: window)
-        }
+        let geometry = ConvolutionGeometry(batch: batch, inputChannels: channels, outputChannels: filters, group: 1,
+                                           inputSpatial: [height, width], window: window, implicitMinimumColumns: 0)
         try #require(geometry.readsImplicitColumns(packed: true), "\(geometry)")
         #expect(geometry.packedWorkspaceElements == 0)
         let skip = Skip.allCases[test.seed / 6 % 3]
@@ -108,7 +102,7 @@ import TestSupport
         var random = SplitMix64(seed: 324)
         let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [9, 9], kernel: [3, 3])
         let geometry = ConvolutionGeometry(batch: 4, inputChannels: 256, outputChannels: 128, group: 1, inputSpatial: [9, 9],
-                                           window: window)
+                                           window: window, implicitMinimumColumns: 0)
         try #require(geometry.readsImplicitColumns(packed: true))
         try #require(PackedFilters.floats(filters: 128, inner: geometry.columnRows) * 4 > 1 << 20)
         let convolution = Convolution(
@@ -169,9 +163,9 @@ import TestSupport
         }
     }
 
-    /// The choice depends on shapes and batch only: ResNet-50's stem and 3x3 strided convolutions at batch 1
-    /// read implicit columns (no workspace), its 7x7-map 3x3 convolution keeps im2col at batch 1 (49 columns) and
-    /// joins at batch 8, and a pointwise convolution joins only for a batch of small maps.
+    /// The choice depends on shapes only, per image: ResNet-50's stem and 3x3 strided convolutions read
+    /// implicit columns (no workspace), its 7x7-map 3x3 convolution keeps im2col (49 columns) at batch 1 and at
+    /// batch 8 alike, and a pointwise convolution never joins.
     @Test func choiceFollowsShapesAndBatch() throws {
         func geometry(batch: Int, channels: Int, side: Int, kernel: Int, stride: Int, pad: Int) throws -> ConvolutionGeometry {
             let window = try WindowAttributes(strides: [stride, stride], pads: [pad, pad, pad, pad])
@@ -191,9 +185,11 @@ import TestSupport
         let small = try geometry(batch: 1, channels: 512, side: 7, kernel: 3, stride: 1, pad: 1)
         #expect(!small.readsImplicitColumns(packed: true) && small.packedWorkspaceElements == small.workspaceElements)
         let batched = try geometry(batch: 8, channels: 512, side: 7, kernel: 3, stride: 1, pad: 1)
-        #expect(batched.readsImplicitColumns(packed: true))
+        #expect(!batched.readsImplicitColumns(packed: true) && batched.packedWorkspaceElements == small.workspaceElements)
+        let batchedStrided = try geometry(batch: 8, channels: 128, side: 56, kernel: 3, stride: 2, pad: 1)
+        #expect(batchedStrided.readsImplicitColumns(packed: true))
         #expect(!(try geometry(batch: 1, channels: 256, side: 56, kernel: 1, stride: 1, pad: 0)).implicitColumns)
         #expect(!(try geometry(batch: 8, channels: 256, side: 56, kernel: 1, stride: 1, pad: 0)).implicitColumns)
-        #expect(try geometry(batch: 2, channels: 256, side: 14, kernel: 1, stride: 1, pad: 0).implicitColumns)
+        #expect(!(try geometry(batch: 2, channels: 256, side: 14, kernel: 1, stride: 1, pad: 0)).implicitColumns)
     }
 }

@@ -134,9 +134,8 @@ import TestSupport
         }
     }
 
-    /// The routing depends on shapes and batch only: a 1x1 stride-2 convolution without pads is a subsample
-    /// followed by a pointwise product at batch 1 (its workspace holds the subsampled input), whatever the
-    /// plane; with a batch of small planes it joins the implicit product as pointwise ones do.
+    /// The routing depends on shapes only: a 1x1 stride-2 convolution without pads is a subsample followed by
+    /// a pointwise product (its workspace holds one image's subsampled input), whatever the plane and batch.
     @Test func downsamplingRunsAsSubsampleThenPointwise() throws {
         func geometry(batch: Int, channels: Int, side: Int) throws -> ConvolutionGeometry {
             let window = try WindowAttributes(strides: [2, 2]).resolve(spatial: [side, side], kernel: [1, 1])
@@ -148,7 +147,10 @@ import TestSupport
             #expect(!downsample.readsImplicitColumns(packed: true))
             #expect(downsample.packedWorkspaceElements == channels * side / 2 * side / 2)
         }
-        let batched = try geometry(batch: 8, channels: 1024, side: 14)
-        #expect(batched.readsImplicitColumns(packed: true))
+        for (channels, side) in [(1024, 14), (256, 56)] {
+            let batched = try geometry(batch: 8, channels: channels, side: side)
+            #expect(!batched.readsImplicitColumns(packed: true))
+            #expect(batched.packedWorkspaceElements == channels * side / 2 * side / 2)
+        }
     }
 }

@@ -24,11 +24,14 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public var outputSpatial: [Int]
     public var window: ResolvedWindow
 
-    /// `workspaceLimit` caps the floats of im2col columns per band; tests lower it to exercise banding.
+    /// `workspaceLimit` caps the floats of im2col columns per band; tests lower it to exercise banding, and
+    /// lower `implicitMinimumColumns` to reach the implicit kernels with small maps (images that end inside
+    /// a register).
     public init(
         batch: Int, inputChannels: Int, outputChannels: Int, group: Int, inputSpatial: [Int], window: ResolvedWindow,
         workspaceLimit: Int = ConvolutionGeometry.workspaceLimit, winograd: WinogradChoice = .never,
-        winogradWorkspaceLimit: Int = ConvolutionGeometry.winogradWorkspaceLimit
+        winogradWorkspaceLimit: Int = ConvolutionGeometry.winogradWorkspaceLimit,
+        implicitMinimumColumns: Int = ConvolutionGeometry.implicitMinimumColumns
     ) {
         self.batch = batch
         self.inputChannels = inputChannels
@@ -56,12 +59,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         } else {
             tileRows = inputSpatial.count == 2 ? window.outputSizes[0] : 0
         }
-        // Decided from shapes and batch only.
-        let fewColumns = outputPlane <= ConvolutionGeometry.implicitMinimumColumns
+        // Decided from shapes only, per image.
         let unitKernel = window.kernel.allSatisfy { $0 == 1 } && window.padsBegin.allSatisfy { $0 == 0 }
             && window.padsEnd.allSatisfy { $0 == 0 }
-        implicitColumns = group == 1 && (inputSpatial.count == 2 || isPointwise) && (!unitKernel || (batch > 1 && fewColumns))
-            && batch * outputPlane > ConvolutionGeometry.implicitMinimumColumns
+        implicitColumns = group == 1 && inputSpatial.count == 2 && !unitKernel && outputPlane > implicitMinimumColumns
         let plan = WinogradPlan(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, group: group,
                                 inputSpatial: inputSpatial, window: window, choice: winograd, workspaceLimit: winogradWorkspaceLimit)
         winogradTile = plan.tile
@@ -116,15 +117,19 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// Whether a convolution on packed filters (`PackedFilters`) that does not run as Winograd reads its
     /// product's columns straight from the input (`resin_gemm_gather`) instead of an im2col copy, and runs the
     /// whole batch as one product of `batch * outputPlane` columns (the filters read once, threads splitting
-    /// columns across images). Pointwise convolutions read their input directly anyway; they join only for
-    /// the batch, and only with few columns per image (14x14 and 7x7 maps): at batch 8 on 2 threads the
-    /// 56x56 ones ran 1.2 to 1.7 times slower as one product than image by image (machine shared).
-    /// A 1x1 convolution with a stride (ResNet's downsampling) follows the pointwise rule: at batch 1 it is a
-    /// subsample into the workspace (the im2col band of a 1x1 kernel) then a pointwise product on a plain
-    /// matrix, which spares the stride-2 deinterleave in every block copy of every panel task: ResNet-50's
-    /// 256x56x56 one took 0.91 of the implicit path's CPU time (one thread, medians of 5 alternating runs,
-    /// machine loaded by 3 other builds).
-    /// Few columns keep im2col: the channel-vectorised tile that runs them reads a plain matrix.
+    /// columns across images). Only 2-D convolutions with more than `implicitMinimumColumns` output positions
+    /// per image take it, whatever the batch:
+    /// - Pointwise convolutions read their input directly anyway and run image by image: at batch 8 on 2
+    ///   threads the 56x56 ones ran 1.2 to 1.7 times slower as one product (machine shared).
+    /// - A 1x1 convolution with a stride (ResNet's downsampling) follows the pointwise rule: a subsample into
+    ///   the workspace (the im2col band of a 1x1 kernel) then a pointwise product on a plain matrix, which
+    ///   spares the stride-2 deinterleave in every block copy of every panel task: ResNet-50's 256x56x56 one
+    ///   took 0.91 of the implicit path's CPU time (one thread, medians of 5 alternating runs, machine loaded).
+    /// - Few columns per image keep im2col image by image, on the channel-vectorised tile, which reads a plain
+    ///   matrix. Joining a batch of them (the rule until 2026-11) ran ResNet-50's 14x14 and 7x7 products at
+    ///   batch 8 on the column tile with B far past the 1 MiB L2 (its 1024-channel 14x14 input is 6.4 MB): the
+    ///   1024-to-256 products took 3.4 ms against 1.8 image by image, the 7x7 3x3s 6.1 against 4.2, and the
+    ///   whole model at batch 8 169 to 172 ms against 151 to 156 (AMD EPYC Zen 5, 2 threads, alternating).
     /// Measured on ResNet-50 (`resin bench-kernels`, one core, AVX-512, alternating with the im2col build,
     /// machine shared, so single figures move by 30%): the stem 1.1 to 2.3 times the GFLOP/s, the 3x3
     /// stride-2 convolutions 0.9 to 2.1, strided 1x1 0.9 to 1.6, batch 8's 7x7-map products unchanged.
