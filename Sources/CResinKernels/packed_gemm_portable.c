@@ -144,3 +144,12 @@ void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long p
 void resin_im2col_portable(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out, long ldo) {
     resin_gather_matrix(gather, column, cols, k0, kc, out, ldo, gather_copy);
 }
+
+int resin_padded_direct_supported(const struct resin_gemm_gather *g) {
+    long taps = g->kernel_height * g->kernel_width;
+    return g->padded_direct != 0 && g->stride_width == 2 && g->stride_height >= 1 && g->dilation_height == 1
+        && g->dilation_width == 1 && g->pad_top == 0 && g->pad_left == 0 && taps >= 1 && taps <= RESIN_PADDED_DIRECT_MAX_TAPS
+        && g->output_height >= 1 && g->output_width >= 1
+        && (g->output_height - 1) * g->stride_height + g->kernel_height <= g->input_height
+        && (g->output_width - 1) * g->stride_width + g->kernel_width <= g->input_width;
+}

@@ -54,7 +54,8 @@ import TestSupport
     /// Seeded convolutions: kernels 1 (padded, so not pointwise), 3 and 7, strides 1 and 2, asymmetric pads,
     /// dilation 2, odd channel counts, partial panels, batch 1 to 3, output widths leaving every remainder of
     /// the 48- and 16-column tiles (so tiles straddle rows and images), every residual and activation. The
-    /// maps are small, so the geometry's minimum of columns is lowered to 0 to reach the implicit path.
+    /// maps are small, so the geometry's minimum of columns is lowered to 0, and strided shapes are kept from
+    /// the padded copy (`padsInput: false`), to reach the implicit path.
     @Test(arguments: (0..<36).map(Case.init))
     func implicitConvolutionMatchesTheReference(_ test: Case) throws {
         var random = SplitMix64(seed: test.seed * 7919 + 3)
@@ -70,7 +71,7 @@ import TestSupport
         let window = try WindowAttributes(strides: [stride, stride], dilations: [dilation, dilation], pads: pads)
             .resolve(spatial: [height, width], kernel: [kernel, kernel])
         let geometry = ConvolutionGeometry(batch: batch, inputChannels: channels, outputChannels: filters, group: 1,
-                                           inputSpatial: [height, width], window: window, implicitMinimumColumns: 0)
+                                           inputSpatial: [height, width], window: window, implicitMinimumColumns: 0, padsInput: false)
         try #require(geometry.readsImplicitColumns(packed: true), "\(geometry)")
         #expect(geometry.packedWorkspaceElements == 0)
         let skip = Skip.allCases[test.seed / 6 % 3]
@@ -138,7 +139,7 @@ import TestSupport
                 input: nil, channels: 5, input_height: height, input_width: width, output_height: geometry.outputSpatial[0],
                 output_width: geometry.outputSpatial[1], kernel_height: 3, kernel_width: 3, stride_height: 1, stride_width: 1,
                 dilation_height: 1, dilation_width: 1, pad_top: 1, pad_left: 1, input_image_stride: 5 * height * width,
-                output_image_stride: 37 * geometry.outputPlane)
+                output_image_stride: 37 * geometry.outputPlane, padded_direct: 0)
             x.withUnsafeBufferPointer { x in
                 gather.input = x.baseAddress
                 packed.withUnsafeBufferPointer { packed in
@@ -163,9 +164,10 @@ import TestSupport
         }
     }
 
-    /// The choice depends on shapes only, per image: ResNet-50's stem and 3x3 strided convolutions read
-    /// implicit columns (no workspace), its 7x7-map 3x3 convolution keeps im2col (49 columns) at batch 1 and at
-    /// batch 8 alike, and a pointwise convolution never joins.
+    /// The choice depends on shapes only, per image: ResNet-50's stem reads implicit columns (no workspace)
+    /// where it does not run directly, its 3x3 strided convolutions a padded copy of each image, its 7x7-map 3x3
+    /// convolution keeps im2col (49 columns) at batch 1 and at batch 8 alike, and a pointwise convolution never
+    /// joins.
     @Test func choiceFollowsShapesAndBatch() throws {
         func geometry(batch: Int, channels: Int, side: Int, kernel: Int, stride: Int, pad: Int) throws -> ConvolutionGeometry {
             let window = try WindowAttributes(strides: [stride, stride], pads: [pad, pad, pad, pad])
@@ -177,8 +179,6 @@ import TestSupport
         #expect(stem.readsImplicitColumns(packed: true) && stem.packedWorkspaceElements == 0)
         #expect(stem.workspaceElements > 0, "without packed filters the im2col path still needs its workspace")
         #expect(!stem.readsImplicitColumns(packed: false))
-        let strided = try geometry(batch: 1, channels: 128, side: 56, kernel: 3, stride: 2, pad: 1)
-        #expect(strided.readsImplicitColumns(packed: true))
         // A 1x1 stride-2 convolution is a subsample then a pointwise product (StridedConvolutionTests).
         let downsample = try geometry(batch: 1, channels: 256, side: 56, kernel: 1, stride: 2, pad: 0)
         #expect(!downsample.readsImplicitColumns(packed: true))
@@ -186,8 +186,13 @@ import TestSupport
         #expect(!small.readsImplicitColumns(packed: true) && small.packedWorkspaceElements == small.workspaceElements)
         let batched = try geometry(batch: 8, channels: 512, side: 7, kernel: 3, stride: 1, pad: 1)
         #expect(!batched.readsImplicitColumns(packed: true) && batched.packedWorkspaceElements == small.workspaceElements)
-        let batchedStrided = try geometry(batch: 8, channels: 128, side: 56, kernel: 3, stride: 2, pad: 1)
-        #expect(batchedStrided.readsImplicitColumns(packed: true))
+        // Stride-2 3x3 convolutions with rows of at least 14 outputs read a padded copy of each image instead.
+        for (batch, channels, side) in [(1, 128, 56), (8, 128, 56), (1, 256, 28)] {
+            let padded = try geometry(batch: batch, channels: channels, side: side, kernel: 3, stride: 2, pad: 1)
+            #expect(padded.readsPaddedInput && !padded.readsImplicitColumns(packed: true))
+            #expect(padded.packedWorkspaceElements == channels * (side + 1) * (side + 1), "one image, padded above and left only")
+        }
+        #expect(!(try geometry(batch: 1, channels: 512, side: 14, kernel: 3, stride: 2, pad: 1)).readsPaddedInput, "7 outputs a row")
         #expect(!(try geometry(batch: 1, channels: 256, side: 56, kernel: 1, stride: 1, pad: 0)).implicitColumns)
         #expect(!(try geometry(batch: 8, channels: 256, side: 56, kernel: 1, stride: 1, pad: 0)).implicitColumns)
         #expect(!(try geometry(batch: 2, channels: 256, side: 14, kernel: 1, stride: 1, pad: 0)).implicitColumns)

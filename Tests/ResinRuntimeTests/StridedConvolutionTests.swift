@@ -37,12 +37,23 @@ import TestSupport
         let geometry = ConvolutionGeometry(batch: batch, inputChannels: channels, outputChannels: filters, group: 1,
                                            inputSpatial: [height, width], window: window, workspaceLimit: limit)
         let skip = Skip.allCases[test.seed / 3 % 3]
+        let hasBias = test.seed % 5 < 3
+        Self.checkConvolution(geometry: geometry, skip: skip, hasBias: hasBias, activation: FusedGEMMKernelTests.activations[test.seed / 2 % 3],
+                              random: &random)
+    }
+
+    /// Runs a convolution of seeded inputs, filters, bias and residual on packed filters, under every set and
+    /// on 1 to 3 threads, against `FusedConvolutionKernelTests.reference`, with a guard past the planned workspace.
+    static func checkConvolution(geometry: ConvolutionGeometry, skip: Skip, hasBias: Bool, activation: FusedActivation,
+                                 random: inout SplitMix64, sourceLocation: SourceLocation = #_sourceLocation) {
+        let (batch, channels, filters) = (geometry.batch, geometry.inputChannels, geometry.outputChannels)
+        let (height, width) = (geometry.inputSpatial[0], geometry.inputSpatial[1])
+        let window = geometry.window
         let x = random.floats(batch * channels * height * width)
         let w = random.floats(filters * geometry.columnRows)
         let count = batch * filters * geometry.outputPlane
-        let bias: [Float]? = test.seed % 5 < 3 ? random.floats(filters) : nil
+        let bias: [Float]? = hasBias ? random.floats(filters) : nil
         let residual: [Float]? = skip == .none ? nil : random.floats(count, in: -2...2)
-        let activation = FusedGEMMKernelTests.activations[test.seed / 2 % 3]
         let expected = FusedConvolutionKernelTests.reference(x: x, w: w, bias: bias, skip: residual, activation: activation,
                                                              geometry: geometry)
         let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: filters, inner: geometry.columnRows) }
@@ -66,13 +77,13 @@ import TestSupport
                     }
                 }
                 let label = "\(instructionSet), \(pool.threads) threads, batch \(batch) \(channels)x\(height)x\(width), "
-                    + "\(kernel)x\(kernel) pads \(window.padsBegin + window.padsEnd), \(filters) filters, \(skip), "
+                    + "\(window.kernel) stride \(window.strides) pads \(window.padsBegin + window.padsEnd), \(filters) filters, \(skip), "
                     + "bias \(bias != nil), \(activation), band \(geometry.tileRows) of \(geometry.outputSpatial[0]) rows, "
-                    + "implicit \(geometry.readsImplicitColumns(packed: true))"
+                    + "implicit \(geometry.readsImplicitColumns(packed: true)), padded \(geometry.readsPaddedInput)"
                 expectClose(output, expected, rtol: 1e-5, atol: FusedGEMMKernelTests.tolerance(k: geometry.columnRows),
-                            Comment(rawValue: label))
+                            Comment(rawValue: label), sourceLocation: sourceLocation)
                 let guardKept = workspace[planned...].allSatisfy { $0 == 12345 }
-                #expect(guardKept, "wrote past the planned workspace: \(label)")
+                #expect(guardKept, "wrote past the planned workspace: \(label)", sourceLocation: sourceLocation)
             }
         }
     }

@@ -26,12 +26,12 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 
     /// `workspaceLimit` caps the floats of im2col columns per band; tests lower it to exercise banding, and
     /// lower `implicitMinimumColumns` to reach the implicit kernels with small maps (images that end inside
-    /// a register).
+    /// a register), and turn `padsInput` off to reach them with the strided shapes `readsPaddedInput` takes.
     public init(
         batch: Int, inputChannels: Int, outputChannels: Int, group: Int, inputSpatial: [Int], window: ResolvedWindow,
         workspaceLimit: Int = ConvolutionGeometry.workspaceLimit, winograd: WinogradChoice = .never,
         winogradWorkspaceLimit: Int = ConvolutionGeometry.winogradWorkspaceLimit,
-        implicitMinimumColumns: Int = ConvolutionGeometry.implicitMinimumColumns
+        implicitMinimumColumns: Int = ConvolutionGeometry.implicitMinimumColumns, padsInput: Bool = true
     ) {
         self.batch = batch
         self.inputChannels = inputChannels
@@ -59,20 +59,24 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         } else {
             tileRows = inputSpatial.count == 2 ? window.outputSizes[0] : 0
         }
-        // Decided from shapes only, per image.
-        let unitKernel = window.kernel.allSatisfy { $0 == 1 } && window.padsBegin.allSatisfy { $0 == 0 }
-            && window.padsEnd.allSatisfy { $0 == 0 }
-        implicitColumns = group == 1 && inputSpatial.count == 2 && !unitKernel && outputPlane > implicitMinimumColumns
-        let plan = WinogradPlan(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, group: group,
-                                inputSpatial: inputSpatial, window: window, choice: winograd, workspaceLimit: winogradWorkspaceLimit)
-        winogradTile = plan.tile
-        winogradTileColumns = plan.tileColumns
-        winogradBandTileRows = plan.bandTileRows
         runsDirectly = group == 1 && inputSpatial.count == 2 && window.strides == [2, 2] && window.dilations == [1, 1]
             && window.kernel[1] >= 3 && columnRows <= Int(RESIN_DIRECT_MAX_TAPS)
             && withUnsafePointer(to: ConvolutionGeometry.directShape(inputChannels, outputChannels, inputSpatial, window)) {
                 resin_direct_conv_supported($0) != 0
             }
+        // Decided from shapes only, per image.
+        let unitKernel = window.kernel.allSatisfy { $0 == 1 } && window.padsBegin.allSatisfy { $0 == 0 }
+            && window.padsEnd.allSatisfy { $0 == 0 }
+        readsPaddedInput = padsInput && group == 1 && inputSpatial.count == 2 && !unitKernel && !runsDirectly
+            && window.strides == [2, 2] && window.dilations == [1, 1] && kernelVolume <= Int(RESIN_PADDED_DIRECT_MAX_TAPS)
+            && window.outputSizes[1] >= Int(RESIN_CHANNEL_TILE_COLUMNS_AVX512)
+        implicitColumns = group == 1 && inputSpatial.count == 2 && !unitKernel && outputPlane > implicitMinimumColumns
+            && !readsPaddedInput
+        let plan = WinogradPlan(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, group: group,
+                                inputSpatial: inputSpatial, window: window, choice: winograd, workspaceLimit: winogradWorkspaceLimit)
+        winogradTile = plan.tile
+        winogradTileColumns = plan.tileColumns
+        winogradBandTileRows = plan.bandTileRows
     }
 
     /// Floats of Winograd transformed input and products one band may use (4 MiB). Every band of a phased
@@ -162,14 +166,37 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// Whether a convolution runs on implicit columns given packed filters or not.
     public func readsImplicitColumns(packed: Bool) -> Bool { packed && implicitColumns && !usesWinograd }
 
-    /// Floats of workspace when the filters are packed: none when the columns are implicit.
-    public var packedWorkspaceElements: Int { readsImplicitColumns(packed: true) || runsDirectly ? 0 : workspaceElements }
+    /// Whether a convolution on packed filters copies each image's input with its padding into the workspace
+    /// and runs on the channel-vectorised tile reading that copy in place (`RESIN_PADDED_DIRECT_MAX_TAPS`,
+    /// `Kernels.paddedDirectConvolution`): ungrouped 2-D convolutions of stride 2, no dilation, at most 49
+    /// taps and at least 14 outputs a row (one tile's width on AVX-512), but the stem that runs directly.
+    /// Shapes only, so every instruction set takes the same path and plans the same workspace; sets without
+    /// that tile gather from the copy as from implicit columns.
+    public let readsPaddedInput: Bool
 
-    /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions).
+    /// The padded copy of one image's input `readsPaddedInput` reads: rows and columns of the padded
+    /// planes, exactly those the windows cover.
+    public var paddedInputSpatial: [Int] {
+        (0..<2).map { (outputSpatial[$0] - 1) * window.strides[$0] + (window.kernel[$0] - 1) * window.dilations[$0] + 1 }
+    }
+
+    /// Floats of one image's padded input (`readsPaddedInput`), else 0.
+    var paddedInputElements: Int { readsPaddedInput ? inputChannels * paddedInputSpatial.reduce(1, *) : 0 }
+
+    /// Floats of workspace when the filters are packed: none when the columns are implicit, one image's padded
+    /// input when `readsPaddedInput`.
+    public var packedWorkspaceElements: Int {
+        if readsPaddedInput { return paddedInputElements }
+        return readsImplicitColumns(packed: true) || runsDirectly ? 0 : workspaceElements
+    }
+
+    /// Floats of im2col workspace one group of one image needs (none for pointwise convolutions), or of the
+    /// padded input when that is more: filters packed when a session binds them (an `.onnx` model's) take the
+    /// packed path on a workspace planned without knowing they would be packed.
     public var workspaceElements: Int {
         if usesWinograd { return WinogradSchedule.workspaceElements(self) }
         if isPointwise { return 0 }
-        if inputSpatial.count == 2 { return columnRows * tileRows * outputSpatial[1] }
+        if inputSpatial.count == 2 { return max(columnRows * tileRows * outputSpatial[1], paddedInputElements) }
         return columnRows * outputPlane
     }
 

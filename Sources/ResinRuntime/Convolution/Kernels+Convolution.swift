@@ -83,6 +83,11 @@ extension Kernels {
                               pool: pool, instructionSet: instructionSet)
             return
         }
+        if let packedWeight, geometry.readsPaddedInput, let workspace {
+            paddedDirectConvolution(input: input, packedWeight: packedWeight, output: output, geometry: geometry, epilogue: epilogue,
+                                    workspace: workspace, pool: pool, instructionSet: instructionSet)
+            return
+        }
         if let packedWeight, geometry.readsImplicitColumns(packed: true) {
             implicitConvolution(input: input, packedWeight: packedWeight, output: output, geometry: geometry, epilogue: epilogue,
                                 pool: pool, instructionSet: instructionSet)
@@ -186,7 +191,7 @@ extension Kernels {
             dilation_height: flat ? 1 : window.dilations[0], dilation_width: flat ? 1 : window.dilations[1],
             pad_top: flat ? 0 : window.padsBegin[0], pad_left: flat ? 0 : window.padsBegin[1],
             input_image_stride: geometry.inputChannels * geometry.inputPlane,
-            output_image_stride: geometry.outputChannels * geometry.outputPlane)
+            output_image_stride: geometry.outputChannels * geometry.outputPlane, padded_direct: 0)
     }
 
     /// One band of output rows of a 2-D convolution's im2col, for one group of one image (`source` its first
