@@ -24,6 +24,54 @@ import TestSupport
         #expect(hits == expected)
     }
 
+    /// Four threads dispatching on one pool at once (as parallel test cases sharing a static pool did) each get
+    /// every one of their tasks run exactly once, and a task that dispatches on its own pool gets its inner
+    /// tasks run too. Before callers were serialised, a second caller's job replaced the first one's while the
+    /// workers ran it: outputs were left unwritten, and this test hung.
+    @Test func concurrentCallersEachGetAllTheirTasks() async {
+        let pool = WorkerPool(threads: 3)
+        let callers = 4, rounds = 300, count = 64
+        let tallies = await withTaskGroup(of: [Int].self) { group in
+            for _ in 0..<callers {
+                group.addTask {
+                    var hits = [Int](repeating: 0, count: count)
+                    for _ in 0..<rounds {
+                        hits.withUnsafeMutableBufferPointer { buffer in
+                            withUnsafePointer(to: buffer.baseAddress!) { context in
+                                pool.forEach(count, context: context) { raw, task in
+                                    raw.assumingMemoryBound(to: UnsafeMutablePointer<Int>.self).pointee[task] += 1
+                                }
+                            }
+                        }
+                    }
+                    return hits
+                }
+            }
+            return await group.reduce(into: [[Int]]()) { $0.append($1) }
+        }
+        #expect(tallies.count == callers)
+        for hits in tallies { #expect(hits == [Int](repeating: rounds, count: count)) }
+
+        // A task that dispatches again on its pool: the inner tasks run on the task's own thread.
+        struct Nested { var pool: WorkerPool; var inner: UnsafeMutablePointer<Int> }
+        var inner = [Int](repeating: 0, count: 4 * 8)
+        inner.withUnsafeMutableBufferPointer { buffer in
+            var nested = Nested(pool: pool, inner: buffer.baseAddress!)
+            withUnsafePointer(to: &nested) { context in
+                pool.forEach(4, context: context) { raw, outer in
+                    let nested = raw.assumingMemoryBound(to: Nested.self).pointee
+                    var slice = nested.inner + outer * 8
+                    withUnsafePointer(to: &slice) { context in
+                        nested.pool.forEach(8, context: context) { raw, task in
+                            raw.assumingMemoryBound(to: UnsafeMutablePointer<Int>.self).pointee[task] += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(inner == [Int](repeating: 1, count: 4 * 8))
+    }
+
     @Test func parallelGEMMMatchesSerial() {
         var random = SplitMix64(seed: 11)
         for (m, n, k) in [(300, 200, 90), (40, 900, 150), (1000, 9, 600)] {

@@ -12,6 +12,11 @@ import Glibc
 /// oversubscribe the cores. Dispatch allocates nothing: a task is a C function over a context the caller
 /// owns for the duration of `forEach` (a Swift closure lent to other threads costs a heap context in
 /// unoptimised builds), and tasks are claimed from an atomic counter. The caller runs tasks too.
+///
+/// One caller dispatches at a time: a session's runs are serial, but several threads may share a pool
+/// (tests did, and lost tasks: a second caller's `forEach` replaced the first one's job while its workers
+/// ran it). A caller that finds the pool dispatching for another, or calls `forEach` from inside a task,
+/// runs its tasks on its own thread instead, so every caller gets all its tasks run and none waits.
 public final class WorkerPool: @unchecked Sendable {
     /// Threads that run tasks, the caller included.
     public let threads: Int
@@ -20,6 +25,8 @@ public final class WorkerPool: @unchecked Sendable {
     public static let serial = WorkerPool(threads: 1)
 
     private var mutex = pthread_mutex_t()
+    /// Held by the caller whose tasks the workers run, from dispatch until every task is done.
+    private var dispatching = pthread_mutex_t()
     private var wake = pthread_cond_t()
     private var done = pthread_cond_t()
     private var generation = 0
@@ -46,6 +53,7 @@ public final class WorkerPool: @unchecked Sendable {
     public init(threads: Int) {
         self.threads = max(1, threads)
         pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(&dispatching, nil)
         pthread_cond_init(&wake, nil)
         pthread_cond_init(&done, nil)
         for _ in 1..<self.threads {
@@ -72,19 +80,22 @@ public final class WorkerPool: @unchecked Sendable {
         pthread_cond_destroy(&wake)
         pthread_cond_destroy(&done)
         pthread_mutex_destroy(&mutex)
+        pthread_mutex_destroy(&dispatching)
     }
 
     /// A unit of parallel work: `task(context, index)`.
     public typealias Task = @convention(c) (UnsafeRawPointer, Int) -> Void
 
-    /// Runs `task(context, index)` for every index in `0..<count`, spread over the pool; returns when all
-    /// are done. `context` must stay valid until then.
+    /// Runs `task(context, index)` for every index in `0..<count`, spread over the pool (or on the calling
+    /// thread alone while another caller is dispatching on it); returns when all are done. `context` must
+    /// stay valid until then.
     public func forEach(_ count: Int, context: UnsafeRawPointer, _ task: Task) {
         if count <= 0 { return }
-        if count == 1 || workers.isEmpty {
+        if count == 1 || workers.isEmpty || pthread_mutex_trylock(&dispatching) != 0 {
             for index in 0..<count { task(context, index) }
             return
         }
+        defer { pthread_mutex_unlock(&dispatching) }
         pthread_mutex_lock(&mutex)
         job = task
         jobContext = context
