@@ -347,4 +347,55 @@ static inline const float *resin_next_b_rows(const struct resin_gemm_problem *p,
     return NULL;
 }
 
+// ---- The padded direct product's walk (the channel-vectorised tiles of packed_gemm_avx512.c and _avx2.c) ----
+
+/// Where the steps of a padded input read in place are (`padded_direct`): tap t of a channel at `offset[t]`
+/// from its window's corner, and the next step's input `delta[t]` floats on (the next tap, or the next
+/// channel's first); output j of a tile reads its window's corner `2 j` floats on (stride 2 along rows).
+struct resin_direct_walk {
+    const float *input;
+    long row_stride, plane, image_stride, output_width, output_plane, stride_height, output_image_stride;
+    long taps;
+    long offset[RESIN_PADDED_DIRECT_MAX_TAPS];
+    long delta[RESIN_PADDED_DIRECT_MAX_TAPS];
+};
+
+/// The walk of a gather that `resin_padded_direct_supported` takes.
+static inline void resin_direct_walk_for(const struct resin_gemm_gather *g, struct resin_direct_walk *d) {
+    d->input = g->input;
+    d->row_stride = g->input_width;
+    d->plane = g->input_height * g->input_width;
+    d->image_stride = g->input_image_stride;
+    d->output_width = g->output_width;
+    d->output_plane = g->output_height * g->output_width;
+    d->stride_height = g->stride_height;
+    d->output_image_stride = g->output_image_stride;
+    d->taps = g->kernel_height * g->kernel_width;
+    for (long t = 0; t < d->taps; t++) d->offset[t] = t / g->kernel_width * d->row_stride + t % g->kernel_width;
+    for (long t = 0; t < d->taps; t++) d->delta[t] = (t + 1 < d->taps ? d->offset[t + 1] : d->plane) - d->offset[t];
+}
+
+/// Columns of the channel tile from column `j`: at most `tile` and `end - j`, and on a padded input (`d` not
+/// NULL) no further than the end of j's output row.
+static inline long resin_tile_width(const struct resin_direct_walk *d, long j, long end, long tile) {
+    long cols = end - j < tile ? end - j : tile;
+    if (d != NULL) {
+        long row_left = d->output_width - j % d->output_plane % d->output_width;
+        if (cols > row_left) cols = row_left;
+    }
+    return cols;
+}
+
+/// A tile from column `j`: its place in C (`offset`) and, on a padded input, its first window's corner
+/// (NULL on a plain B, whose column j is at offset j).
+static inline void resin_direct_tile_place(const struct resin_direct_walk *d, long j, const float **corner, long *offset) {
+    *corner = NULL;
+    *offset = j;
+    if (d == NULL) return;
+    long image = j / d->output_plane, position = j % d->output_plane;
+    long y = position / d->output_width, x = position % d->output_width;
+    *corner = d->input + image * d->image_stride + y * d->stride_height * d->row_stride + 2 * x;
+    *offset = image * d->output_image_stride + position;
+}
+
 #endif

@@ -61,10 +61,13 @@
 // `kc` steps of a chunk; `w` points at the half panel's first lane, and a step advances a whole panel. Its
 // sums start at zero (`starts`) or from `partial`, and end in `partial` unless the chunk is the last
 // (`finishes`). `streams` when the tile is its chunk's first, which prefetches its own filters into L1; every
-// tile takes its share of `stream`.
+// tile takes its share of `stream`. The inputs of step kk are row kk of a plain B (`ldb` floats apart), or,
+// when `direct` (a constant), `b[2 j]` on the padded input `d` walks (packed_gemm_avx512.c has the reasons),
+// `b` moving by tap `tap`'s delta after each step.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-     float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream, const int cols) {
+tile(long kc, const float *w, const float *b, long ldb, const struct resin_direct_walk *d, long tap, float *c, long ldc, long rows,
+     const struct resin_tile_store *s, float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream,
+     const int cols, const int direct) {
     __m256 low[TILE], high[TILE];
     UNROLL for (int j = 0; j < cols; j++) {
         low[j] = starts ? _mm256_setzero_ps() : _mm256_load_ps(partial + j * HALF);
@@ -83,13 +86,17 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
         }
         __m256 w0 = _mm256_loadu_ps(w);
         __m256 w1 = _mm256_loadu_ps(w + 8);
-        const float *row = b + kk * ldb;
+        const float *row = direct ? b : b + kk * ldb;
         UNROLL for (int j = 0; j < cols; j++) {
-            __m256 x = _mm256_broadcast_ss(row + j);
+            __m256 x = _mm256_broadcast_ss(row + (direct ? 2 * j : j));
             low[j] = _mm256_fmadd_ps(w0, x, low[j]);
             high[j] = _mm256_fmadd_ps(w1, x, high[j]);
         }
         w += PANEL;
+        if (direct) {
+            b += d->delta[tap];
+            tap = tap + 1 == d->taps ? 0 : tap + 1;
+        }
     }
     stream->next = next;
     stream->left = left;
@@ -126,15 +133,23 @@ tile(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long
     }
 }
 
-#define TILE_CASE(n) \
-    case n: tile(kc, w, b, ldb, c, ldc, rows, s, partial, starts, finishes, streams, stream, n); break;
+#define TILE_CASE(n)                                                                                                  \
+    case n:                                                                                                            \
+        if (d) {                                                                                                       \
+            tile(kc, w, b, ldb, d, tap, c, ldc, rows, s, partial, starts, finishes, streams, stream, n, 1);              \
+        } else {                                                                                                       \
+            tile(kc, w, b, ldb, d, tap, c, ldc, rows, s, partial, starts, finishes, streams, stream, n, 0);              \
+        }                                                                                                              \
+        break;
 
+// A tile of any width: on the padded input `d` walks (from tap `tap`), or on a plain B when `d` is NULL.
 __attribute__((target("avx2,fma"))) static void
-tile_any(long kc, const float *w, const float *b, long ldb, float *c, long ldc, long rows, const struct resin_tile_store *s,
-         float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream, long cols) {
+tile_any(long kc, const float *w, const float *b, long ldb, const struct resin_direct_walk *d, long tap, float *c, long ldc,
+         long rows, const struct resin_tile_store *s, float *partial, int starts, int finishes, int streams,
+         struct resin_filter_stream *stream, long cols) {
     switch (cols) {
     TILE_CASE(6) TILE_CASE(5) TILE_CASE(4) TILE_CASE(3) TILE_CASE(2)
-    default: tile(kc, w, b, ldb, c, ldc, rows, s, partial, starts, finishes, streams, stream, 1); break;
+    default: TILE_CASE(1)
     }
 }
 #undef TILE_CASE
@@ -143,11 +158,17 @@ tile_any(long kc, const float *w, const float *b, long ldb, float *c, long ldc, 
 // wider range, from resin_packed_gemm_avx2, runs as several groups).
 #define GROUP_TILES ((PANEL_TILE_COLUMNS + TILE - 1) / TILE)
 
-// The channel-vectorised product of a range of panels and of at most GROUP_TILES tiles of columns.
+// The channel-vectorised product of a range of panels and of `tiles` (<= GROUP_TILES) tiles, tile t covering
+// columns `first[t] ..< first[t] + width[t]`: of a plain B when `d` is NULL, else of the padded input `d` walks
+// (each tile then within one output row).
 __attribute__((target("avx2,fma"))) static void
-panel_group(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    long tiles = (column_end - column_begin + TILE - 1) / TILE;
+panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *d, long panel_begin, long panel_end,
+            const long *first, const long *width, long tiles) {
     float partials[2][GROUP_TILES][TILE * HALF] __attribute__((aligned(32)));
+    // Each tile's place in C and, on a padded input, its first window's corner.
+    const float *corner[GROUP_TILES];
+    long offset[GROUP_TILES];
+    for (long t = 0; t < tiles; t++) resin_direct_tile_place(d, first[t], &corner[t], &offset[t]);
     // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache.
     for (long k0 = 0; k0 < p->k; k0 += KBLOCK) {
         long kc = p->k - k0 < KBLOCK ? p->k - k0 : KBLOCK;
@@ -160,15 +181,17 @@ panel_group(const struct resin_gemm_problem *p, long panel_begin, long panel_end
                 long cc = kc - c0 < chunk ? kc - c0 : chunk;
                 struct resin_filter_stream stream =
                     resin_next_chunk(p, panel, panel_begin, panel_end, k0, kc, KBLOCK, c0, chunk, halves * tiles * cc);
+                // A padded input's step k0 + c0: its tap, and its offset from a window's corner.
+                long tap = d ? (k0 + c0) % d->taps : 0;
+                long step_offset = d ? (k0 + c0) / d->taps * d->plane + d->offset[tap] : 0;
                 for (long half = 0; half < halves; half++) {
                     long half_rows = rows - half * HALF < HALF ? rows - half * HALF : HALF;
                     long row = panel * PANEL + half * HALF;
-                    for (long t = 0, j = column_begin; j < column_end; j += TILE, t++) {
-                        long cols = column_end - j < TILE ? column_end - j : TILE;
-                        struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, j);
-                        tile_any(cc, w + c0 * PANEL + half * HALF, p->b + (k0 + c0) * p->ldb + j, p->ldb, p->c + row * p->ldc + j,
-                                 p->ldc, half_rows, &s, partials[half][t], c0 == 0, c0 + cc >= kc, half == 0 && t == 0, &stream,
-                                 cols);
+                    for (long t = 0; t < tiles; t++) {
+                        struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, offset[t]);
+                        const float *b = d ? corner[t] + step_offset : p->b + (k0 + c0) * p->ldb + first[t];
+                        tile_any(cc, w + c0 * PANEL + half * HALF, b, p->ldb, d, tap, p->c + row * p->ldc + offset[t], p->ldc, half_rows,
+                                 &s, partials[half][t], c0 == 0, c0 + cc >= kc, half == 0 && t == 0, &stream, width[t]);
                     }
                 }
             }
@@ -176,13 +199,38 @@ panel_group(const struct resin_gemm_problem *p, long panel_begin, long panel_end
     }
 }
 
-// The channel-vectorised product over a range of panels and columns.
+// The channel-vectorised product over a range of panels and columns, in groups of GROUP_TILES tiles of up to
+// TILE columns: of a plain B when `d` is NULL, else of the padded input `d` walks, its tiles ending with their
+// output row.
+__attribute__((target("avx2,fma"))) static void
+panel_tiles(const struct resin_gemm_problem *p, const struct resin_direct_walk *d, long panel_begin, long panel_end,
+            long column_begin, long column_end) {
+    long first[GROUP_TILES], width[GROUP_TILES], tiles = 0;
+    for (long j = column_begin; j < column_end;) {
+        long cols = resin_tile_width(d, j, column_end, TILE);
+        first[tiles] = j;
+        width[tiles] = cols;
+        tiles++;
+        j += cols;
+        if (tiles == GROUP_TILES || j >= column_end) {
+            panel_group(p, d, panel_begin, panel_end, first, width, tiles);
+            tiles = 0;
+        }
+    }
+}
+
+// The channel-vectorised product of a plain B.
 __attribute__((target("avx2,fma"))) static void
 panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    for (long j = column_begin; j < column_end; j += GROUP_TILES * TILE) {
-        long end = column_end - j < GROUP_TILES * TILE ? column_end : j + GROUP_TILES * TILE;
-        panel_group(p, panel_begin, panel_end, j, end);
-    }
+    panel_tiles(p, NULL, panel_begin, panel_end, column_begin, column_end);
+}
+
+// The channel-vectorised product of a padded input read in place.
+__attribute__((target("avx2,fma"))) static void
+direct_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
+    struct resin_direct_walk d;
+    resin_direct_walk_for(p->gather, &d);
+    panel_tiles(p, &d, panel_begin, panel_end, column_begin, column_end);
 }
 
 // Lanes below `left` set (all of them from 8 on).
@@ -461,9 +509,11 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
 __attribute__((target("avx2,fma"))) void
 resin_fused_gemm_avx2(const struct resin_gemm_problem *problem, long panel_begin, long panel_end, long column_begin,
                       long column_end) {
-    // The channel-vectorised tile reads a plain B only.
+    // The channel-vectorised tile reads a plain B, or a padded input in place.
     if (problem->n <= PANEL_TILE_COLUMNS && problem->gather == NULL) {
         panel_product(problem, panel_begin, panel_end, column_begin, column_end);
+    } else if (problem->gather != NULL && resin_padded_direct_supported(problem->gather)) {
+        direct_product(problem, panel_begin, panel_end, column_begin, column_end);
     } else {
         column_product(problem, panel_begin, panel_end, column_begin, column_end);
     }

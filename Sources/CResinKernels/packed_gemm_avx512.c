@@ -69,38 +69,13 @@
 // measured like 256.
 #define CHUNK 256
 
-// ---- The padded direct product ----
-// A stride-2 convolution with many columns (ResNet-50's 3x3 from 56x56 to 28x28) ran on the column tile,
-// whose every block of every panel task gathers its inputs from the image and deinterleaves them: at 69% of
-// the FMA peak against 94% with that copy skipped. Here Swift copies the input once with its padding
-// (`Kernels.paddedDirectConvolution`), and the channel-vectorised tile reads that copy in place: a tile is 32
-// channels by up to 14 outputs of one output row, and step k (input channel k / taps at tap k % taps)
-// broadcasts output j's input from `x[2 j]`, `x` moving by the tap's `delta` after each step (`tile`,
-// `panel_group`, `direct_product`).
-
-// Where the steps of a padded input are: tap t of a channel at `offset[t]` from its window's corner, and the
-// next step's input `delta[t]` floats on (the next tap, or the next channel's first).
-struct direct_walk {
-    const float *input;
-    long row_stride, plane, image_stride, output_width, output_plane, stride_height, output_image_stride;
-    long taps;
-    long offset[RESIN_PADDED_DIRECT_MAX_TAPS];
-    long delta[RESIN_PADDED_DIRECT_MAX_TAPS];
-};
-
-__attribute__((target("avx512f"))) static void direct_walk_for(const struct resin_gemm_gather *g, struct direct_walk *d) {
-    d->input = g->input;
-    d->row_stride = g->input_width;
-    d->plane = g->input_height * g->input_width;
-    d->image_stride = g->input_image_stride;
-    d->output_width = g->output_width;
-    d->output_plane = g->output_height * g->output_width;
-    d->stride_height = g->stride_height;
-    d->output_image_stride = g->output_image_stride;
-    d->taps = g->kernel_height * g->kernel_width;
-    for (long t = 0; t < d->taps; t++) d->offset[t] = t / g->kernel_width * d->row_stride + t % g->kernel_width;
-    for (long t = 0; t < d->taps; t++) d->delta[t] = (t + 1 < d->taps ? d->offset[t + 1] : d->plane) - d->offset[t];
-}
+// The padded direct product: a stride-2 convolution with many columns (ResNet-50's 3x3 from 56x56 to 28x28)
+// ran on the column tile, whose every block of every panel task gathers its inputs from the image and
+// deinterleaves them: at 69% of the FMA peak against 94% with that copy skipped. Swift now copies the input
+// once with its padding (`Kernels.paddedDirectConvolution`), and the channel-vectorised tile reads that copy
+// in place: a tile is 32 channels by up to 14 outputs of one output row, and step k (input channel k / taps
+// at tap k % taps) broadcasts output j's input from `x[2 j]`, `x` moving by the tap's delta after each step
+// (`struct resin_direct_walk` in gemm_gather.h; `tile`, `panel_group` and `direct_product` below).
 
 // The prefetches of one step of a channel-vectorised tile: its own filters `PREFETCH_STEPS` ahead into L1
 // when it `streams`, and its share of the next chunk's into L2 (`resin_filter_stream`).
@@ -174,7 +149,7 @@ finish_tile(const __m512 *low, const __m512 *high, float *c, long ldc, long rows
 // (`ldb` floats apart), or, when `direct` (a constant), `b[2 j]` on the padded input `d` walks, `b` moving
 // by tap `tap`'s delta after each step.
 __attribute__((target("avx512f"), always_inline)) static inline void
-tile(long kc, const float *w, const float *b, long ldb, const struct direct_walk *d, long tap, float *c, long ldc, long rows,
+tile(long kc, const float *w, const float *b, long ldb, const struct resin_direct_walk *d, long tap, float *c, long ldc, long rows,
      const struct resin_tile_store *s, float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream,
      const int cols, const int direct) {
     __m512 low[TILE_COLUMNS], high[TILE_COLUMNS];
@@ -214,7 +189,7 @@ tile(long kc, const float *w, const float *b, long ldb, const struct direct_walk
 
 // A tile of any width: on the padded input `d` walks (from tap `tap`), or on a plain B when `d` is NULL.
 __attribute__((target("avx512f"))) static void
-tile_any(long kc, const float *w, const float *b, long ldb, const struct direct_walk *d, long tap, float *c, long ldc, long rows,
+tile_any(long kc, const float *w, const float *b, long ldb, const struct resin_direct_walk *d, long tap, float *c, long ldc, long rows,
          const struct resin_tile_store *s, float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream,
          long cols) {
     switch (cols) {
@@ -233,7 +208,7 @@ tile_any(long kc, const float *w, const float *b, long ldb, const struct direct_
 // columns `first[t] ..< first[t] + width[t]`: of a plain B when `d` is NULL, else of the padded input `d` walks
 // (each tile then within one output row).
 __attribute__((target("avx512f"))) static void
-panel_group(const struct resin_gemm_problem *p, const struct direct_walk *d, long panel_begin, long panel_end,
+panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *d, long panel_begin, long panel_end,
             const long *first, const long *width, long tiles) {
     // Blocks of the inner dimension keep the input rows a tile reads within the L2 cache (KBLOCK_BYTES above);
     // from the problem's shape, not the split's columns, so every split adds in the same order.
@@ -243,15 +218,7 @@ panel_group(const struct resin_gemm_problem *p, const struct direct_walk *d, lon
     // Each tile's place in C and, on a padded input, its first window's corner.
     const float *corner[GROUP_TILES];
     long offset[GROUP_TILES];
-    for (long t = 0; t < tiles; t++) {
-        corner[t] = NULL;
-        offset[t] = first[t];
-        if (d == NULL) continue;
-        long image = first[t] / d->output_plane, position = first[t] % d->output_plane;
-        long y = position / d->output_width, x = position % d->output_width;
-        corner[t] = d->input + image * d->image_stride + y * d->stride_height * d->row_stride + 2 * x;
-        offset[t] = image * d->output_image_stride + position;
-    }
+    for (long t = 0; t < tiles; t++) resin_direct_tile_place(d, first[t], &corner[t], &offset[t]);
     for (long k0 = 0; k0 < p->k; k0 += step) {
         long kc = p->k - k0 < step ? p->k - k0 : step;
         long chunk = resin_even_block(kc, CHUNK);
@@ -281,15 +248,11 @@ panel_group(const struct resin_gemm_problem *p, const struct direct_walk *d, lon
 // TILE_COLUMNS columns: of a plain B when `d` is NULL, else of the padded input `d` walks, its tiles ending
 // with their output row.
 __attribute__((target("avx512f"))) static void
-panel_tiles(const struct resin_gemm_problem *p, const struct direct_walk *d, long panel_begin, long panel_end, long column_begin,
+panel_tiles(const struct resin_gemm_problem *p, const struct resin_direct_walk *d, long panel_begin, long panel_end, long column_begin,
             long column_end) {
     long first[GROUP_TILES], width[GROUP_TILES], tiles = 0;
     for (long j = column_begin; j < column_end;) {
-        long cols = column_end - j < TILE_COLUMNS ? column_end - j : TILE_COLUMNS;
-        if (d != NULL) {
-            long row_left = d->output_width - j % d->output_plane % d->output_width;
-            if (cols > row_left) cols = row_left;
-        }
+        long cols = resin_tile_width(d, j, column_end, TILE_COLUMNS);
         first[tiles] = j;
         width[tiles] = cols;
         tiles++;
@@ -310,8 +273,8 @@ panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_e
 // The channel-vectorised product of a padded input read in place.
 __attribute__((target("avx512f"))) static void
 direct_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    struct direct_walk d;
-    direct_walk_for(p->gather, &d);
+    struct resin_direct_walk d;
+    resin_direct_walk_for(p->gather, &d);
     panel_tiles(p, &d, panel_begin, panel_end, column_begin, column_end);
 }
 

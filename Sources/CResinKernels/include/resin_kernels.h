@@ -155,11 +155,11 @@ struct resin_gemm_gather {
     long pad_top, pad_left;
     long input_image_stride, output_image_stride;
     /// Nonzero when the input was copied with its padding (pads 0, every tap inside the input) for the
-    /// channel-vectorised tile to read in place (`RESIN_PADDED_DIRECT`); sets without that tile gather it.
+    /// channel-vectorised tile to read in place (AVX-512 and AVX2); the portable kernel gathers it.
     long padded_direct;
 };
 
-/// The padded inputs the AVX-512 channel-vectorised tile reads in place (`padded_direct`): stride 2 along
+/// The padded inputs the channel-vectorised tiles read in place (`padded_direct`): stride 2 along
 /// rows, no dilation, at most this many kernel taps.
 #define RESIN_PADDED_DIRECT_MAX_TAPS 49
 /// Whether `gather` may be read in place by the channel-vectorised tile (`padded_direct` set, and a shape

@@ -170,8 +170,8 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// and runs on the channel-vectorised tile reading that copy in place (`RESIN_PADDED_DIRECT_MAX_TAPS`,
     /// `Kernels.paddedDirectConvolution`): ungrouped 2-D convolutions of stride 2, no dilation, at most 49
     /// taps and at least 14 outputs a row (one tile's width on AVX-512), but the stem that runs directly.
-    /// Shapes only, so every instruction set takes the same path and plans the same workspace; sets without
-    /// that tile gather from the copy as from implicit columns.
+    /// Shapes only, so every instruction set takes the same path and plans the same workspace; the portable
+    /// kernel gathers from the copy as from implicit columns.
     public let readsPaddedInput: Bool
 
     /// The padded copy of one image's input `readsPaddedInput` reads: rows and columns of the padded

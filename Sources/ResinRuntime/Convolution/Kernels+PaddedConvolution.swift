@@ -3,10 +3,10 @@ import CResinKernels
 extension Kernels {
     /// A strided convolution on packed filters (`ConvolutionGeometry.readsPaddedInput`), image by image: the
     /// image's input is copied with its padding into `workspace`, then the fused product reads that copy in
-    /// place. On AVX-512 the channel-vectorised tile broadcasts each output's inputs straight from the copy
-    /// (`padded_direct`), where the column tile on implicit columns gathered and deinterleaved them again for
-    /// every block of every panel task; other sets gather from the copy as from implicit columns, with no
-    /// padding left to check. Parameters as in `convolution(input:weight:output:geometry:epilogue:...)`.
+    /// place. On AVX-512 and AVX2 the channel-vectorised tile broadcasts each output's inputs straight from
+    /// the copy (`padded_direct`), where the column tile on implicit columns gathered and deinterleaved them
+    /// again for every block of every panel task; the portable kernel gathers from the copy as from implicit
+    /// columns, with no padding left to check. Parameters as in `convolution(input:weight:output:geometry:epilogue:...)`.
     static func paddedDirectConvolution(
         input: UnsafePointer<Float>, packedWeight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue, workspace: UnsafeMutablePointer<Float>, pool: WorkerPool?,
