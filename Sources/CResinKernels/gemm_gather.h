@@ -398,4 +398,31 @@ static inline void resin_direct_tile_place(const struct resin_direct_walk *d, lo
     *offset = image * d->output_image_stride + position;
 }
 
+/// The channel-vectorised product of a set: `group` computes a range of panels for `tiles` tiles, tile t
+/// covering columns `first[t] ..< first[t] + width[t]`, of a plain B (`d` NULL) or of the padded input `d` walks.
+typedef void (*resin_channel_group_fn)(const struct resin_gemm_problem *p, const struct resin_direct_walk *d, long panel_begin,
+                                       long panel_end, const long *first, const long *width, long tiles);
+
+/// Most tiles a group takes (every set's group keeps at most this many tiles' partial sums).
+#define RESIN_CHANNEL_GROUP_MAX_TILES 64
+
+/// Runs a range of panels and columns in groups of `group_tiles` (<= RESIN_CHANNEL_GROUP_MAX_TILES) tiles of up
+/// to `tile` columns, on a padded input (`d`) each ending with its output row.
+static inline void resin_channel_tiles(const struct resin_gemm_problem *p, const struct resin_direct_walk *d, long panel_begin,
+                                       long panel_end, long column_begin, long column_end, long tile, long group_tiles,
+                                       resin_channel_group_fn group) {
+    long first[RESIN_CHANNEL_GROUP_MAX_TILES], width[RESIN_CHANNEL_GROUP_MAX_TILES], tiles = 0;
+    for (long j = column_begin; j < column_end;) {
+        long cols = resin_tile_width(d, j, column_end, tile);
+        first[tiles] = j;
+        width[tiles] = cols;
+        tiles++;
+        j += cols;
+        if (tiles == group_tiles || j >= column_end) {
+            group(p, d, panel_begin, panel_end, first, width, tiles);
+            tiles = 0;
+        }
+    }
+}
+
 #endif

@@ -203,6 +203,7 @@ tile_any(long kc, const float *w, const float *b, long ldb, const struct resin_d
 // Tiles whose partial sums a chunk keeps: a group of columns of at least PANEL_TILE_COLUMNS (a wider range,
 // from resin_packed_gemm_avx512, runs as several groups).
 #define GROUP_TILES ((PANEL_TILE_COLUMNS + TILE_COLUMNS - 1) / TILE_COLUMNS)
+_Static_assert(GROUP_TILES <= RESIN_CHANNEL_GROUP_MAX_TILES, "resin_channel_tiles keeps at most 64 tiles a group");
 
 // The channel-vectorised product of a range of panels and of `tiles` (<= GROUP_TILES) tiles, tile t covering
 // columns `first[t] ..< first[t] + width[t]`: of a plain B when `d` is NULL, else of the padded input `d` walks
@@ -244,30 +245,10 @@ panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *
     }
 }
 
-// The channel-vectorised product over a range of panels and columns, in groups of GROUP_TILES tiles of up to
-// TILE_COLUMNS columns: of a plain B when `d` is NULL, else of the padded input `d` walks, its tiles ending
-// with their output row.
-__attribute__((target("avx512f"))) static void
-panel_tiles(const struct resin_gemm_problem *p, const struct resin_direct_walk *d, long panel_begin, long panel_end, long column_begin,
-            long column_end) {
-    long first[GROUP_TILES], width[GROUP_TILES], tiles = 0;
-    for (long j = column_begin; j < column_end;) {
-        long cols = resin_tile_width(d, j, column_end, TILE_COLUMNS);
-        first[tiles] = j;
-        width[tiles] = cols;
-        tiles++;
-        j += cols;
-        if (tiles == GROUP_TILES || j >= column_end) {
-            panel_group(p, d, panel_begin, panel_end, first, width, tiles);
-            tiles = 0;
-        }
-    }
-}
-
-// The channel-vectorised product of a plain B.
+// The channel-vectorised product of a plain B, in groups of GROUP_TILES tiles.
 __attribute__((target("avx512f"))) static void
 panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    panel_tiles(p, NULL, panel_begin, panel_end, column_begin, column_end);
+    resin_channel_tiles(p, NULL, panel_begin, panel_end, column_begin, column_end, TILE_COLUMNS, GROUP_TILES, panel_group);
 }
 
 // The channel-vectorised product of a padded input read in place.
@@ -275,7 +256,7 @@ __attribute__((target("avx512f"))) static void
 direct_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
     struct resin_direct_walk d;
     resin_direct_walk_for(p->gather, &d);
-    panel_tiles(p, &d, panel_begin, panel_end, column_begin, column_end);
+    resin_channel_tiles(p, &d, panel_begin, panel_end, column_begin, column_end, TILE_COLUMNS, GROUP_TILES, panel_group);
 }
 
 // Lanes `from ..< to` of a register (clipped to its 16).
