@@ -407,10 +407,16 @@ typedef void (*resin_channel_group_fn)(const struct resin_gemm_problem *p, const
 #define RESIN_CHANNEL_GROUP_MAX_TILES 64
 
 /// Runs a range of panels and columns in groups of `group_tiles` (<= RESIN_CHANNEL_GROUP_MAX_TILES) tiles of up
-/// to `tile` columns, on a padded input (`d`) each ending with its output row.
-static inline void resin_channel_tiles(const struct resin_gemm_problem *p, const struct resin_direct_walk *d, long panel_begin,
-                                       long panel_end, long column_begin, long column_end, long tile, long group_tiles,
-                                       resin_channel_group_fn group) {
+/// to `tile` columns: of a plain B, or, when the problem has a gather (one `resin_padded_direct_supported`
+/// takes), of its padded input read in place, each tile then ending with its output row.
+static inline void resin_channel_tiles(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin,
+                                       long column_end, long tile, long group_tiles, resin_channel_group_fn group) {
+    struct resin_direct_walk walk;
+    const struct resin_direct_walk *d = NULL;
+    if (p->gather != NULL) {
+        resin_direct_walk_for(p->gather, &walk);
+        d = &walk;
+    }
     long first[RESIN_CHANNEL_GROUP_MAX_TILES], width[RESIN_CHANNEL_GROUP_MAX_TILES], tiles = 0;
     for (long j = column_begin; j < column_end;) {
         long cols = resin_tile_width(d, j, column_end, tile);

@@ -200,18 +200,11 @@ panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *
     }
 }
 
-// The channel-vectorised product of a plain B, in groups of GROUP_TILES tiles.
+// The channel-vectorised product, of a plain B or of a padded input read in place, in groups of GROUP_TILES
+// tiles.
 __attribute__((target("avx2,fma"))) static void
 panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    resin_channel_tiles(p, NULL, panel_begin, panel_end, column_begin, column_end, TILE, GROUP_TILES, panel_group);
-}
-
-// The channel-vectorised product of a padded input read in place.
-__attribute__((target("avx2,fma"))) static void
-direct_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    struct resin_direct_walk d;
-    resin_direct_walk_for(p->gather, &d);
-    resin_channel_tiles(p, &d, panel_begin, panel_end, column_begin, column_end, TILE, GROUP_TILES, panel_group);
+    resin_channel_tiles(p, panel_begin, panel_end, column_begin, column_end, TILE, GROUP_TILES, panel_group);
 }
 
 // Lanes below `left` set (all of them from 8 on).
@@ -490,11 +483,9 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
 __attribute__((target("avx2,fma"))) void
 resin_fused_gemm_avx2(const struct resin_gemm_problem *problem, long panel_begin, long panel_end, long column_begin,
                       long column_end) {
-    // The channel-vectorised tile reads a plain B, or a padded input in place.
-    if (problem->n <= PANEL_TILE_COLUMNS && problem->gather == NULL) {
+    // The channel-vectorised tile reads a plain B of few columns, or a padded input in place.
+    if (problem->gather == NULL ? problem->n <= PANEL_TILE_COLUMNS : resin_padded_direct_supported(problem->gather)) {
         panel_product(problem, panel_begin, panel_end, column_begin, column_end);
-    } else if (problem->gather != NULL && resin_padded_direct_supported(problem->gather)) {
-        direct_product(problem, panel_begin, panel_end, column_begin, column_end);
     } else {
         column_product(problem, panel_begin, panel_end, column_begin, column_end);
     }

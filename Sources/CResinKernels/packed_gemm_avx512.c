@@ -75,7 +75,7 @@
 // once with its padding (`Kernels.paddedDirectConvolution`), and the channel-vectorised tile reads that copy
 // in place: a tile is 32 channels by up to 14 outputs of one output row, and step k (input channel k / taps
 // at tap k % taps) broadcasts output j's input from `x[2 j]`, `x` moving by the tap's delta after each step
-// (`struct resin_direct_walk` in gemm_gather.h; `tile`, `panel_group` and `direct_product` below).
+// (`struct resin_direct_walk` and `resin_channel_tiles` in gemm_gather.h; `tile` and `panel_group` below).
 
 // The prefetches of one step of a channel-vectorised tile: its own filters `PREFETCH_STEPS` ahead into L1
 // when it `streams`, and its share of the next chunk's into L2 (`resin_filter_stream`).
@@ -245,18 +245,11 @@ panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *
     }
 }
 
-// The channel-vectorised product of a plain B, in groups of GROUP_TILES tiles.
+// The channel-vectorised product, of a plain B or of a padded input read in place, in groups of GROUP_TILES
+// tiles.
 __attribute__((target("avx512f"))) static void
 panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    resin_channel_tiles(p, NULL, panel_begin, panel_end, column_begin, column_end, TILE_COLUMNS, GROUP_TILES, panel_group);
-}
-
-// The channel-vectorised product of a padded input read in place.
-__attribute__((target("avx512f"))) static void
-direct_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    struct resin_direct_walk d;
-    resin_direct_walk_for(p->gather, &d);
-    resin_channel_tiles(p, &d, panel_begin, panel_end, column_begin, column_end, TILE_COLUMNS, GROUP_TILES, panel_group);
+    resin_channel_tiles(p, panel_begin, panel_end, column_begin, column_end, TILE_COLUMNS, GROUP_TILES, panel_group);
 }
 
 // Lanes `from ..< to` of a register (clipped to its 16).
@@ -566,11 +559,9 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
 __attribute__((target("avx512f"))) void
 resin_fused_gemm_avx512(const struct resin_gemm_problem *problem, long panel_begin, long panel_end, long column_begin,
                         long column_end) {
-    // The channel-vectorised tile reads a plain B, or a padded input in place.
-    if (problem->n <= PANEL_TILE_COLUMNS && problem->gather == NULL) {
+    // The channel-vectorised tile reads a plain B of few columns, or a padded input in place.
+    if (problem->gather == NULL ? problem->n <= PANEL_TILE_COLUMNS : resin_padded_direct_supported(problem->gather)) {
         panel_product(problem, panel_begin, panel_end, column_begin, column_end);
-    } else if (problem->gather != NULL && resin_padded_direct_supported(problem->gather)) {
-        direct_product(problem, panel_begin, panel_end, column_begin, column_end);
     } else {
         column_product(problem, panel_begin, panel_end, column_begin, column_end);
     }

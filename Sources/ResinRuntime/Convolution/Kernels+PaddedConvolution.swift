@@ -45,7 +45,7 @@ extension Kernels {
     static func padInput(_ input: UnsafePointer<Float>, geometry: ConvolutionGeometry, into padded: UnsafeMutablePointer<Float>,
                          pool: WorkerPool?) {
         var split = PadSplit(input: input, padded: padded, geometry: geometry, tasks: 1)
-        if let pool, pool.threads > 1, geometry.packedWorkspaceElements >= 1 << 16 {
+        if let pool, pool.threads > 1, geometry.paddedInputElements >= 1 << 16 {
             split.tasks = min(pool.threads, geometry.inputChannels)
         }
         let tasks = split.tasks
