@@ -7,8 +7,9 @@
 //   panel (16 channels, two registers) by 6 columns: 12 accumulators, 2 filter registers and 1 broadcast;
 //   each step loads 2 filter vectors and 6 inputs for 12 fused multiply-adds. A partial panel of at most 16
 //   channels skips its empty half. Prefetching the filters 16 steps ahead and storing each output row of a
-//   tile as one masked vector (gathered from the transposing buffer) made ResNet-50's 49-column products
-//   1.03 to 1.09 times as fast (one core, alternating in one process, machine shared).
+//   tile as one masked vector (then gathered from a transposing buffer, now transposed in registers) made
+//   ResNet-50's 49-column products 1.03 to 1.09 times as fast (one core, alternating in one process, machine
+//   shared).
 // - Many columns: vectorised along columns, a tile is 6 channels (broadcast from the panel) by 16 columns
 //   (two registers): 12 accumulators, 2 input registers and 1 broadcast, 15 registers, so nothing spills
 //   (the earlier 4 x 24 tile needed all 16 and kept one accumulator in memory); each step loads 2 input
@@ -56,6 +57,53 @@
 // spread over their steps: memory then delivers the filters at an even rate, as on AVX-512
 // (packed_gemm_avx512.c has the reasons and the figures).
 #define CHUNK 256
+
+// Transposes the 8 x 8 block `r` in registers: afterwards r[i] holds lane i of every input register, in
+// order. Unpacks pair lanes, shuffles pair the pairs, then the 128-bit halves are exchanged.
+__attribute__((target("avx2,fma"), always_inline)) static inline void transpose8(__m256 *r) {
+    __m256 t[8], u[8];
+    UNROLL for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    UNROLL for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    UNROLL for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+// Stores 8 output rows from 8 sums of channels `first ..< first + 8` by `cols` columns (one register a
+// column): transposed in registers, so each row is one masked vector, then stored with the epilogue in
+// resin_store_element's order, so every instruction set's kernel rounds alike. Rows at and past `rows` are
+// not stored. (A gather per row from a buffer took several times as long, as on AVX-512.)
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+store_rows(const __m256 *sums, long first, float *c, long ldc, long rows, const struct resin_tile_store *s, const int cols) {
+    __m256 r[8];
+    UNROLL for (int j = 0; j < 8; j++) r[j] = j < cols ? sums[j] : _mm256_setzero_ps();
+    transpose8(r);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 low_bound = _mm256_set1_ps(s->min), high_bound = _mm256_set1_ps(s->max);
+    UNROLL for (int i = 0; i < 8; i++) {
+        const long row = first + i;
+        if (row >= rows) break;
+        float *out = c + row * ldc;
+        __m256 value = r[i];
+        if (s->adds) value = _mm256_add_ps(value, _mm256_maskload_ps(out, mask));
+        if (s->last) {
+            if (s->bias) value = _mm256_add_ps(value, _mm256_set1_ps(s->bias[row]));
+            if (s->skip) value = _mm256_add_ps(value, _mm256_maskload_ps(s->skip + row * ldc, mask));
+            // max(min, value) returns value unless min > value, and value when either is NaN: Clip's rule.
+            value = _mm256_min_ps(high_bound, _mm256_max_ps(low_bound, value));
+        }
+        _mm256_maskstore_ps(out, mask, value);
+    }
+}
 
 // One tile: `rows` (<= 16) channels of a half panel by `cols` (<= 6, a constant after inlining) columns over
 // `kc` steps of a chunk; `w` points at the half panel's first lane, and a step advances a whole panel. Its
@@ -108,29 +156,8 @@ tile(long kc, const float *w, const float *b, long ldb, const struct resin_direc
         }
         return;
     }
-    // Registers hold columns of channels; the output rows are channels: each row is gathered from a small
-    // buffer as one vector and stored with the epilogue, in resin_store_element's order so every instruction
-    // set's kernel rounds alike.
-    float t[TILE * HALF] __attribute__((aligned(32)));
-    UNROLL for (int j = 0; j < cols; j++) {
-        _mm256_store_ps(t + j * HALF, low[j]);
-        _mm256_store_ps(t + j * HALF + 8, high[j]);
-    }
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256i lanes = _mm256_setr_epi32(0, HALF, 2 * HALF, 3 * HALF, 4 * HALF, 5 * HALF, 6 * HALF, 7 * HALF);
-    const __m256 low_bound = _mm256_set1_ps(s->min), high_bound = _mm256_set1_ps(s->max);
-    for (long r = 0; r < rows; r++) {
-        float *out = c + r * ldc;
-        __m256 value = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), t + r, lanes, _mm256_castsi256_ps(mask), 4);
-        if (s->adds) value = _mm256_add_ps(value, _mm256_maskload_ps(out, mask));
-        if (s->last) {
-            if (s->bias) value = _mm256_add_ps(value, _mm256_set1_ps(s->bias[r]));
-            if (s->skip) value = _mm256_add_ps(value, _mm256_maskload_ps(s->skip + r * ldc, mask));
-            // max(min, value) returns value unless min > value, and value when either is NaN: Clip's rule.
-            value = _mm256_min_ps(high_bound, _mm256_max_ps(low_bound, value));
-        }
-        _mm256_maskstore_ps(out, mask, value);
-    }
+    store_rows(low, 0, c, ldc, rows, s, cols);
+    if (rows > 8) store_rows(high, 8, c, ldc, rows, s, cols);
 }
 
 #define TILE_CASE(n)                                                                                                  \
