@@ -64,12 +64,13 @@ import TestSupport
     }
 
     /// ResNet's stem pool (3x3, stride 2, pad 1) on planes large enough to split rows over threads, with odd
-    /// sizes so a plane's rows end mid-task, and one NaN in a window's last tap of each vector lane position.
-    @Test(arguments: [112, 57])
-    func stemPoolSplitOverThreads(size: Int) throws {
+    /// sizes and batches so a task's rows end mid-image and mid-batch, and one NaN in a window's last tap of
+    /// each vector lane position.
+    @Test(arguments: [(112, 1), (57, 1), (57, 3), (113, 2)])
+    func stemPoolSplitOverThreads(size: Int, batch: Int) throws {
         let window = try WindowAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])
             .resolve(spatial: [size, size], kernel: [3, 3])
-        let shape = [1, 5, size, size]
+        let shape = [batch, 5, size, size]
         var random = SplitMix64(seed: size)
         var x = random.floats(Kernels.elementCount(shape))
         for column in stride(from: 0, to: size, by: 3) { x[(size / 2) * size + column] = .nan }
@@ -79,7 +80,7 @@ import TestSupport
             for pool in Self.pools {
                 var y = [Float](repeating: 42, count: expected.count)
                 Kernels.maxPool(x, inputShape: shape, window: window, into: &y, pool: pool, instructionSet: instructionSet)
-                expectClose(y, expected, rtol: 0, atol: 0, "\(instructionSet), \(pool.threads) threads, \(size)")
+                expectClose(y, expected, rtol: 0, atol: 0, "\(instructionSet), \(pool.threads) threads, \(size), batch \(batch)")
             }
         }
     }

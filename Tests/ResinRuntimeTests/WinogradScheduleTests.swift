@@ -19,7 +19,7 @@ import TestSupport
     }
 
     static let cases: [Case] = [
-        // 34x26 outputs: 9 tile rows of 7 tiles, blocks of 5 and 4 rows (35 and 28 tiles), the last tile row and
+        // 34x26 outputs: 9 tile rows of 7 tiles, blocks of 4 and 5 rows (28 and 35 tiles), the last tile row and
         // column cropped; 40 filters, not a multiple of the product's 8-filter tile; three images in one pass.
         Case(name: "F(4x4) fused, batch 3, odd tiles, in place", batch: 3, channels: 24, filters: 40, height: 34, width: 26,
              tile: 4, residual: 2, fused: true),
@@ -27,6 +27,9 @@ import TestSupport
              tile: 4, residual: 1, fused: true),
         Case(name: "F(2x2) fused, batch 2, odd tiles", batch: 2, channels: 20, filters: 33, height: 15, width: 17,
              tile: 2, residual: 0, fused: true),
+        // ResNet's 56x56 map: 14 tile rows of 14 tiles, at most 3 rows a block, 6 blocks (not 5) of 2, 2, 3, 2, 2, 3.
+        Case(name: "F(4x4) fused, 56x56, uneven blocks", batch: 1, channels: 16, filters: 20, height: 56, width: 56,
+             tile: 4, residual: 2, fused: true),
         // Transformed filters over the fused limit (36 x 160 x 72 floats, 1.7 MB): phased, a band of 4 tile rows;
         // 160 channels run the product in two blocks of channels (128 and 32), 72 filters end in a partial panel.
         Case(name: "F(4x4) phased, batch 2, in place", batch: 2, channels: 160, filters: 72, height: 14, width: 14,
@@ -51,6 +54,11 @@ import TestSupport
         if test.fused {
             // More than one block per image, and a workspace slot for each of up to 3 threads.
             #expect(schedule.blocksPerImage > 1)
+            // The blocks cover the image's tile rows in order, each at most `blockTileRows`.
+            let blocks = (0..<schedule.blocksPerImage).map { schedule.rows(ofBlock: $0) }
+            #expect(blocks.first?.lowerBound == 0 && blocks.last?.upperBound == schedule.tileRows)
+            #expect(zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+            #expect(blocks.allSatisfy { !$0.isEmpty && $0.count <= schedule.blockTileRows })
             #expect(schedule.slots >= min(3, schedule.blocks))
             #expect(schedule.slots * schedule.slotElements <= geometry.workspaceElements)
         }
@@ -94,9 +102,10 @@ import TestSupport
         }
     }
 
-    /// The schedule depends on the shapes and batch alone: ResNet-50's 56x56 layer runs fused in blocks of 3
-    /// tile rows (42 tiles, the product's 48-tile width), the 28x28 and 14x14 layers phased (their transformed
-    /// filters, 2.4 and 4 MB, would be read once per block).
+    /// The schedule depends on the shapes and batch alone: ResNet-50's 56x56 layer runs fused in 6 blocks of 2
+    /// or 3 tile rows (at most 42 tiles, within the product's 48-tile width; an even count, so two threads take
+    /// 7 rows each), the 28x28 and 14x14 layers phased (their transformed filters, 2.4 and 4 MB, would be read
+    /// once per block).
     @Test func resNetLayersSchedule() throws {
         func schedule(_ channels: Int, _ size: Int, batch: Int = 1) throws -> WinogradSchedule {
             let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [size, size], kernel: [3, 3])
@@ -105,8 +114,9 @@ import TestSupport
             return WinogradSchedule(geometry: geometry, packed: true)
         }
         let first = try schedule(64, 56)
-        #expect(first.blockTileRows == 3 && first.blocksPerImage == 5 && first.blocks == 5)
-        #expect(try schedule(64, 56, batch: 8).blocks == 40)
+        #expect(first.blockTileRows == 3 && first.blocksPerImage == 6 && first.blocks == 6)
+        #expect((0..<6).map { first.rows(ofBlock: $0).count } == [2, 2, 3, 2, 2, 3])
+        #expect(try schedule(64, 56, batch: 8).blocks == 48)
         #expect(try schedule(128, 28).blockTileRows == 0)
         #expect(try schedule(256, 14).blockTileRows == 0)
     }

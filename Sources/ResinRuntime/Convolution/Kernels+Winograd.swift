@@ -84,7 +84,7 @@ extension Kernels {
         }
     }
 
-    /// The fused schedule: blocks of `schedule.blockTileRows` tile rows of every image, dealt to one task per
+    /// The fused schedule: blocks of up to `schedule.blockTileRows` tile rows of every image, dealt to one task per
     /// workspace slot; each task runs input transform, products and output transform of a block in turn, so
     /// its transformed input and products stay in the core's own cache and no phase waits for another thread.
     private static func runBlocks(_ band: WinogradBand, schedule: WinogradSchedule, workspace: UnsafeMutablePointer<Float>,
@@ -101,8 +101,9 @@ extension Kernels {
                 while block < schedule.blocks {
                     let (image, index) = block.quotientAndRemainder(dividingBy: schedule.blocksPerImage)
                     var band = blocks.band.image(image)
-                    band.firstTileRow = index * schedule.blockTileRows
-                    band.tileRows = min(schedule.blockTileRows, schedule.tileRows - band.firstTileRow)
+                    let rows = schedule.rows(ofBlock: index)
+                    band.firstTileRow = rows.lowerBound
+                    band.tileRows = rows.count
                     band.transformedInput = slot
                     band.products = slot + transformed
                     band.transformInput(channels: 0..<schedule.channels)
