@@ -115,6 +115,8 @@ import TestSupport
         }
         let first = try schedule(64, 56)
         #expect(first.blockTileRows == 3 && first.blocksPerImage == 6 && first.blocks == 6)
+        // Slots for the 5 blocks the rows need at least: the sixth, which evens the split, needs none of its own.
+        #expect(first.slots == 5)
         #expect((0..<6).map { first.rows(ofBlock: $0).count } == [2, 2, 3, 2, 2, 3])
         #expect(try schedule(64, 56, batch: 8).blocks == 48)
         #expect(try schedule(128, 28).blockTileRows == 0)
