@@ -103,14 +103,15 @@ import TestSupport
     }
 
     /// The schedule depends on the shapes and batch alone: ResNet-50's 56x56 layer runs fused in 6 blocks of 2
-    /// or 3 tile rows (at most 42 tiles, within the product's 48-tile width; an even count, so two threads take
-    /// 7 rows each), the 28x28 and 14x14 layers phased (their transformed filters, 2.4 and 4 MB, would be read
-    /// once per block).
+    /// or 3 tile rows at batch 1 (at most 42 tiles, within the product's 48-tile width; an even count, so two
+    /// threads take 7 rows each), the 28x28 and 14x14 layers phased (their transformed filters, 2.4 and 4 MB,
+    /// would be read once per block).
     @Test func resNetLayersSchedule() throws {
-        func schedule(_ channels: Int, _ size: Int, batch: Int = 1) throws -> WinogradSchedule {
-            let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [size, size], kernel: [3, 3])
+        func schedule(_ channels: Int, _ size: Int, width: Int? = nil, batch: Int = 1) throws -> WinogradSchedule {
+            let spatial = [size, width ?? size]
+            let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: spatial, kernel: [3, 3])
             let geometry = ConvolutionGeometry(batch: batch, inputChannels: channels, outputChannels: channels, group: 1,
-                                               inputSpatial: [size, size], window: window, winograd: .whenFaster)
+                                               inputSpatial: spatial, window: window, winograd: .whenFaster)
             return WinogradSchedule(geometry: geometry, packed: true)
         }
         let first = try schedule(64, 56)
@@ -118,7 +119,13 @@ import TestSupport
         // Slots for the 5 blocks the rows need at least: the sixth, which evens the split, needs none of its own.
         #expect(first.slots == 5)
         #expect((0..<6).map { first.rows(ofBlock: $0).count } == [2, 2, 3, 2, 2, 3])
-        #expect(try schedule(64, 56, batch: 8).blocks == 48)
+        // At batch 8 the 40 blocks of the fewest rows are already even.
+        #expect(try schedule(64, 56, batch: 8).blocks == 40)
+        // Three blocks at batch 1 become four in three slots, still fused; one block stays one.
+        let three = try schedule(64, 36, width: 56)
+        #expect(three.blockTileRows > 0 && three.blocksPerImage == 4 && three.slots == 3)
+        let one = try schedule(64, 12, width: 56)
+        #expect(one.blockTileRows > 0 && one.blocksPerImage == 1 && one.slots == 1)
         #expect(try schedule(128, 28).blockTileRows == 0)
         #expect(try schedule(256, 14).blockTileRows == 0)
     }

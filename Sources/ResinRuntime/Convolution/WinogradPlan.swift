@@ -176,22 +176,24 @@ struct WinogradSchedule {
         tileColumns = geometry.winogradTileColumns
         guard packed, positions * channels * filters * 4 <= Self.filterBytesLimit else { return }
         let most = max(1, min(tileRows, Self.targetTiles / max(tileColumns, 1)))
-        // The fewest blocks of at most `most` tile rows, made even: tasks take blocks in turn, so an odd count
-        // leaves one thread of two a block more (ResNet-50's 56x56 layer at batch 1: blocks of 3, 3, 3, 3 and 2
-        // rows, 8 rows against 6, the other thread idle 60 microseconds of each). Block i holds rows
-        // i * tileRows / blocksPerImage up to the next block's (`rows(ofBlock:)`), so 14 rows in 6 blocks are
-        // 2, 2, 3, 2, 2, 3: 7 and 7.
+        // The fewest blocks of at most `most` tile rows, one more per image when the batch's count is odd and
+        // above 1: tasks take blocks in turn, so an odd count leaves one thread of two a block more (ResNet-50's
+        // 56x56 layer at batch 1: blocks of 3, 3, 3, 3 and 2 rows, 8 rows against 6, the other thread idle 60
+        // microseconds of each). Block i holds rows i * tileRows / blocksPerImage up to the next block's
+        // (`rows(ofBlock:)`), so 14 rows in 6 blocks are 2, 2, 3, 2, 2, 3: 7 and 7.
         let fewest = (tileRows + most - 1) / most
-        let perImage = fewest % 2 == 1 && fewest < tileRows ? fewest + 1 : fewest
+        let odd = (geometry.batch * fewest) % 2 == 1 && geometry.batch * fewest > 1
+        let perImage = odd && fewest < tileRows ? fewest + 1 : fewest
         let rows = (tileRows + perImage - 1) / perImage
         slotElements = positions * (channels + filters) * rows * tileColumns
         let blocks = geometry.batch * perImage
         // A slot per block that may run at once, up to the fewest blocks: the block the even split adds
         // shares the work out and needs no slot of its own (a sixth would have grown ResNet-50's arena by
         // 0.7 MiB); tasks take slots by their number, so fewer slots only cap how many threads run blocks.
-        let slots = min(Self.maximumSlots, geometry.batch * fewest, Self.slotFloatsLimit / slotElements)
-        // Too few slots (very wide images) would leave threads idle: run those phased.
-        guard slots >= min(blocks, Self.maximumSlots / 2) else { return }
+        let capacity = Self.slotFloatsLimit / slotElements
+        let slots = min(Self.maximumSlots, geometry.batch * fewest, capacity)
+        // Too few slots for the blocks (very wide images) would leave threads idle: run those phased.
+        guard capacity >= min(geometry.batch * fewest, Self.maximumSlots / 2) else { return }
         self.slots = slots
         self.blocks = blocks
         blockTileRows = rows
