@@ -106,7 +106,10 @@ struct DistinctConvolution {
         }
         var medians: [Double] = []
         for threads in threadCounts {
-            let session = try Session(model: model, options: SessionOptions(batch: inputShape[0], threads: threads))
+            // The layer's own split over the threads, not whole images per thread (image lanes).
+            var options = SessionOptions(batch: inputShape[0], threads: threads)
+            options.imageLanes = false
+            let session = try Session(model: model, options: options)
             var random = SeededGenerator(seed: 7)
             fillRandom(session.inputBuffer(at: 0), type: .float, using: &random)
             for _ in 0..<warmup { try session.run() }

@@ -56,18 +56,37 @@ public struct SessionMemory: Sendable {
 /// written into the arena and outputs read from it (`inputBuffer`, `outputBuffer`), or copied in and
 /// out by `run(_:)`. A session runs one inference at a time: a second thread calling `run` while one is
 /// in progress gets `RuntimeError.busy` rather than corrupted results. Make one session per thread.
+///
+/// A batch its threads divide, of a graph whose images never meet, runs as image lanes (`ImageLanes`): each
+/// thread runs whole images through its own steps and part of the arena, one image at a time; otherwise
+/// every step runs on the whole batch with the threads sharing it.
 public final class Session: @unchecked Sendable {
     /// The model's inputs with the shapes this session runs.
     public let inputs: [TensorDescription]
     /// The model's outputs with their shapes.
     public let outputs: [TensorDescription]
-    /// Where every tensor and workspace lives in the arena.
+    /// Where every tensor and workspace lives in the arena: of the whole batch, or of one image lane's part
+    /// when the batch runs as lanes (`imageLanes`).
     public let memoryPlan: MemoryPlan
+    /// The bytes of the arena: the plan's, or with lanes the batch's inputs and outputs and every lane's part.
+    public let arenaBytes: Int
+    /// Lanes the batch runs on, one per thread, each running whole images; 0 when every step runs on the
+    /// whole batch.
+    public let imageLanes: Int
     /// Peak bytes of kernel workspace (im2col columns and the like) in any one step.
     public let workspaceBytes: Int
     public let options: SessionOptions
 
-    let steps: [Step]
+    /// The steps over one part of the arena (the whole batch, or one lane) and where its inputs and outputs
+    /// are.
+    struct Program {
+        var steps: [Step]
+        var inputs: [UnsafeMutableRawPointer]
+        var outputs: [UnsafeRawPointer]
+    }
+
+    /// One program, or one per image lane.
+    let programs: [Program]
     let stepNodes: [Node]
     private let arena: UnsafeMutableRawPointer
     private let inputPointers: [UnsafeMutableRawPointer]
@@ -79,8 +98,13 @@ public final class Session: @unchecked Sendable {
     /// Initializers and folded values the steps point into, kept alive with the session.
     private let constants: [TensorStorage]
     private let running = Atomic<Bool>(false)
-    /// The session's threads for its parallel loops.
+    /// The session's threads for its parallel loops, or for its lanes.
     private let pool: WorkerPool
+    /// Images in the batch the lanes share (0 without lanes); stored, since reading it through `inputs`
+    /// allocates in debug builds.
+    private let laneBatch: Int
+    /// Where each lane keeps the error its run threw (lanes only), read after the lanes finish.
+    private let laneFailures: UnsafeMutablePointer<Error?>
 
     /// Compiles `model` for the options' batch and threads.
     public init(model: Model, options: SessionOptions = SessionOptions()) throws {
@@ -89,63 +113,110 @@ public final class Session: @unchecked Sendable {
         let pool = WorkerPool(threads: options.threads)
         self.pool = pool
         let (compiler, budget) = try Self.compileAndPlan(model: model, options: options)
-        // Refused before the arena exists: a file's shapes decide its size.
-        guard budget.fits else { throw budget.limitError }
-        let plan = budget.memoryPlan
-        memoryPlan = plan
-        arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, MemoryPlanner.alignment), alignment: MemoryPlanner.alignment)
-        // Zeroed once so that nothing ever reads indeterminate bytes, even a padding lane.
-        arena.initializeMemory(as: UInt8.self, repeating: 0, count: max(plan.arenaBytes, MemoryPlanner.alignment))
-        let base = arena
-        var constants: [TensorStorage] = []
-        func bind(_ value: CompiledValue) -> BoundValue {
-            switch value.location {
-            case .constant(let storage):
-                constants.append(storage)
-                return BoundValue(pointer: NodeEvaluator.address(of: storage), dataType: value.dataType, shape: value.shape, isConstant: true)
-            case .block(let block):
-                return BoundValue(pointer: base + plan.offsets[block], dataType: value.dataType, shape: value.shape)
-            }
-        }
-        var steps: [Step] = []
-        do {
-            for pending in compiler.pending {
-                let workspace = pending.workspaceBlock.map { base + plan.offsets[$0] }
-                steps.append(try StepFactory.make(
-                    node: pending.node, inputs: pending.inputs.map { $0.map(bind) }, outputs: pending.outputs.map(bind),
-                    workspace: workspace, opset: compiler.opset, pool: pool))
-            }
-        } catch {
-            arena.deallocate()
-            throw error
-        }
-        self.steps = steps
-        stepNodes = compiler.pending.map(\.node)
-        workspaceBytes = budget.workspaceBytes
         var inputs: [TensorDescription] = []
-        var inputPointers: [UnsafeMutableRawPointer] = []
+        var outputs: [TensorDescription] = []
         for name in compiler.inputNames {
             let value = compiler.values[name]!
             inputs.append(TensorDescription(name: name, dataType: value.dataType, shape: value.shape))
-            inputPointers.append(bind(value).pointer)
         }
-        var outputs: [TensorDescription] = []
-        var outputPointers: [UnsafeRawPointer] = []
         for output in compiler.graph.outputs {
             let value = compiler.values[output.name]!
             outputs.append(TensorDescription(name: output.name, dataType: value.dataType, shape: value.shape))
-            outputPointers.append(UnsafeRawPointer(bind(value).pointer))
         }
         self.inputs = inputs
         self.outputs = outputs
-        self.inputPointers = inputPointers
-        self.outputPointers = outputPointers
         inputByteCounts = inputs.map(\.byteCount)
         outputByteCounts = outputs.map(\.byteCount)
+
+        // With lanes, the arena holds the batch's inputs and outputs, then each lane's part.
+        let lanes = ImageLanes.plan(model: model, options: options, batch: compiler)
+        let ioBytes = (inputByteCounts + outputByteCounts).reduce(0) { $0 + MemoryPlanner.aligned($1) }
+        let laneBytes = lanes.map { MemoryPlanner.aligned($0.laneMemory.memoryPlan.arenaBytes) } ?? 0
+        var usesLanes = false
+        if let lanes {
+            let memory = lanes.laneMemory
+            let (parts, overflowA) = laneBytes.multipliedReportingOverflow(by: lanes.count)
+            let (arenaTotal, overflowB) = parts.addingReportingOverflow(ioBytes)
+            let (withConstants, overflowC) = arenaTotal.addingReportingOverflow(memory.foldedConstantBytes)
+            let (required, overflowD) = withConstants.addingReportingOverflow(memory.preparedWeightBytes)
+            usesLanes = !(overflowA || overflowB || overflowC || overflowD) && required <= memory.limit
+        }
+        // Refused before the arena exists: a file's shapes decide its size.
+        guard usesLanes || budget.fits else { throw budget.limitError }
+        let active = usesLanes ? lanes!.image : compiler
+        let plan = usesLanes ? lanes!.laneMemory.memoryPlan : budget.memoryPlan
+        memoryPlan = plan
+        arenaBytes = usesLanes ? ioBytes + laneBytes * lanes!.count : plan.arenaBytes
+        imageLanes = usesLanes ? lanes!.count : 0
+        laneBatch = usesLanes ? lanes!.batch : 0
+        workspaceBytes = usesLanes ? lanes!.laneMemory.workspaceBytes : budget.workspaceBytes
+        let allocated = max(arenaBytes, MemoryPlanner.alignment)
+        arena = UnsafeMutableRawPointer.allocate(byteCount: allocated, alignment: MemoryPlanner.alignment)
+        // Zeroed once so that nothing ever reads indeterminate bytes, even a padding lane.
+        arena.initializeMemory(as: UInt8.self, repeating: 0, count: allocated)
+        laneFailures = UnsafeMutablePointer<Error?>.allocate(capacity: max(1, imageLanes))
+        laneFailures.initialize(repeating: nil, count: max(1, imageLanes))
+
+        var constants: [TensorStorage] = []
+        let filters = PreparedFilterCache()
+        var programs: [Program] = []
+        do {
+            for lane in 0..<max(1, imageLanes) {
+                let base = arena + (usesLanes ? ioBytes + lane * laneBytes : 0)
+                func bind(_ value: CompiledValue) -> BoundValue {
+                    switch value.location {
+                    case .constant(let storage):
+                        if lane == 0 { constants.append(storage) }
+                        return BoundValue(pointer: NodeEvaluator.address(of: storage), dataType: value.dataType, shape: value.shape, isConstant: true)
+                    case .block(let block):
+                        return BoundValue(pointer: base + plan.offsets[block], dataType: value.dataType, shape: value.shape)
+                    }
+                }
+                var steps: [Step] = []
+                for pending in active.pending {
+                    let workspace = pending.workspaceBlock.map { base + plan.offsets[$0] }
+                    steps.append(try StepFactory.make(
+                        node: pending.node, inputs: pending.inputs.map { $0.map(bind) }, outputs: pending.outputs.map(bind),
+                        workspace: workspace, opset: active.opset, pool: usesLanes ? .serial : pool, filters: filters))
+                }
+                programs.append(Program(steps: steps, inputs: active.inputNames.map { bind(active.values[$0]!).pointer },
+                                        outputs: active.graph.outputs.map { UnsafeRawPointer(bind(active.values[$0.name]!).pointer) }))
+            }
+        } catch {
+            laneFailures.deinitialize(count: max(1, imageLanes))
+            laneFailures.deallocate()
+            arena.deallocate()
+            throw error
+        }
+        self.programs = programs
+        stepNodes = active.pending.map(\.node)
+        if usesLanes {
+            // The batch's inputs, then its outputs, at the start of the arena.
+            var offset = 0
+            var inputPointers: [UnsafeMutableRawPointer] = []
+            var outputPointers: [UnsafeRawPointer] = []
+            for count in inputByteCounts {
+                inputPointers.append(arena + offset)
+                offset += MemoryPlanner.aligned(count)
+            }
+            for count in outputByteCounts {
+                outputPointers.append(UnsafeRawPointer(arena + offset))
+                offset += MemoryPlanner.aligned(count)
+            }
+            self.inputPointers = inputPointers
+            self.outputPointers = outputPointers
+        } else {
+            inputPointers = programs[0].inputs
+            outputPointers = programs[0].outputs
+        }
         self.constants = constants
     }
 
-    deinit { arena.deallocate() }
+    deinit {
+        laneFailures.deinitialize(count: max(1, imageLanes))
+        laneFailures.deallocate()
+        arena.deallocate()
+    }
 
     /// The memory a session of `model` would take with `options`, planned without allocating the arena (only
     /// the constants compiling folds, within the limit): what `inspect` reports. Throws for sizes that do
@@ -266,9 +337,70 @@ public final class Session: @unchecked Sendable {
     }
 
     private func runSteps() throws {
+        if imageLanes > 0 { return try runLanes() }
+        let steps = programs[0].steps
         for index in steps.indices {
             try steps[index].run(node: stepNodes[index])
         }
+    }
+
+    /// Every lane on its own thread, each running its images one by one; the first error a lane threw, after
+    /// all have stopped.
+    private func runLanes() throws {
+        var me = Unmanaged.passUnretained(self)
+        withUnsafePointer(to: &me) { context in
+            pool.forEach(imageLanes, context: context) { raw, lane in
+                let session = raw.load(as: Unmanaged<Session>.self).takeUnretainedValue()
+                var image = lane
+                while image < session.laneBatch {
+                    do {
+                        try session.runImage(image, lane: lane, timings: nil)
+                    } catch {
+                        session.laneFailures[lane] = error
+                        return
+                    }
+                    image += session.imageLanes
+                }
+            }
+        }
+        for lane in 0..<imageLanes {
+            if let failure = laneFailures[lane] {
+                for other in 0..<imageLanes { laneFailures[other] = nil }
+                throw failure
+            }
+        }
+    }
+
+
+    /// One image through lane `lane`'s steps: its slice of every input copied in, its outputs copied out;
+    /// with `timings`, each step's milliseconds added to it.
+    private func runImage(_ image: Int, lane: Int, timings: UnsafeMutablePointer<Double>?) throws {
+        let program = programs[lane]
+        let batch = laneBatch
+        for index in program.inputs.indices {
+            let bytes = inputByteCounts[index] / batch
+            program.inputs[index].copyMemory(from: inputPointers[index] + image * bytes, byteCount: bytes)
+        }
+        for index in program.steps.indices {
+            if let timings {
+                let start = Self.milliseconds()
+                try program.steps[index].run(node: stepNodes[index])
+                timings[index] += Self.milliseconds() - start
+            } else {
+                try program.steps[index].run(node: stepNodes[index])
+            }
+        }
+        for index in program.outputs.indices {
+            let bytes = outputByteCounts[index] / batch
+            UnsafeMutableRawPointer(mutating: outputPointers[index] + image * bytes).copyMemory(from: program.outputs[index], byteCount: bytes)
+        }
+    }
+
+    /// The monotonic clock in milliseconds.
+    private static func milliseconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) * 1e3 + Double(now.tv_nsec) / 1e6
     }
 
     /// One step's time in a profiled run.
@@ -279,22 +411,28 @@ public final class Session: @unchecked Sendable {
         public var milliseconds: Double
     }
 
-    /// Runs once like `run()`, timing every step, in execution order.
+    /// Runs once like `run()`, timing every step, in execution order. Image lanes run one after another for
+    /// it, and each step's time is its sum over the batch divided by the lanes: what it adds to a run whose
+    /// lanes run side by side.
     public func runProfiled() throws -> [StepTiming] {
         try claim()
         defer { release() }
-        var timings: [StepTiming] = []
-        timings.reserveCapacity(steps.count)
-        for index in steps.indices {
-            var start = timespec()
-            var end = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &start)
-            try steps[index].run(node: stepNodes[index])
-            clock_gettime(CLOCK_MONOTONIC, &end)
-            let milliseconds = Double(end.tv_sec - start.tv_sec) * 1e3 + Double(end.tv_nsec - start.tv_nsec) / 1e6
-            timings.append(StepTiming(node: stepNodes[index].displayName, opType: stepNodes[index].opType, milliseconds: milliseconds))
+        var milliseconds = [Double](repeating: 0, count: stepNodes.count)
+        try milliseconds.withUnsafeMutableBufferPointer { timings in
+            if imageLanes > 0 {
+                for image in 0..<laneBatch { try runImage(image, lane: image % imageLanes, timings: timings.baseAddress!) }
+                for index in timings.indices { timings[index] /= Double(imageLanes) }
+                return
+            }
+            for index in programs[0].steps.indices {
+                let start = Self.milliseconds()
+                try programs[0].steps[index].run(node: stepNodes[index])
+                timings[index] = Self.milliseconds() - start
+            }
         }
-        return timings
+        return stepNodes.indices.map {
+            StepTiming(node: stepNodes[$0].displayName, opType: stepNodes[$0].opType, milliseconds: milliseconds[$0])
+        }
     }
 
     /// Copies named tensors in, runs, and copies the outputs out, all while holding the session: a caller

@@ -21,6 +21,10 @@ public struct SessionOptions: Sendable, Equatable {
     /// constants it folds. A model needing more is refused with `RuntimeError.memoryLimitExceeded` before
     /// the arena is allocated. Nil: the machine's physical memory.
     public var memoryLimit: Int?
+    /// Whether a batch the threads divide, of a graph whose images never meet, runs as image lanes: each
+    /// thread runs whole images on its own part of the arena (`ImageLanes`). Off, every step runs on the
+    /// whole batch with the threads sharing it.
+    public var imageLanes: Bool = true
 
     public init(batch: Int? = nil, threads: Int = SessionOptions.availableCores(), inputShapes: [String: [Int]] = [:], fixedInputs: [String: Tensor] = [:],
                 memoryLimit: Int? = nil) {

@@ -120,7 +120,8 @@ enum StepFactory {
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
     static func make(
-        node: Node, inputs: [BoundValue?], outputs: [BoundValue], workspace: UnsafeMutableRawPointer?, opset: Int, pool: WorkerPool
+        node: Node, inputs: [BoundValue?], outputs: [BoundValue], workspace: UnsafeMutableRawPointer?, opset: Int, pool: WorkerPool,
+        filters: PreparedFilterCache? = nil
     ) throws -> Step {
         func input(_ index: Int) -> BoundValue? { index < inputs.count ? inputs[index] : nil }
         func requireFloat(_ values: BoundValue?...) throws {
@@ -175,12 +176,15 @@ enum StepFactory {
             try requireFloat(x, w, input(2))
             let geometry = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape,
                                                    winograd: winogradChoice(node: node, weightIsConstant: w.isConstant))
-            let transforms = try winogradFilters(geometry, weight: w, prepared: nil, layout: .winograd, node: node)
+            let transforms = try PreparedFilterCache.winograd(filters, node, w) {
+                try winogradFilters(geometry, weight: w, prepared: nil, layout: .winograd, node: node)
+            }
             return .convolution(ConvolutionStep(
                 input: UnsafePointer(x.floats), weight: UnsafePointer(w.floats), output: y.floats, geometry: geometry,
                 epilogue: ConvolutionEpilogue(bias: input(2).map { UnsafePointer($0.floats) }),
                 workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool,
-                transformedWeight: transforms.plain, packedTransforms: transforms.packed, packedStorage: packedWeights(geometry, w)))
+                transformedWeight: transforms.plain, packedTransforms: transforms.packed,
+                packedStorage: PreparedFilterCache.packed(filters, node, w) { packedWeights(geometry, w) }))
 
         case .fusedConv(let attributes):
             let skip = input(3)
@@ -199,8 +203,10 @@ enum StepFactory {
                     node: node.displayName, opType: node.opType,
                     reason: "filters stored only packed need an ungrouped convolution whose recorded W \(describe(weightShape)) has X's rank and \(geometry.columnRows) weights per filter, found group \(geometry.group)")
             }
-            let transforms = try winogradFilters(geometry, weight: w, prepared: attributes.prepared == .packed ? nil : prepared,
-                                                 layout: attributes.prepared, node: node)
+            let transforms = try PreparedFilterCache.winograd(filters, node, w) {
+                try winogradFilters(geometry, weight: w, prepared: attributes.prepared == .packed ? nil : prepared,
+                                    layout: attributes.prepared, node: node)
+            }
             let convolved = [geometry.batch, geometry.outputChannels] + geometry.outputSpatial
             if let skip, skip.shape != convolved || y.shape != convolved {
                 throw RuntimeError.unsupportedAttribute(
@@ -214,7 +220,7 @@ enum StepFactory {
                 epilogue: epilogue, workspace: workspace?.assumingMemoryBound(to: Float.self), pool: pool,
                 transformedWeight: transforms.plain, preparedWeight: transforms.preparedPlain,
                 packedTransforms: transforms.packed, preparedPackedTransforms: transforms.preparedPacked,
-                packedStorage: prepared == nil ? packedWeights(geometry, w) : nil,
+                packedStorage: prepared == nil ? PreparedFilterCache.packed(filters, node, w) { packedWeights(geometry, w) } : nil,
                 preparedPacked: try prepared.flatMap { attributes.prepared == .packed ? try preparedPackedWeights(geometry, $0, node: node) : nil }))
 
         case .batchNormalization(let attributes):
@@ -431,5 +437,33 @@ enum StepFactory {
             throw RuntimeError.unsupportedOperators([.init(opType: op.opType, domain: op.domain, nodes: [node.displayName])])
         }
         throw GraphError.arity(node: node.displayName, opType: node.opType, reason: "an input it needs is missing")
+    }
+}
+
+/// Filters the steps of one session pack or transform when they are made, kept by the node (its first output's
+/// name) that reads them, so that image lanes (`ImageLanes`), which make the same steps once per lane over the same
+/// constants, prepare each filter once and share it.
+final class PreparedFilterCache {
+    private var packed: [String: TensorStorage?] = [:]
+    private var winograd: [String: StepFactory.WinogradFilters] = [:]
+
+    /// `make()`'s packed filters for `node`'s constant `weight`, made once per cache (every time without one).
+    static func packed(_ cache: PreparedFilterCache?, _ node: Node, _ weight: BoundValue, _ make: () -> TensorStorage?) -> TensorStorage? {
+        guard let cache, weight.isConstant, let key = node.outputs.first else { return make() }
+        if let known = cache.packed[key] { return known }
+        let made = make()
+        cache.packed[key] = .some(made)
+        return made
+    }
+
+    /// `make()`'s Winograd filters for `node`'s constant `weight`, made once per cache (every time without one).
+    static func winograd(
+        _ cache: PreparedFilterCache?, _ node: Node, _ weight: BoundValue, _ make: () throws -> StepFactory.WinogradFilters
+    ) rethrows -> StepFactory.WinogradFilters {
+        guard let cache, weight.isConstant, let key = node.outputs.first else { return try make() }
+        if let known = cache.winograd[key] { return known }
+        let made = try make()
+        cache.winograd[key] = made
+        return made
     }
 }

@@ -1,0 +1,194 @@
+import CAllocationCounter
+import Foundation
+import ResinIR
+import Testing
+import TestSupport
+@testable import ResinRuntime
+
+/// Image lanes (`ImageLanes`): a batch the threads divide runs as whole images per thread, and gives what
+/// the model's definition gives each image; graphs in which images meet, and batches the threads do not
+/// divide, run layer by layer.
+@Suite struct ImageLaneTests {
+    static let channels = 3, filters = 8, size = 7, classes = 5
+
+    /// A small classifier with a symbolic batch: Conv 3x3 (pads 1), Relu, GlobalAveragePool, Flatten and a
+    /// Gemm with transposed weights, then `tail` (nodes reading "y" and writing "out"), if any.
+    static func classifier(tail: [Node] = [], output: String = "y") -> Model {
+        var random = SplitMix64(seed: 11)
+        let initializers = [
+            HandBuiltGraphs.weights("w", [filters, channels, 3, 3], &random), HandBuiltGraphs.weights("b", [filters], &random),
+            HandBuiltGraphs.weights("fw", [classes, filters], &random), HandBuiltGraphs.weights("fb", [classes], &random),
+        ]
+        let nodes = [
+            HandBuiltGraphs.conv(["x", "w", "b"], "c"), HandBuiltGraphs.relu("c", "r"),
+            HandBuiltGraphs.node("GlobalAveragePool", .globalAveragePool, ["r"], ["g"]),
+            HandBuiltGraphs.node("Flatten", .flatten(FlattenAttributes(axis: 1)), ["g"], ["f"]),
+            HandBuiltGraphs.node("Gemm", .gemm(GemmAttributes(transB: true)), ["f", "fw", "fb"], ["y"]),
+        ] + tail
+        let graph = Graph(
+            nodes: nodes,
+            inputs: [ValueInfo(name: "x", type: .tensor(.float, [.symbolic("N"), .fixed(channels), .fixed(size), .fixed(size)]))],
+            outputs: [ValueInfo(name: output, type: nil)], initializers: initializers)
+        return Model(opsetImports: [OpsetImport(domain: "", version: 13)], graph: graph)
+    }
+
+    /// The classifier's logits for every image by its definition, in double precision, image by image.
+    static func referenceLogits(_ model: Model, input: [Float], batch: Int) -> [Double] {
+        let constants = model.graph.initializersByName
+        func values(_ name: String) -> [Float] { constants[name]!.storage.bytes.withMemoryRebound(to: Float.self) { Array($0) } }
+        let w = values("w"), b = values("b"), fw = values("fw"), fb = values("fb")
+        var logits: [Double] = []
+        for image in 0..<batch {
+            var pooled = [Double](repeating: 0, count: filters)
+            for filter in 0..<filters {
+                for row in 0..<size {
+                    for column in 0..<size {
+                        var sum = Double(b[filter])
+                        for channel in 0..<channels {
+                            for dy in 0..<3 {
+                                for dx in 0..<3 {
+                                    let y = row + dy - 1, x = column + dx - 1
+                                    guard y >= 0, y < size, x >= 0, x < size else { continue }
+                                    let pixel = input[((image * channels + channel) * size + y) * size + x]
+                                    sum += Double(w[((filter * channels + channel) * 3 + dy) * 3 + dx]) * Double(pixel)
+                                }
+                            }
+                        }
+                        pooled[filter] += max(0, sum) / Double(size * size)
+                    }
+                }
+            }
+            for label in 0..<classes {
+                var sum = Double(fb[label])
+                for filter in 0..<filters { sum += Double(fw[label * filters + filter]) * pooled[filter] }
+                logits.append(sum)
+            }
+        }
+        return logits
+    }
+
+    static func input(batch: Int) -> [Float] {
+        var random = SplitMix64(seed: UInt64(100 + batch))
+        return random.floats(batch * channels * size * size)
+    }
+
+    /// Runs `session` on `input` (written into its input buffer) and reads its first output.
+    static func run(_ session: Session, _ input: [Float]) throws -> [Float] {
+        input.withUnsafeBytes { session.inputBuffer(at: 0).copyMemory(from: $0) }
+        try session.run()
+        let output = session.outputBuffer(at: 0)
+        return (0..<(output.count / 4)).map { output.load(fromByteOffset: $0 * 4, as: Float.self) }
+    }
+
+    /// Every logit within fp32 rounding of the reference (sums of 27 products, then of 8).
+    static func expectClose(_ actual: [Float], _ expected: [Double], _ what: String) {
+        #expect(actual.count == expected.count, "\(what): \(actual.count) values for \(expected.count)")
+        for (index, (value, reference)) in zip(actual, expected).enumerated() {
+            #expect(abs(Double(value) - reference) <= 1e-5 + 1e-5 * abs(reference), "\(what): logit \(index) is \(value), expected \(reference)")
+        }
+    }
+
+    @Test(arguments: [(2, 2), (4, 2), (6, 3), (8, 2)])
+    func lanesGiveEachImageItsOwnResult(batch: Int, threads: Int) throws {
+        let model = Self.classifier()
+        let session = try Session(model: model, options: SessionOptions(batch: batch, threads: threads))
+        #expect(session.imageLanes == threads)
+        #expect(session.inputs[0].shape == [batch, Self.channels, Self.size, Self.size])
+        #expect(session.outputs[0].shape == [batch, Self.classes])
+        let input = Self.input(batch: batch)
+        let expected = Self.referenceLogits(model, input: input, batch: batch)
+        Self.expectClose(try Self.run(session, input), expected, "batch \(batch), \(threads) threads")
+        // Again with other images: nothing of the last run stays in a lane.
+        let other = input.map { -0.5 * $0 }
+        Self.expectClose(try Self.run(session, other), Self.referenceLogits(model, input: other, batch: batch), "second run")
+        // Copied in and out by run(_:) as well.
+        let tensor = Tensor.floats(input, shape: session.inputs[0].shape, name: "x")
+        let outputs = try session.run(["x": tensor])
+        let logits = try #require(outputs["y"]).storage.bytes.withMemoryRebound(to: Float.self) { Array($0) }
+        Self.expectClose(logits, expected, "run(_:)")
+    }
+
+    @Test func aProfiledRunTimesEveryStepAndGivesTheSameResults() throws {
+        let model = Self.classifier()
+        let session = try Session(model: model, options: SessionOptions(batch: 4, threads: 2))
+        #expect(session.imageLanes == 2)
+        let input = Self.input(batch: 4)
+        input.withUnsafeBytes { session.inputBuffer(at: 0).copyMemory(from: $0) }
+        let timings = try session.runProfiled()
+        #expect(timings.map(\.node) == session.stepNodes.map(\.displayName))
+        #expect(timings.contains { $0.opType == "Conv" } && timings.allSatisfy { $0.milliseconds >= 0 })
+        let output = session.outputBuffer(at: 0)
+        let logits = (0..<(output.count / 4)).map { output.load(fromByteOffset: $0 * 4, as: Float.self) }
+        Self.expectClose(logits, Self.referenceLogits(model, input: input, batch: 4), "profiled")
+    }
+
+    /// After the first run, no lane allocates, on any thread; the batch's input stays where it was written, so
+    /// the same input gives the same bits.
+    @Test(arguments: [(2, 2), (8, 2)])
+    func lanesAllocateNothingWhileRunning(batch: Int, threads: Int) throws {
+        // Joined before the session exists, so that its pool's threads are counted with this one.
+        resin_allocation_group_join()
+        defer { resin_allocation_group_leave() }
+        let session = try Session(model: Self.classifier(), options: SessionOptions(batch: batch, threads: threads))
+        #expect(session.imageLanes == threads)
+        let first = try Self.run(session, Self.input(batch: batch))
+        resin_allocation_counting_begin()
+        for _ in 0..<50 { try session.run() }
+        let allocations = resin_allocation_counting_end()
+        // Counted except in sanitizer builds, whose runtime owns malloc (the outputs are still compared).
+        if resin_allocation_counting_available() != 0 { #expect(allocations == 0, "\(allocations) heap allocations in 50 runs") }
+        let output = session.outputBuffer(at: 0)
+        #expect((0..<(output.count / 4)).map { output.load(fromByteOffset: $0 * 4, as: Float.self) } == first)
+    }
+
+    /// A softmax over the batch axis makes every image's output depend on the others: layer by layer, and
+    /// right.
+    @Test func aSoftmaxAcrossTheBatchRunsLayerByLayer() throws {
+        let softmax = HandBuiltGraphs.node("Softmax", .softmax(SoftmaxAttributes(axis: 0)), ["y"], ["out"])
+        let model = Self.classifier(tail: [softmax], output: "out")
+        let session = try Session(model: model, options: SessionOptions(batch: 4, threads: 2))
+        #expect(session.imageLanes == 0)
+        let input = Self.input(batch: 4)
+        let logits = Self.referenceLogits(model, input: input, batch: 4)
+        var expected = logits
+        for label in 0..<Self.classes {
+            let column = (0..<4).map { logits[$0 * Self.classes + label] }
+            let largest = column.max()!
+            let total = column.reduce(0) { $0 + exp($1 - largest) }
+            for image in 0..<4 { expected[image * Self.classes + label] = exp(column[image] - largest) / total }
+        }
+        Self.expectClose(try Self.run(session, input), expected, "softmax over the batch")
+    }
+
+    @Test func otherGraphsAndBatchesRunLayerByLayer() throws {
+        // A transpose that moves the batch axis.
+        let transpose = HandBuiltGraphs.node("Transpose", .transpose(TransposeAttributes(permutation: [1, 0])), ["y"], ["out"])
+        let transposed = try Session(model: Self.classifier(tail: [transpose], output: "out"),
+                                     options: SessionOptions(batch: 4, threads: 2))
+        #expect(transposed.imageLanes == 0)
+        #expect(transposed.outputs[0].shape == [Self.classes, 4])
+        // A batch the threads do not divide, one thread, one image, and lanes switched off.
+        for (batch, threads, lanes) in [(3, 2, true), (4, 1, true), (1, 2, true), (4, 2, false)] {
+            var options = SessionOptions(batch: batch, threads: threads)
+            options.imageLanes = lanes
+            let model = Self.classifier()
+            let session = try Session(model: model, options: options)
+            #expect(session.imageLanes == 0, "batch \(batch), \(threads) threads")
+            let input = Self.input(batch: batch)
+            Self.expectClose(try Self.run(session, input), Self.referenceLogits(model, input: input, batch: batch),
+                             "batch \(batch), \(threads) threads, layer by layer")
+        }
+    }
+
+    /// The lanes' arenas with the batch's inputs and outputs, each lane planned like a session of one image.
+    @Test func theArenaIsTheLanesPartsAndTheBatchsInputsAndOutputs() throws {
+        let model = Self.classifier()
+        let one = try Session(model: model, options: SessionOptions(batch: 1, threads: 1))
+        let lanes = try Session(model: model, options: SessionOptions(batch: 8, threads: 2))
+        #expect(lanes.memoryPlan == one.memoryPlan)
+        let inputBytes = 8 * Self.channels * Self.size * Self.size * 4, outputBytes = 8 * Self.classes * 4
+        let expected = MemoryPlanner.aligned(inputBytes) + MemoryPlanner.aligned(outputBytes)
+            + 2 * MemoryPlanner.aligned(one.memoryPlan.arenaBytes)
+        #expect(lanes.arenaBytes == expected)
+    }
+}
