@@ -98,6 +98,14 @@ import TestSupport
         let input = Self.input(batch: batch)
         let expected = Self.referenceLogits(model, input: input, batch: batch)
         Self.expectClose(try Self.run(session, input), expected, "batch \(batch), \(threads) threads")
+        // Each image's bits are those of a one-thread session of one image (what Docs/API.md promises).
+        let single = try Session(model: model, options: SessionOptions(batch: 1, threads: 1))
+        let lanes = try Self.run(session, input)
+        let imageFloats = Self.channels * Self.size * Self.size
+        for image in 0..<batch {
+            let alone = try Self.run(single, Array(input[(image * imageFloats)..<((image + 1) * imageFloats)]))
+            #expect(Array(lanes[(image * Self.classes)..<((image + 1) * Self.classes)]) == alone, "image \(image)")
+        }
         // Again with other images: nothing of the last run stays in a lane.
         let other = input.map { -0.5 * $0 }
         Self.expectClose(try Self.run(session, other), Self.referenceLogits(model, input: other, batch: batch), "second run")
