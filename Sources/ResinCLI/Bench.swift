@@ -97,7 +97,7 @@ struct Bench: ParsableCommand {
                     ("latencyMs", .object([("min", .double(rounded(latencies[0]))), ("median", .double(rounded(median))),
                                            ("p90", .double(rounded(p90)))])),
                     ("imagesPerSecond", .double(rounded(imagesPerSecond))), ("batch", .int(batch)),
-                    ("threads", .int(runtime.threads)), ("arenaBytes", .int(session.arenaBytes)), ("imageLanes", .int(session.imageLanes)),
+                    ("threads", .int(runtime.threads)), ("arenaBytes", .int(session.memoryPlan.arenaBytes)), ("imageLanes", .int(session.imageLanes)),
                     ("peakResidentBytes", .int(peak)), ("iterations", .int(iterations)), ("warmup", .int(warmup)),
                     ("isa", .string(InstructionSet.active.description)), ("cpu", .string(InstructionSet.processorName)),
                 ] + (profile ? [("profileMs", .object([
@@ -122,7 +122,7 @@ struct Bench: ParsableCommand {
                 print("first run:    \(formatted(firstRunMs, "%.1f")) ms")
                 print("latency:      min \(formatted(latencies[0], "%.2f")) ms, median \(formatted(median, "%.2f")) ms, p90 \(formatted(p90, "%.2f")) ms over \(iterations) runs")
                 print("throughput:   \(formatted(imagesPerSecond, "%.1f")) images/s")
-                print("arena:        \(bytes(session.arenaBytes))" + (session.imageLanes > 0 ? " (\(session.imageLanes) image lanes)" : ""))
+                print("arena:        \(bytes(session.memoryPlan.arenaBytes))" + (session.imageLanes > 0 ? " (\(session.imageLanes) image lanes)" : ""))
                 print("peak RSS:     \(bytes(peak))")
                 if profile {
                     print("per operator (mean ms per run):")

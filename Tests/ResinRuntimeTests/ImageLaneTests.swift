@@ -188,15 +188,36 @@ import TestSupport
         }
     }
 
-    /// The lanes' arenas with the batch's inputs and outputs, each lane planned like a session of one image.
+    /// The lanes' arenas with the batch's inputs and outputs, each lane planned like a session of one image on
+    /// one thread.
     @Test func theArenaIsTheLanesPartsAndTheBatchsInputsAndOutputs() throws {
         let model = Self.classifier()
         let one = try Session(model: model, options: SessionOptions(batch: 1, threads: 1))
         let lanes = try Session(model: model, options: SessionOptions(batch: 8, threads: 2))
-        #expect(lanes.memoryPlan == one.memoryPlan)
+        #expect(lanes.imageLanes == 2)
+        #expect(lanes.memoryPlan.offsets == one.memoryPlan.offsets)
         let inputBytes = 8 * Self.channels * Self.size * Self.size * 4, outputBytes = 8 * Self.classes * 4
-        let expected = MemoryPlanner.aligned(inputBytes) + MemoryPlanner.aligned(outputBytes)
-            + 2 * MemoryPlanner.aligned(one.memoryPlan.arenaBytes)
-        #expect(lanes.arenaBytes == expected)
+        let io = MemoryPlanner.aligned(inputBytes) + MemoryPlanner.aligned(outputBytes)
+        #expect(lanes.memoryPlan.arenaBytes == io + 2 * MemoryPlanner.aligned(one.memoryPlan.arenaBytes))
+        #expect(lanes.memoryPlan.lowerBoundBytes == io + 2 * MemoryPlanner.aligned(one.memoryPlan.lowerBoundBytes))
+    }
+
+    /// Under a memory limit the lanes fit and the whole batch does not: lanes; under one neither fits: the
+    /// error gives the lanes' need, the smaller.
+    @Test func aMemoryLimitCountsTheLanes() throws {
+        let model = Self.classifier()
+        var layered = SessionOptions(batch: 8, threads: 2)
+        layered.imageLanes = false
+        let batchNeed = try Session.planMemory(model: model, options: layered).requiredBytes
+        let lanes = try Session(model: model, options: SessionOptions(batch: 8, threads: 2))
+        #expect(lanes.memoryPlan.arenaBytes < batchNeed)
+        let fitting = try Session(model: model, options: SessionOptions(batch: 8, threads: 2, memoryLimit: batchNeed - 1))
+        #expect(fitting.imageLanes == 2)
+        #expect(throws: RuntimeError.self) { try Session(model: model, options: SessionOptions(batch: 8, threads: 2, memoryLimit: 1024)) }
+        do {
+            _ = try Session(model: model, options: SessionOptions(batch: 8, threads: 2, memoryLimit: 1024))
+        } catch RuntimeError.memoryLimitExceeded(let bytes, _, _) {
+            #expect(bytes < batchNeed, "needs \(bytes), the batch \(batchNeed)")
+        }
     }
 }

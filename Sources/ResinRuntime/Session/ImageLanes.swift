@@ -23,6 +23,25 @@ struct ImageLanes {
     /// The memory of one lane.
     let laneMemory: SessionMemory
 
+    /// Bytes of one lane's part of the arena.
+    var laneBytes: Int { MemoryPlanner.aligned(laneMemory.memoryPlan.arenaBytes) }
+
+    /// The lanes' memory: an arena of the batch's inputs and outputs (`ioBytes`) then every lane's part, the
+    /// folded constants and the prepared filters (both made once and shared by the lanes). Its plan is one
+    /// lane's with the arena, lower bound and no-reuse sizes of all of them.
+    func memory(ioBytes: Int) -> SessionMemory {
+        func total(_ bytes: Int) -> Int {
+            let (parts, overflowA) = MemoryPlanner.aligned(bytes).multipliedReportingOverflow(by: count)
+            let (sum, overflowB) = parts.addingReportingOverflow(ioBytes)
+            return overflowA || overflowB ? Int.max : sum
+        }
+        var memory = laneMemory
+        let plan = laneMemory.memoryPlan
+        memory.memoryPlan = MemoryPlan(offsets: plan.offsets, arenaBytes: total(plan.arenaBytes),
+                                       lowerBoundBytes: total(plan.lowerBoundBytes), noReuseBytes: total(plan.noReuseBytes))
+        return memory
+    }
+
     /// The options that compile one image on one thread: batch 1, and given input shapes with a leading 1.
     static func imageOptions(_ options: SessionOptions) -> SessionOptions {
         var single = options

@@ -65,11 +65,10 @@ public final class Session: @unchecked Sendable {
     public let inputs: [TensorDescription]
     /// The model's outputs with their shapes.
     public let outputs: [TensorDescription]
-    /// Where every tensor and workspace lives in the arena: of the whole batch, or of one image lane's part
-    /// when the batch runs as lanes (`imageLanes`).
+    /// Where every tensor and workspace lives in the arena. With image lanes (`imageLanes`), the offsets are
+    /// within each lane's part and the sizes are the whole arena's: the batch's inputs and outputs, then the
+    /// lanes' parts (`ImageLanes.memory`).
     public let memoryPlan: MemoryPlan
-    /// The bytes of the arena: the plan's, or with lanes the batch's inputs and outputs and every lane's part.
-    public let arenaBytes: Int
     /// Lanes the batch runs on, one per thread, each running whole images; 0 when every step runs on the
     /// whole batch.
     public let imageLanes: Int
@@ -129,28 +128,21 @@ public final class Session: @unchecked Sendable {
         outputByteCounts = outputs.map(\.byteCount)
 
         // With lanes, the arena holds the batch's inputs and outputs, then each lane's part.
-        let lanes = ImageLanes.plan(model: model, options: options, batch: compiler)
         let ioBytes = (inputByteCounts + outputByteCounts).reduce(0) { $0 + MemoryPlanner.aligned($1) }
-        let laneBytes = lanes.map { MemoryPlanner.aligned($0.laneMemory.memoryPlan.arenaBytes) } ?? 0
-        var usesLanes = false
-        if let lanes {
-            let memory = lanes.laneMemory
-            let (parts, overflowA) = laneBytes.multipliedReportingOverflow(by: lanes.count)
-            let (arenaTotal, overflowB) = parts.addingReportingOverflow(ioBytes)
-            let (withConstants, overflowC) = arenaTotal.addingReportingOverflow(memory.foldedConstantBytes)
-            let (required, overflowD) = withConstants.addingReportingOverflow(memory.preparedWeightBytes)
-            usesLanes = !(overflowA || overflowB || overflowC || overflowD) && required <= memory.limit
-        }
-        // Refused before the arena exists: a file's shapes decide its size.
-        guard usesLanes || budget.fits else { throw budget.limitError }
-        let active = usesLanes ? lanes!.image : compiler
-        let plan = usesLanes ? lanes!.laneMemory.memoryPlan : budget.memoryPlan
+        let planned = ImageLanes.plan(model: model, options: options, batch: compiler)
+        let lanesMemory = planned?.memory(ioBytes: ioBytes)
+        let lanes = lanesMemory?.fits == true ? planned : nil
+        // Refused before the arena exists: a file's shapes decide its size. Lanes need less than the batch.
+        guard lanes != nil || budget.fits else { throw (lanesMemory ?? budget).limitError }
+        let active = lanes?.image ?? compiler
+        let plan = lanes == nil ? budget.memoryPlan : lanesMemory!.memoryPlan
         memoryPlan = plan
-        arenaBytes = usesLanes ? ioBytes + laneBytes * lanes!.count : plan.arenaBytes
-        imageLanes = usesLanes ? lanes!.count : 0
-        laneBatch = usesLanes ? lanes!.batch : 0
-        workspaceBytes = usesLanes ? lanes!.laneMemory.workspaceBytes : budget.workspaceBytes
-        let allocated = max(arenaBytes, MemoryPlanner.alignment)
+        imageLanes = lanes?.count ?? 0
+        laneBatch = lanes?.batch ?? 0
+        workspaceBytes = lanes?.laneMemory.workspaceBytes ?? budget.workspaceBytes
+        let usesLanes = lanes != nil
+        let laneBytes = lanes?.laneBytes ?? 0
+        let allocated = max(plan.arenaBytes, MemoryPlanner.alignment)
         arena = UnsafeMutableRawPointer.allocate(byteCount: allocated, alignment: MemoryPlanner.alignment)
         // Zeroed once so that nothing ever reads indeterminate bytes, even a padding lane.
         arena.initializeMemory(as: UInt8.self, repeating: 0, count: allocated)
