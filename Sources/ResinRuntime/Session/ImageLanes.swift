@@ -77,7 +77,10 @@ struct ImageLanes {
                   whole.shape.dropFirst() == one.shape.dropFirst() else { return false }
             return true
         }
-        guard batch.inputNames.allSatisfy({ stacked($0) }), batch.graph.outputs.allSatisfy({ stacked($0.name) }) else { return false }
+        // Inputs and outputs are copied image by image: whole bytes per element.
+        func wholeBytes(_ name: String) -> Bool { (batch.values[name]?.dataType.bitWidth ?? 0) % 8 == 0 }
+        let ends = batch.inputNames + batch.graph.outputs.map(\.name)
+        guard ends.allSatisfy({ stacked($0) && wholeBytes($0) }) else { return false }
         for (whole, one) in zip(batch.pending, image.pending) {
             guard whole.node.name == one.node.name, whole.node.outputs == one.node.outputs,
                   whole.node.inputs == one.node.inputs, keepsImagesApart(whole) else { return false }
