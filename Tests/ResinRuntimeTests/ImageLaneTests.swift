@@ -213,11 +213,13 @@ import TestSupport
         #expect(lanes.memoryPlan.arenaBytes < batchNeed)
         let fitting = try Session(model: model, options: SessionOptions(batch: 8, threads: 2, memoryLimit: batchNeed - 1))
         #expect(fitting.imageLanes == 2)
-        #expect(throws: RuntimeError.self) { try Session(model: model, options: SessionOptions(batch: 8, threads: 2, memoryLimit: 1024)) }
-        do {
-            _ = try Session(model: model, options: SessionOptions(batch: 8, threads: 2, memoryLimit: 1024))
-        } catch RuntimeError.memoryLimitExceeded(let bytes, _, _) {
-            #expect(bytes < batchNeed, "needs \(bytes), the batch \(batchNeed)")
+        let error = #expect(throws: RuntimeError.self) {
+            try Session(model: model, options: SessionOptions(batch: 8, threads: 2, memoryLimit: 1024))
         }
+        guard case .memoryLimitExceeded(let bytes, _, _)? = error else {
+            Issue.record("expected memoryLimitExceeded, got \(String(describing: error))")
+            return
+        }
+        #expect(bytes < batchNeed, "needs \(bytes), the batch \(batchNeed)")
     }
 }
