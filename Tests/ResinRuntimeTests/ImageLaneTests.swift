@@ -32,12 +32,29 @@ import TestSupport
         return Model(opsetImports: [OpsetImport(domain: "", version: 13)], graph: graph)
     }
 
+    static func initializer(_ model: Model, _ name: String) -> [Float] {
+        model.graph.initializersByName[name]!.storage.bytes.withMemoryRebound(to: Float.self) { Array($0) }
+    }
+
     /// The classifier's logits for every image by its definition, in double precision, image by image.
     static func referenceLogits(_ model: Model, input: [Float], batch: Int) -> [Double] {
-        let constants = model.graph.initializersByName
-        func values(_ name: String) -> [Float] { constants[name]!.storage.bytes.withMemoryRebound(to: Float.self) { Array($0) } }
-        let w = values("w"), b = values("b"), fw = values("fw"), fb = values("fb")
+        let pooled = referencePooled(model, input: input, batch: batch)
+        let fw = initializer(model, "fw"), fb = initializer(model, "fb")
         var logits: [Double] = []
+        for image in 0..<batch {
+            for label in 0..<classes {
+                var sum = Double(fb[label])
+                for filter in 0..<filters { sum += Double(fw[label * filters + filter]) * pooled[image * filters + filter] }
+                logits.append(sum)
+            }
+        }
+        return logits
+    }
+
+    /// The classifier's pooled features ("g", `[batch, filters, 1, 1]`) by its definition, in double precision.
+    static func referencePooled(_ model: Model, input: [Float], batch: Int) -> [Double] {
+        let w = initializer(model, "w"), b = initializer(model, "b")
+        var features: [Double] = []
         for image in 0..<batch {
             var pooled = [Double](repeating: 0, count: filters)
             for filter in 0..<filters {
@@ -58,13 +75,9 @@ import TestSupport
                     }
                 }
             }
-            for label in 0..<classes {
-                var sum = Double(fb[label])
-                for filter in 0..<filters { sum += Double(fw[label * filters + filter]) * pooled[filter] }
-                logits.append(sum)
-            }
+            features += pooled
         }
-        return logits
+        return features
     }
 
     static func input(batch: Int) -> [Float] {
@@ -76,8 +89,17 @@ import TestSupport
     static func run(_ session: Session, _ input: [Float]) throws -> [Float] {
         input.withUnsafeBytes { session.inputBuffer(at: 0).copyMemory(from: $0) }
         try session.run()
-        let output = session.outputBuffer(at: 0)
+        return floats(session, output: 0)
+    }
+
+    static func floats(_ session: Session, output index: Int) -> [Float] {
+        let output = session.outputBuffer(at: index)
         return (0..<(output.count / 4)).map { output.load(fromByteOffset: $0 * 4, as: Float.self) }
+    }
+
+    /// The operators of the session's batch tail, or nil without one.
+    static func tailOperators(_ session: Session) -> [String]? {
+        session.batchTail.map { session.stepNodes[$0.start...].map(\.opType) }
     }
 
     /// Every logit within fp32 rounding of the reference (sums of 27 products, then of 8).
@@ -93,6 +115,8 @@ import TestSupport
         let model = Self.classifier()
         let session = try Session(model: model, options: SessionOptions(batch: batch, threads: threads))
         #expect(session.imageLanes == threads)
+        // The classifier's product runs once for the batch, after the lanes.
+        #expect(Self.tailOperators(session) == ["Gemm"])
         #expect(session.inputs[0].shape == [batch, Self.channels, Self.size, Self.size])
         #expect(session.outputs[0].shape == [batch, Self.classes])
         let input = Self.input(batch: batch)
@@ -124,7 +148,8 @@ import TestSupport
         input.withUnsafeBytes { session.inputBuffer(at: 0).copyMemory(from: $0) }
         let timings = try session.runProfiled()
         #expect(timings.map(\.node) == session.stepNodes.map(\.displayName))
-        #expect(timings.contains { $0.opType == "Conv" } && timings.allSatisfy { $0.milliseconds >= 0 })
+        #expect(timings.contains { $0.opType == "Conv" } && timings.contains { $0.opType == "Gemm" })
+        #expect(timings.allSatisfy { $0.milliseconds >= 0 })
         let output = session.outputBuffer(at: 0)
         let logits = (0..<(output.count / 4)).map { output.load(fromByteOffset: $0 * 4, as: Float.self) }
         Self.expectClose(logits, Self.referenceLogits(model, input: input, batch: 4), "profiled")
@@ -198,8 +223,50 @@ import TestSupport
         #expect(lanes.memoryPlan.offsets == one.memoryPlan.offsets)
         let inputBytes = 8 * Self.channels * Self.size * Self.size * 4, outputBytes = 8 * Self.classes * 4
         let io = MemoryPlanner.aligned(inputBytes) + MemoryPlanner.aligned(outputBytes)
-        #expect(lanes.memoryPlan.arenaBytes == io + 2 * MemoryPlanner.aligned(one.memoryPlan.arenaBytes))
-        #expect(lanes.memoryPlan.lowerBoundBytes == io + 2 * MemoryPlanner.aligned(one.memoryPlan.lowerBoundBytes))
+        // The batch tail's region: the batch's pooled features (the Gemm's input) and its logits.
+        let tail = MemoryPlanner.aligned(8 * Self.filters * 4) + MemoryPlanner.aligned(outputBytes)
+        #expect(lanes.memoryPlan.arenaBytes == io + 2 * MemoryPlanner.aligned(one.memoryPlan.arenaBytes) + tail)
+        #expect(lanes.memoryPlan.lowerBoundBytes == io + 2 * MemoryPlanner.aligned(one.memoryPlan.lowerBoundBytes) + tail)
+    }
+
+    /// A tail of a Gemm and a softmax over the classes, with the lanes' pooled features a second output: the
+    /// lanes write the features, the tail the probabilities, both right, run after run.
+    @Test func theBatchTailRunsTheClassifierOnceForTheBatch() throws {
+        let softmax = HandBuiltGraphs.node("Softmax", .softmax(SoftmaxAttributes(axis: 1)), ["y"], ["out"])
+        var model = Self.classifier(tail: [softmax], output: "out")
+        model.graph.outputs.append(ValueInfo(name: "g", type: nil))
+        let session = try Session(model: model, options: SessionOptions(batch: 6, threads: 2))
+        #expect(session.imageLanes == 2)
+        #expect(Self.tailOperators(session) == ["Gemm", "Softmax"])
+        for scale: Float in [1, -2] {
+            let input = Self.input(batch: 6).map { scale * $0 }
+            let logits = Self.referenceLogits(model, input: input, batch: 6)
+            var expected: [Double] = []
+            for image in 0..<6 {
+                let row = logits[(image * Self.classes)..<((image + 1) * Self.classes)]
+                let largest = row.max()!
+                let total = row.reduce(0) { $0 + exp($1 - largest) }
+                expected += row.map { exp($0 - largest) / total }
+            }
+            Self.expectClose(try Self.run(session, input), expected, "probabilities, input x \(scale)")
+            Self.expectClose(Self.floats(session, output: 1), Self.referencePooled(model, input: input, batch: 6),
+                             "pooled features, input x \(scale)")
+        }
+    }
+
+    /// A tail that would read a graph input is not taken: the lanes run the whole graph, and it is right.
+    @Test func aTailReadingAGraphInputStaysInTheLanes() throws {
+        let add = HandBuiltGraphs.node("Add", .binary(.add), ["y", "z"], ["out"])
+        var model = Self.classifier(tail: [add], output: "out")
+        model.graph.inputs.append(ValueInfo(name: "z", type: .tensor(.float, [.symbolic("N"), .fixed(Self.classes)])))
+        let session = try Session(model: model, options: SessionOptions(batch: 4, threads: 2))
+        #expect(session.imageLanes == 2)
+        #expect(session.batchTail == nil)
+        let input = Self.input(batch: 4)
+        let offsets = (0..<(4 * Self.classes)).map { Float($0) / 8 - 1 }
+        offsets.withUnsafeBytes { session.inputBuffer(at: 1).copyMemory(from: $0) }
+        let logits = Self.referenceLogits(model, input: input, batch: 4)
+        Self.expectClose(try Self.run(session, input), zip(logits, offsets).map { $0 + Double($1) }, "logits plus z")
     }
 
     /// Under a memory limit the lanes fit and the whole batch does not: lanes; under one neither fits: the

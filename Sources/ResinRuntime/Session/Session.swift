@@ -86,6 +86,8 @@ public final class Session: @unchecked Sendable {
 
     /// One program, or one per image lane.
     let programs: [Program]
+    /// With lanes, the steps that run once on the whole batch after them, or nil.
+    let batchTail: BatchTail?
     let stepNodes: [Node]
     private let arena: UnsafeMutableRawPointer
     private let inputPointers: [UnsafeMutableRawPointer]
@@ -152,6 +154,8 @@ public final class Session: @unchecked Sendable {
         var constants: [TensorStorage] = []
         let filters = PreparedFilterCache()
         var programs: [Program] = []
+        let laneSteps = lanes?.tailStart ?? active.pending.count
+        var batchTail: BatchTail?
         do {
             for lane in 0..<max(1, imageLanes) {
                 let base = arena + (usesLanes ? ioBytes + lane * laneBytes : 0)
@@ -165,7 +169,7 @@ public final class Session: @unchecked Sendable {
                     }
                 }
                 var steps: [Step] = []
-                for pending in active.pending {
+                for pending in active.pending[..<laneSteps] {
                     let workspace = pending.workspaceBlock.map { base + plan.offsets[$0] }
                     steps.append(try StepFactory.make(
                         node: pending.node, inputs: pending.inputs.map { $0.map(bind) }, outputs: pending.outputs.map(bind),
@@ -174,6 +178,13 @@ public final class Session: @unchecked Sendable {
                 programs.append(Program(steps: steps, inputs: active.inputNames.map { bind(active.values[$0]!).pointer },
                                         outputs: active.graph.outputs.map { UnsafeRawPointer(bind(active.values[$0.name]!).pointer) }))
             }
+            if let lanes, lanes.tailStart < compiler.pending.count {
+                // The tail's region ends the arena.
+                let start = arena
+                batchTail = try BatchTail(
+                    batch: compiler, lanes: lanes, region: start + plan.arenaBytes - lanes.tailBytes,
+                    laneBase: { start + ioBytes + $0 * laneBytes }, laneOffsets: plan.offsets, pool: pool, constants: &constants)
+            }
         } catch {
             laneFailures.deinitialize(count: max(1, imageLanes))
             laneFailures.deallocate()
@@ -181,6 +192,7 @@ public final class Session: @unchecked Sendable {
             throw error
         }
         self.programs = programs
+        self.batchTail = batchTail
         stepNodes = active.pending.map(\.node)
         if usesLanes {
             // The batch's inputs, then its outputs, at the start of the arena.
@@ -361,8 +373,24 @@ public final class Session: @unchecked Sendable {
                 throw failure
             }
         }
+        try runTail(timings: nil)
     }
 
+    /// The batch tail, if any, on the whole batch, then its outputs into the batch's output buffers; with
+    /// `timings`, each step's milliseconds added at its index.
+    private func runTail(timings: UnsafeMutablePointer<Double>?) throws {
+        guard let batchTail else { return }
+        for offset in batchTail.steps.indices {
+            let index = batchTail.start + offset
+            let start = timings == nil ? 0 : Self.milliseconds()
+            try batchTail.steps[offset].run(node: stepNodes[index])
+            if let timings { timings[index] += Self.milliseconds() - start }
+        }
+        for index in batchTail.outputs.indices {
+            guard let source = batchTail.outputs[index] else { continue }
+            UnsafeMutableRawPointer(mutating: outputPointers[index]).copyMemory(from: source, byteCount: outputByteCounts[index])
+        }
+    }
 
     /// One image through lane `lane`'s steps: its slice of every input copied in, its outputs copied out;
     /// with `timings`, each step's milliseconds added to it.
@@ -382,7 +410,13 @@ public final class Session: @unchecked Sendable {
                 try program.steps[index].run(node: stepNodes[index])
             }
         }
+        let crossings = batchTail?.crossings ?? []
+        for index in crossings.indices {
+            let bytes = crossings[index].bytes
+            (crossings[index].tail + image * bytes).copyMemory(from: crossings[index].lanes[lane], byteCount: bytes)
+        }
         for index in program.outputs.indices {
+            if batchTail?.outputs[index] != nil { continue }
             let bytes = outputByteCounts[index] / batch
             UnsafeMutableRawPointer(mutating: outputPointers[index] + image * bytes).copyMemory(from: program.outputs[index], byteCount: bytes)
         }
@@ -414,6 +448,7 @@ public final class Session: @unchecked Sendable {
             if imageLanes > 0 {
                 for image in 0..<laneBatch { try runImage(image, lane: image % imageLanes, timings: timings.baseAddress!) }
                 for index in timings.indices { timings[index] /= Double(imageLanes) }
+                try runTail(timings: timings.baseAddress!)
                 return
             }
             for index in programs[0].steps.indices {
