@@ -105,12 +105,10 @@ struct ImageLanes {
     /// The batch's blocks the steps from `start` read, write or work in.
     static func tailBlocks(_ batch: GraphCompiler, from start: Int) -> [Int] {
         var blocks: [Int] = []
-        func add(_ value: CompiledValue?) {
-            if case .block(let block)? = value?.location, !blocks.contains(block) { blocks.append(block) }
-        }
         for step in batch.pending[start...] {
-            step.inputs.forEach(add)
-            step.outputs.forEach(add)
+            for case let value? in step.inputs + step.outputs {
+                if case .block(let block) = value.location, !blocks.contains(block) { blocks.append(block) }
+            }
             if let workspace = step.workspaceBlock, !blocks.contains(workspace) { blocks.append(workspace) }
         }
         return blocks

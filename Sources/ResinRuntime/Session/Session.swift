@@ -66,8 +66,8 @@ public final class Session: @unchecked Sendable {
     /// The model's outputs with their shapes.
     public let outputs: [TensorDescription]
     /// Where every tensor and workspace lives in the arena. With image lanes (`imageLanes`), the offsets are
-    /// within each lane's part and the sizes are the whole arena's: the batch's inputs and outputs, then the
-    /// lanes' parts (`ImageLanes.memory`).
+    /// within each lane's part and the sizes are the whole arena's: the batch's inputs and outputs, the lanes'
+    /// parts, then the batch tail's region (`ImageLanes.memory`).
     public let memoryPlan: MemoryPlan
     /// Lanes the batch runs on, one per thread, each running whole images; 0 when every step runs on the
     /// whole batch.
@@ -129,7 +129,7 @@ public final class Session: @unchecked Sendable {
         inputByteCounts = inputs.map(\.byteCount)
         outputByteCounts = outputs.map(\.byteCount)
 
-        // With lanes, the arena holds the batch's inputs and outputs, then each lane's part.
+        // With lanes, the arena holds the batch's inputs and outputs, each lane's part, then the batch tail's region.
         let ioBytes = (inputByteCounts + outputByteCounts).reduce(0) { $0 + MemoryPlanner.aligned($1) }
         let planned = ImageLanes.plan(model: model, options: options, batch: compiler)
         let lanesMemory = planned?.memory(ioBytes: ioBytes)
