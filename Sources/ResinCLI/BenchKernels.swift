@@ -57,6 +57,7 @@ struct BenchKernels: ParsableCommand {
         if quick { layers = Array(layers.prefix(3)) }
         let threadCounts = threads > 1 ? [1, threads] : [1]
         let peak = FMAPeak.measure(threadCounts: threadCounts, quick: quick)
+        let roundTrip = threads > 1 ? FMAPeak.coreRoundTrip(quick: quick) : nil
         var results: [JSONValue] = []
         var rows: [[String]] = []
         for layer in layers {
@@ -90,6 +91,7 @@ struct BenchKernels: ParsableCommand {
                 ("cpu", .string(InstructionSet.processorName)), ("threads", .array(threadCounts.map { .int($0) })),
                 ("batch", .int(batch)), ("iterations", .int(iterations)),
                 ("peakGflops", .array(zip(threadCounts, peak).map { .object([("threads", .int($0)), ("gflops", .double(rounded($1)))]) })),
+                ("coreRoundTripNs", roundTrip.map { .double(rounded($0)) } ?? .null),
                 ("layers", .array(results)),
             ]).rendered())
             return
@@ -97,6 +99,7 @@ struct BenchKernels: ParsableCommand {
         print("kernels: \(InstructionSet.active) on \(InstructionSet.processorName); batch \(batch); median of \(iterations) runs")
         print("FMA peak (register-only loop): " + zip(threadCounts, peak).map { "\($0) thread(s) \(formatted($1, "%.1f")) GFLOP/s" }
             .joined(separator: ", "))
+        if let roundTrip { print("core round trip (a cache line passed to another thread and back): \(formatted(roundTrip, "%.0f")) ns") }
         var header = ["layer", "shape", "MACs", "path"]
         for count in threadCounts { header += ["GF/s \(count)T", "peak \(count)T"] }
         for count in threadCounts { header.append("sgemm \(count)T") }

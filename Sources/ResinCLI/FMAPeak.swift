@@ -39,4 +39,12 @@ enum FMAPeak {
             return best
         }
     }
+
+    /// Nanoseconds of a cache line's round trip between two threads (`resin_core_round_trip_ns`), the median of
+    /// three runs of up to 100,000 hand-overs (2,000 for a quick run), or nil when no second thread ran.
+    static func coreRoundTrip(quick: Bool) -> Double? {
+        let runs = (0..<3).map { _ in resin_core_round_trip_ns(quick ? 2_000 : 100_000, quick ? 0.01 : 0.1) }
+        guard runs.allSatisfy({ $0 > 0 }) else { return nil }
+        return runs.sorted()[1]
+    }
 }

@@ -81,7 +81,8 @@ import TestSupport
     }
 
     /// `resin bench-kernels --quick` measures three distinct convolutions of a model (grouped ones included)
-    /// with positive GFLOP/s on one and all threads, sgemm on the same product, and the FMA peak.
+    /// with positive GFLOP/s on one and all threads, sgemm on the same product, the FMA peak and the round trip
+    /// of a cache line between two threads.
     @Test func kernelBenchmarkQuickRun() throws {
         let result = try runResin(["bench-kernels", "--quick", "--json", "--threads", "2", TestPaths.model("resnext")], timeout: 120)
         try #require(result.status == 0, "\(result.standardError)")
@@ -90,6 +91,7 @@ import TestSupport
         #expect(object["threads"] as? [Int] == [1, 2])
         let peaks = try #require(object["peakGflops"] as? [[String: Any]])
         #expect(peaks.count == 2 && peaks.allSatisfy { ($0["gflops"] as? Double ?? 0) > 0 })
+        #expect((object["coreRoundTripNs"] as? Double ?? 0) > 0, "two threads passed a cache line: \(object["coreRoundTripNs"] ?? "missing")")
         let layers = try #require(object["layers"] as? [[String: Any]])
         #expect(layers.count == 3)
         var shapes = Set<String>()

@@ -382,15 +382,20 @@ void resin_packed_gemm_avx512(long m, long n, long k, long panel_begin, long pan
                               const float *b, long ldb, float *c, long ldc, int accumulate);
 #endif
 
-// ---- Arithmetic peak (fma_peak.c; tools/bench-kernels) ----------------------------------------------------
+// ---- Machine limits (fma_peak.c, core_round_trip.c; tools/bench-kernels) ------------------------------------
 // A register-only loop of fused multiply-adds per instruction set, outside the kernel table: the benchmark
 // times it on every thread to learn the processor's measured limit. `isa` must be one the processor runs.
+// And the time two threads take to pass a cache line back and forth.
 
 /// Floating-point operations one iteration of `resin_fma_peak_loop` performs under `isa` (two per FMA lane).
 long resin_fma_peak_flops_per_iteration(enum resin_isa isa);
 
 /// Runs `iterations` iterations of the loop under `isa`; the result depends on `seed` so nothing is folded.
 float resin_fma_peak_loop(enum resin_isa isa, long iterations, float seed);
+
+/// Nanoseconds of a cache line's round trip between two threads (core_round_trip.c): the mean over
+/// `iterations` hand-overs or as many as fit in about `seconds`; -1 when no second thread could start.
+double resin_core_round_trip_ns(long iterations, double seconds);
 
 // ---- Spin-waiting (the worker pool) ----
 

@@ -1,0 +1,64 @@
+// How long a cache line takes to go from one core to another and back, for tools/bench-kernels: two threads
+// hand a counter back and forth, each waiting for the other's increment, so every increment moves the line
+// to the other core. Threads splitting one layer hand each other their outputs the same way (the next layer
+// reads what the other core wrote, and a core writing a line the other core has read must first take it
+// back), so when this round trip is long those hand-overs, not the FMA peak, limit them. On this project's
+// 2-core KVM guest (AMD EPYC Zen 5) it measured about 50 ns at some times and 330 to 370 at others, for
+// minutes each (as if the host moved the guest's cores between core complexes, which share no L3 cache):
+// ResNet-50 on 2 threads ran 14.1 to 14.4 ms in the first state and 16.6 to 17.5 in the second, on one
+// thread 27.0 to 27.3 in both (Docs/PERFORMANCE.md, "Two threads and the distance between the cores").
+
+#include "resin_kernels.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+struct round_trip {
+    // Odd: the measuring thread's turn has passed the counter over; even: the answer came back. -1: stop.
+    _Atomic long turn;
+};
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void *answer(void *context) {
+    struct round_trip *trip = context;
+    for (;;) {
+        long turn = atomic_load_explicit(&trip->turn, memory_order_acquire);
+        if (turn < 0) return NULL;
+        if (turn & 1) {
+            atomic_store_explicit(&trip->turn, turn + 1, memory_order_release);
+        } else {
+            resin_spin_pause();
+        }
+    }
+}
+
+double resin_core_round_trip_ns(long iterations, double seconds) {
+    if (iterations <= 0 || seconds <= 0) return -1;
+    struct round_trip trip;
+    atomic_init(&trip.turn, 0);
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, answer, &trip) != 0) return -1;
+    // Wait for the other thread to run before timing: its first answer.
+    atomic_store_explicit(&trip.turn, 1, memory_order_release);
+    while (atomic_load_explicit(&trip.turn, memory_order_acquire) != 2) resin_spin_pause();
+    const double start = now_seconds(), deadline = start + seconds;
+    long done = 0;
+    while (done < iterations) {
+        const long sent = 2 * done + 3;
+        atomic_store_explicit(&trip.turn, sent, memory_order_release);
+        while (atomic_load_explicit(&trip.turn, memory_order_acquire) != sent + 1) resin_spin_pause();
+        done++;
+        // Two threads sharing one core take a scheduler time slice per hand-over: stop at the deadline.
+        if ((done & 63) == 0 && now_seconds() > deadline) break;
+    }
+    const double elapsed = now_seconds() - start;
+    atomic_store_explicit(&trip.turn, -1, memory_order_release);
+    pthread_join(thread, NULL);
+    return elapsed * 1e9 / (double)done;
+}
