@@ -41,6 +41,9 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void store_n(fl
 #undef WG_M
 #define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 // 4 filters by 3 registers: 12 accumulators of the 16 registers, 3 loads and 4 broadcasts for 12 multiply-adds.
+// With the mask of a partial last register that is one register too many, and clang keeps an accumulator on the
+// stack (a load and a store every step), so convolutions leave AVX2's products to the packed product's channel
+// tile (`WinogradBand.multiply` in Kernels+Winograd.swift); this one is kept and tested like the plain C one.
 #define WP_ROWS 4
 #define WP_VECTORS 3
 #include "winograd_product.h"

@@ -130,8 +130,8 @@ import TestSupport
         #expect(try schedule(256, 14).blockTileRows == 0)
     }
 
-    /// The Winograd product kernel of every set (the plain C one included, which convolutions leave to the packed
-    /// product) against a double-precision loop: 70 filters (a partial panel and a partial 8-filter tile), 150
+    /// The Winograd product kernel of every set (the AVX2 and plain C ones included, which convolutions leave to
+    /// the packed product) against a double-precision loop: 70 filters (a partial panel and a partial 8-filter tile), 150
     /// channels (a block of 128 and one of 22), 53 tiles (full and partial registers), two positions.
     @Test func productMatchesTheReference() {
         var random = SplitMix64(seed: 53)

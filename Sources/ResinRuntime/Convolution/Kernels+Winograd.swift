@@ -210,11 +210,12 @@ struct WinogradBand {
         (task * count / tasks)..<((task + 1) * count / tasks)
     }
 
-    /// `M[k] = U[k] V[k]` for the positions `positions` of the 16 (or 36): packed transforms on Resin's Winograd
-    /// product (winograd_product.h), plain ones on sgemm.
+    /// `M[k] = U[k] V[k]` for the positions `positions` of the 16 (or 36): packed transforms on the packed
+    /// product's channel-vectorised tile, or on Resin's Winograd product (winograd_product.h) for AVX-512's
+    /// fused blocks; plain ones on sgemm.
     func multiply(positions: Range<Int>) {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
-        if packedWeights, instructionSet == .portable || tiles > WinogradSchedule.targetTiles {
+        if packedWeights, instructionSet != .avx512 || tiles > WinogradSchedule.targetTiles {
             // Wider than a fused block (phased bands: 49 tiles on ResNet-50's 28x28 F(4x4) and 14x14 F(2x2)
             // layers), the packed product's channel-vectorised tile wins on both vector sets. Its tiles cover 49
             // as 14 + 14 + 14 + 7 (AVX-512), where the Winograd tile runs a block of 48 and then one of a single
@@ -222,10 +223,13 @@ struct WinogradBand {
             // streams each position's filters from memory in even chunks. AVX-512, whole ResNet-50 at
             // batch 1 on 2 threads (alternating runs, per-layer minimums of 3): the 14x14 3x3 convolutions took
             // 3.68 against 5.33 ms, the 28x28 ones 2.55 against 3.02. AVX2's Winograd tile (4 filters by 24
-            // tiles, 16 registers) lost likewise (one core: 2.18 against 1.63 ms at 14x14, 1.38 against 1.19 at
-            // 28x28). On fused blocks of up to 48 tiles the Winograd tile wins (AVX2, 56x56: 1.38 against 1.52
-            // ms). The plain C one (scalar, not vectorised by the compiler) lost everywhere (56x56: 4.96 against
-            // 3.58 ms).
+            // tiles) lost likewise (one core: 2.18 against 1.63 ms at 14x14, 1.38 against 1.19 at 28x28).
+            // Only AVX-512's Winograd tile runs the fused blocks of up to 48 tiles: ResNet-50's 56x56 layer took
+            // 0.40 ms against 0.41 to 0.42 with the channel tile (one core, AMD Zen 5, `tools/bench-kernels`).
+            // AVX2's keeps an accumulator on the stack (winograd_avx2.c) and took 1.07 to 1.13 ms there against
+            // 0.70 to 0.71 with the channel tile (0.74 as a spill-free 4 x 16 tile; the same processor under
+            // RESIN_ISA=avx2; an earlier build on another processor had it ahead, 1.38 against 1.52). The plain
+            // C one (scalar, not vectorised by the compiler) lost everywhere (56x56: 4.96 against 3.58 ms).
             let stride = PackedFilters.floats(filters: filters, inner: channels)
             for position in positions {
                 instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
