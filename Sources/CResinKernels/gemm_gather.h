@@ -376,14 +376,19 @@ static inline void resin_direct_walk_for(const struct resin_gemm_gather *g, stru
 }
 
 /// Columns of the channel tile from column `j`: at most `tile` and `end - j`, and on a padded input (`d` not
-/// NULL) no further than the end of j's output row.
-static inline long resin_tile_width(const struct resin_direct_walk *d, long j, long end, long tile) {
-    long cols = end - j < tile ? end - j : tile;
+/// NULL) no further than the end of j's output row. With `even`, the columns left (to `end`, or to the row's
+/// end) are shared evenly among the fewest tiles that hold them, so no tile is left with a column or two:
+/// 14 as 5, 5, 4 rather than 6, 6, 2 (bits are the same either way: each column's sum runs alone).
+static inline long resin_tile_width(const struct resin_direct_walk *d, long j, long end, long tile, int even) {
+    long left = end - j;
     if (d != NULL) {
         long row_left = d->output_width - j % d->output_plane % d->output_width;
-        if (cols > row_left) cols = row_left;
+        if (left > row_left) left = row_left;
     }
-    return cols;
+    if (left <= tile) return left;
+    if (!even) return tile;
+    long tiles = (left + tile - 1) / tile;
+    return (left + tiles - 1) / tiles;
 }
 
 /// A tile from column `j`: its place in C (`offset`) and, on a padded input, its first window's corner
@@ -407,10 +412,11 @@ typedef void (*resin_channel_group_fn)(const struct resin_gemm_problem *p, const
 #define RESIN_CHANNEL_GROUP_MAX_TILES 64
 
 /// Runs a range of panels and columns in groups of `group_tiles` (<= RESIN_CHANNEL_GROUP_MAX_TILES) tiles of up
-/// to `tile` columns: of a plain B, or, when the problem has a gather (one `resin_padded_direct_supported`
-/// takes), of its padded input read in place, each tile then ending with its output row.
+/// to `tile` columns (shared `even`ly, `resin_tile_width`): of a plain B, or, when the problem has a gather (one
+/// `resin_padded_direct_supported` takes), of its padded input read in place, each tile then ending with its
+/// output row.
 static inline void resin_channel_tiles(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin,
-                                       long column_end, long tile, long group_tiles, resin_channel_group_fn group) {
+                                       long column_end, long tile, int even, long group_tiles, resin_channel_group_fn group) {
     struct resin_direct_walk walk;
     const struct resin_direct_walk *d = NULL;
     if (p->gather != NULL) {
@@ -419,7 +425,7 @@ static inline void resin_channel_tiles(const struct resin_gemm_problem *p, long 
     }
     long first[RESIN_CHANNEL_GROUP_MAX_TILES], width[RESIN_CHANNEL_GROUP_MAX_TILES], tiles = 0;
     for (long j = column_begin; j < column_end;) {
-        long cols = resin_tile_width(d, j, column_end, tile);
+        long cols = resin_tile_width(d, j, column_end, tile, even);
         first[tiles] = j;
         width[tiles] = cols;
         tiles++;

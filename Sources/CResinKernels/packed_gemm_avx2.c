@@ -228,10 +228,12 @@ panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *
 }
 
 // The channel-vectorised product, of a plain B or of a padded input read in place, in groups of GROUP_TILES
-// tiles.
+// tiles, the columns shared evenly: a tile of 1 or 2 columns has 2 or 4 accumulators, too few to cover the
+// multiply-add's latency, and the 14-output rows of ResNet's stride-2 3x3 convolutions and the 49 columns of
+// its 7x7 stage left one in every row or product (6 + 6 + 2, 8 x 6 + 1).
 __attribute__((target("avx2,fma"))) static void
 panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    resin_channel_tiles(p, panel_begin, panel_end, column_begin, column_end, TILE, GROUP_TILES, panel_group);
+    resin_channel_tiles(p, panel_begin, panel_end, column_begin, column_end, TILE, 1, GROUP_TILES, panel_group);
 }
 
 // Lanes below `left` set (all of them from 8 on).

@@ -280,10 +280,11 @@ panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *
 }
 
 // The channel-vectorised product, of a plain B or of a padded input read in place, in groups of GROUP_TILES
-// tiles.
+// tiles of 14 columns but the last (49 as 14 + 14 + 14 + 7, whose last still has 14 accumulators; AVX2 shares
+// its columns evenly instead, packed_gemm_avx2.c).
 __attribute__((target("avx512f"))) static void
 panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
-    resin_channel_tiles(p, panel_begin, panel_end, column_begin, column_end, TILE_COLUMNS, GROUP_TILES, panel_group);
+    resin_channel_tiles(p, panel_begin, panel_end, column_begin, column_end, TILE_COLUMNS, 0, GROUP_TILES, panel_group);
 }
 
 // Lanes `from ..< to` of a register (clipped to its 16).
