@@ -225,11 +225,12 @@ struct WinogradBand {
             // 3.68 against 5.33 ms, the 28x28 ones 2.55 against 3.02. AVX2's Winograd tile (4 filters by 24
             // tiles) lost likewise (one core: 2.18 against 1.63 ms at 14x14, 1.38 against 1.19 at 28x28).
             // Only AVX-512's Winograd tile runs the fused blocks of up to 48 tiles: ResNet-50's 56x56 layer took
-            // 0.40 ms against 0.41 to 0.42 with the channel tile (one core, AMD Zen 5, `tools/bench-kernels`).
-            // AVX2's keeps an accumulator on the stack (winograd_avx2.c) and took 1.07 to 1.13 ms there against
-            // 0.70 to 0.71 with the channel tile (0.74 as a spill-free 4 x 16 tile; the same processor under
-            // RESIN_ISA=avx2; an earlier build on another processor had it ahead, 1.38 against 1.52). The plain
-            // C one (scalar, not vectorised by the compiler) lost everywhere (56x56: 4.96 against 3.58 ms).
+            // 0.40 to 0.41 ms against 0.41 to 0.42 with the channel tile (one core, AMD Zen 5,
+            // `tools/bench-kernels`). AVX2's keeps an accumulator on the stack (winograd_avx2.c) and took 1.06 to
+            // 1.13 ms there against 0.70 to 0.71 with the channel tile (0.74 as a spill-free 4 x 16 tile; the same
+            // processor under RESIN_ISA=avx2; an earlier build on another processor had it ahead, 1.38 against
+            // 1.52). The plain C one (scalar, not vectorised by the compiler) lost everywhere (56x56: 4.96 against
+            // 3.58 ms).
             let stride = PackedFilters.floats(filters: filters, inner: channels)
             for position in positions {
                 instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
