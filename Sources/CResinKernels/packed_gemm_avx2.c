@@ -228,9 +228,10 @@ panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *
 }
 
 // The channel-vectorised product, of a plain B or of a padded input read in place, in groups of GROUP_TILES
-// tiles, the columns shared evenly: a tile of 1 or 2 columns has 2 or 4 accumulators, too few to cover the
-// multiply-add's latency, and the 14-output rows of ResNet's stride-2 3x3 convolutions and the 49 columns of
-// its 7x7 stage left one in every row or product (6 + 6 + 2, 8 x 6 + 1).
+// tiles, the columns shared evenly: a tile of 2 columns has 4 accumulators, too few to cover the multiply-add's
+// latency, and the 14-output rows of ResNet's stride-2 3x3 convolutions were tiled 6 + 6 + 2. As 5 + 5 + 4 those
+// convolutions ran 4 to 6% faster (one core, RESIN_ISA=avx2, alternating); the 49-column products, 8 x 6 + 1
+// before, ran as fast either way.
 __attribute__((target("avx2,fma"))) static void
 panel_product(const struct resin_gemm_problem *p, long panel_begin, long panel_end, long column_begin, long column_end) {
     resin_channel_tiles(p, panel_begin, panel_end, column_begin, column_end, TILE, 1, GROUP_TILES, panel_group);
