@@ -1,7 +1,7 @@
 // The direct convolution of few input channels for AVX2 with FMA; direct_conv_avx512.c explains it. With 16
 // ymm registers a tile is 4 filters by 2 vectors of 8 outputs (8 accumulators, as the grouped AVX2 kernel,
 // whose 3-vector tile spilled an accumulator): each tap loads 2 input vectors and broadcasts 4 filters.
-#include "grouped_conv_band.h"
+#include "grouped_split_x86.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -61,6 +61,6 @@ tile_any(const struct resin_grouped_conv_shape *s, const float *band, const int 
 __attribute__((target("avx2,fma"))) void
 resin_direct_conv_avx2(const struct resin_grouped_conv_shape *s, const float *input, const float *packed, const float *bias,
                        const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_rows_of(s, input, packed, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any, 1);
+    grouped_conv_rows_of(s, input, packed, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any, grouped_split_avx2, 1);
 }
 #endif

@@ -8,7 +8,7 @@
 // packed panel for 24 fused multiply-adds. Stem alone, C benchmark, one core, minimums of 60 runs alternating
 // in one process, machine shared: 8 x 3 ran 147-159 GFLOP/s where 4 x 6 and 4 x 3 ran 98-151; the implicit
 // product 105-123. The inner loop is 24 multiply-adds, 11 loads and the tap's offset (perf: 95% of the time).
-#include "grouped_conv_band.h"
+#include "grouped_split_x86.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -77,6 +77,6 @@ __attribute__((target("avx512f"))) void
 resin_direct_conv_avx512(const struct resin_grouped_conv_shape *s, const float *input, const float *packed,
                          const float *bias, const float *skip, float *output, long row_begin, long row_end) {
     grouped_conv_rows_of(s, input, packed, bias, skip, output, row_begin, row_end, LANES, DIRECT_VECTORS, DIRECT_FILTERS,
-                         tile_any, 1);
+                         tile_any, grouped_split_avx512, 1);
 }
 #endif

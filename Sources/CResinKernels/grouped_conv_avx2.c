@@ -6,7 +6,7 @@
 // broadcasts. A tile of 3 vectors would need all 16 registers, and the compiler then kept one accumulator on
 // the stack, a store and reload in every step of the inner loop: ResNeXt-50's grouped layers took 12.0 ms
 // against 10.1 ms with 2 vectors (one thread, thread CPU time). The last vector of a row is masked (maskload and maskstore do not touch masked-off lanes).
-#include "grouped_conv_band.h"
+#include "grouped_split_x86.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -72,6 +72,6 @@ tile_any(const struct resin_grouped_conv_shape *s, const float *band, const int 
 __attribute__((target("avx2,fma"))) void
 resin_grouped_conv_avx2(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
                         const float *bias, const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any);
+    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any, grouped_split_avx2);
 }
 #endif

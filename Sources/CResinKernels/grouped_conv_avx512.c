@@ -13,7 +13,7 @@
 // whole model 19.7 against 20.6 ms (2 threads, alternating). Shapes the flat layout does not take still run
 // on the AVX2 kernel (the kernel table offers AVX-512 only where AVX2 runs). The epilogue is applied to the
 // registers before the store.
-#include "grouped_conv_band.h"
+#include "grouped_split_x86.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -133,12 +133,12 @@ flat_tile_any(const struct resin_grouped_conv_shape *s, const float *band, const
 __attribute__((target("avx512f"), noinline)) static void
 rows(const struct resin_grouped_conv_shape *s, const float *input, const float *weight, const float *bias,
      const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any);
+    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any, grouped_split_avx512);
 }
 __attribute__((target("avx512f"), noinline)) static void
 flat_rows(const struct resin_grouped_conv_shape *s, const struct grouped_flat_layout *flat, const float *input,
           const float *weight, const float *bias, const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_flat_rows(s, flat, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, flat_tile_any);
+    grouped_conv_flat_rows(s, flat, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, flat_tile_any, grouped_split_avx512);
 }
 __attribute__((target("avx512f"))) void
 resin_grouped_conv_avx512(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,

@@ -47,17 +47,17 @@ static inline int grouped_band_layout(const struct resin_grouped_conv_shape *s, 
 }
 
 /// Fills `offsets[tap]` with where tap `(channel, kh, kw)` (ONNX's filter order) reads, relative to the first
-/// output row's vector at column 0.
+/// output row's vector at column 0. The phase and shift are divided out once per kernel column, not per tap:
+/// a division a tap was 3 to 4% of a 14x14 ResNeXt layer (`perf`).
 static inline void grouped_tap_offsets(const struct resin_grouped_conv_shape *s, const struct grouped_band_layout *layout,
                                        int *offsets) {
-    long tap = 0;
-    for (long c = 0; c < s->channels; c++) {
-        for (long kh = 0; kh < s->kernel_height; kh++) {
-            for (long kw = 0; kw < s->kernel_width; kw++) {
-                long shift = kw * s->dilation_width;
-                offsets[tap++] = (int)(c * layout->channel_stride + kh * s->dilation_height * layout->row_stride
-                                       + (shift % s->stride_width) * layout->phase_length + shift / s->stride_width);
-            }
+    for (long kw = 0; kw < s->kernel_width; kw++) {
+        long shift = kw * s->dilation_width;
+        long column = (shift % s->stride_width) * layout->phase_length + shift / s->stride_width;
+        int *tap = offsets + kw;
+        for (long c = 0; c < s->channels; c++) {
+            for (long kh = 0; kh < s->kernel_height; kh++, tap += s->kernel_width)
+                *tap = (int)(c * layout->channel_stride + kh * s->dilation_height * layout->row_stride + column);
         }
     }
 }
@@ -75,6 +75,13 @@ static inline void grouped_inside(const struct resin_grouped_conv_shape *s, long
     *begin = b;
     *end = e;
 }
+
+/// Writes input row `source` split into its `stride_width` phases of `length` floats, phase p at `out + p *
+/// phase_stride`: its float i is padded column `p + i * stride_width`, zero outside the input. Each instruction
+/// set's file may pass its own (masked vector loads, and a permute for stride 2) to the band fills below;
+/// `grouped_split_row` is the plain C one.
+typedef void (*grouped_split_fn)(const struct resin_grouped_conv_shape *s, long length, const float *source, float *out,
+                                 long phase_stride);
 
 /// One input row split into its two stride-2 phases. Where both phases lie inside the row, one loop writes
 /// both from consecutive input pairs, which the compiler turns into vector loads and shuffles: the scalar
@@ -102,12 +109,35 @@ static inline void grouped_fill_pair(const struct resin_grouped_conv_shape *s, l
     }
 }
 
-/// Copies the input rows output rows `first ..< first + rows` read into `band`, padding as zeros, rows split
-/// into phases.
-static inline void grouped_fill_band(const struct resin_grouped_conv_shape *s, const struct grouped_band_layout *layout,
-                                     const float *input, long first, long rows, float *band) {
-    long input_rows = grouped_input_rows(s, rows);
+/// The plain C `grouped_split_fn`.
+static inline void grouped_split_row(const struct resin_grouped_conv_shape *s, long length, const float *source, float *out,
+                                     long phase_stride) {
     long stride = s->stride_width;
+    if (stride == 2) {
+        grouped_fill_pair(s, length, source, out, out + phase_stride);
+        return;
+    }
+    for (long phase = 0; phase < stride; phase++, out += phase_stride) {
+        long begin, end;
+        grouped_inside(s, phase, length, &begin, &end);
+        const float *first_column = source + phase - s->pad_left;
+        long i = 0;
+        for (; i < begin; i++) out[i] = 0;
+        if (stride == 1) {
+            memcpy(out + i, first_column + i, (size_t)(end - i) * sizeof(float));
+            i = end;
+        } else {
+            for (; i < end; i++) out[i] = first_column[i * stride];
+        }
+        for (; i < length; i++) out[i] = 0;
+    }
+}
+
+/// Copies the input rows output rows `first ..< first + rows` read into `band`, padding as zeros, rows split
+/// into phases by `split`.
+static inline void grouped_fill_band(const struct resin_grouped_conv_shape *s, const struct grouped_band_layout *layout,
+                                     const float *input, long first, long rows, float *band, grouped_split_fn split) {
+    long input_rows = grouped_input_rows(s, rows);
     long width = s->input_width;
     for (long c = 0; c < s->channels; c++) {
         const float *plane = input + c * s->input_height * width;
@@ -116,27 +146,8 @@ static inline void grouped_fill_band(const struct resin_grouped_conv_shape *s, c
             long ih = first * s->stride_height - s->pad_top + r;
             if (ih < 0 || ih >= s->input_height) {
                 memset(row, 0, (size_t)layout->row_stride * sizeof(float));
-                continue;
-            }
-            const float *source = plane + ih * width;
-            if (stride == 2) {
-                grouped_fill_pair(s, layout->phase_length, source, row, row + layout->phase_length);
-                continue;
-            }
-            for (long phase = 0; phase < stride; phase++) {
-                float *out = row + phase * layout->phase_length;
-                long begin, end;
-                grouped_inside(s, phase, layout->phase_length, &begin, &end);
-                const float *first_column = source + phase - s->pad_left;
-                long i = 0;
-                for (; i < begin; i++) out[i] = 0;
-                if (stride == 1) {
-                    memcpy(out + i, first_column + i, (size_t)(end - i) * sizeof(float));
-                    i = end;
-                } else {
-                    for (; i < end; i++) out[i] = first_column[i * stride];
-                }
-                for (; i < layout->phase_length; i++) out[i] = 0;
+            } else {
+                split(s, layout->phase_length, plane + ih * width, row, layout->phase_length);
             }
         }
     }
@@ -155,14 +166,16 @@ typedef void (*grouped_tile_fn)(const struct resin_grouped_conv_shape *s, const 
 #define GROUPED_MAX_VECTORS 6
 
 /// Output rows `row_begin ..< row_end` (resin_grouped_conv_fn's contract), band by band: copy the band's
-/// input rows, then run `tile` over chunks of `vectors` vectors of `lanes` outputs (continuing on the next
-/// row, so narrow maps fill tiles too) times blocks of `filters` filters. Inlined into each instruction
-/// set's file, where `tile` becomes a direct call. `packed`: the filters are panels of the packed product
-/// (`resin_pack_filters`, the direct convolution of few channels), and `filters` divides a panel, so each
-/// block's `weight` is its first lane in its panel; else ONNX's layout, `weight` the block's first filter.
+/// input rows (split into phases by `split`), then run `tile` over chunks of at most `vectors` vectors of `lanes`
+/// outputs (continuing on the next row, so narrow maps fill tiles too) times blocks of `filters` filters.
+/// Inlined into each instruction set's file, where `tile` and `split` become direct calls. `packed`: the
+/// filters are panels of the packed product (`resin_pack_filters`, the direct convolution of few channels),
+/// and `filters` divides a panel, so each block's `weight` is its first lane in its panel; else ONNX's
+/// layout, `weight` the block's first filter.
 static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
                                         const float *bias, const float *skip, float *output, long row_begin, long row_end,
-                                        long lanes, int vectors, int filters, grouped_tile_fn tile, int packed) {
+                                        long lanes, int vectors, int filters, grouped_tile_fn tile, grouped_split_fn split,
+                                        int packed) {
     struct grouped_band_layout layout;
     if (!grouped_band_layout(s, lanes, &layout)) return;
     _Alignas(64) float band[RESIN_GROUPED_SCRATCH_FLOATS];
@@ -173,10 +186,12 @@ static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s
     long per_row = (s->output_width + lanes - 1) / lanes;
     for (long first = row_begin; first < row_end; first += layout.band_rows) {
         long rows = row_end - first < layout.band_rows ? row_end - first : layout.band_rows;
-        grouped_fill_band(s, &layout, input, first, rows, band);
-        long positions = rows * per_row;
-        for (long p = 0; p < positions; p += vectors) {
-            int count = positions - p < vectors ? (int)(positions - p) : vectors;
+        grouped_fill_band(s, &layout, input, first, rows, band, split);
+        // The band's vectors shared evenly over as few tiles as hold them (14 as 5 + 5 + 4, not 6 + 6 + 2): a
+        // tile of few vectors loads more per multiply-add.
+        long positions = rows * per_row, tiles = (positions + vectors - 1) / vectors;
+        for (long p = 0, t = 0, count; p < positions; p += count, t++) {
+            count = (positions - p + (tiles - t) - 1) / (tiles - t);
             long inputs[GROUPED_MAX_VECTORS], outputs[GROUPED_MAX_VECTORS], valid[GROUPED_MAX_VECTORS];
             for (int v = 0; v < count; v++) {
                 long row = (p + v) / per_row, column = (p + v) % per_row * lanes;
@@ -189,7 +204,7 @@ static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s
                 const float *block_weight = packed ? weight + (f - f % RESIN_PACKED_PANEL) * taps + f % RESIN_PACKED_PANEL
                                                    : weight + f * taps;
                 tile(s, band, offsets, taps, block_weight, bias ? bias + f : 0, skip ? skip + f * plane : 0,
-                     output + f * plane, plane, inputs, outputs, valid, block, count);
+                     output + f * plane, plane, inputs, outputs, valid, block, (int)count);
             }
         }
     }
@@ -198,8 +213,8 @@ static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s
 /// `grouped_conv_rows_of` on filters in ONNX's layout.
 static inline void grouped_conv_rows(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
                                      const float *bias, const float *skip, float *output, long row_begin, long row_end,
-                                     long lanes, int vectors, int filters, grouped_tile_fn tile) {
-    grouped_conv_rows_of(s, input, weight, bias, skip, output, row_begin, row_end, lanes, vectors, filters, tile, 0);
+                                     long lanes, int vectors, int filters, grouped_tile_fn tile, grouped_split_fn split) {
+    grouped_conv_rows_of(s, input, weight, bias, skip, output, row_begin, row_end, lanes, vectors, filters, tile, split, 0);
 }
 
 
@@ -255,45 +270,40 @@ static inline int grouped_flat_layout(const struct resin_grouped_conv_shape *s, 
 }
 
 /// Fills `offsets[tap]` with where tap `(channel, kh, kw)` reads relative to flat position 0.
+/// The divisions are per kernel row and column (`grouped_tap_offsets`), not per tap.
 static inline void grouped_flat_offsets(const struct resin_grouped_conv_shape *s, const struct grouped_flat_layout *l, int *offsets) {
-    long tap = 0;
-    for (long c = 0; c < s->channels; c++) {
-        for (long kh = 0; kh < s->kernel_height; kh++) {
-            long dy = kh * s->dilation_height;
-            for (long kw = 0; kw < s->kernel_width; kw++) {
-                long dx = kw * s->dilation_width;
-                offsets[tap++] = (int)(c * l->channel_stride + dy % s->stride_height * l->row_phase_stride
-                                       + dx % s->stride_width * l->column_phase_stride + dy / s->stride_height * l->length
-                                       + dx / s->stride_width);
-            }
+    long taps = s->kernel_height * s->kernel_width;
+    for (long kh = 0; kh < s->kernel_height; kh++) {
+        long dy = kh * s->dilation_height;
+        long row = dy % s->stride_height * l->row_phase_stride + dy / s->stride_height * l->length;
+        for (long kw = 0; kw < s->kernel_width; kw++) {
+            long dx = kw * s->dilation_width;
+            long tap = row + dx % s->stride_width * l->column_phase_stride + dx / s->stride_width;
+            for (long c = 0; c < s->channels; c++)
+                offsets[c * taps + kh * s->kernel_width + kw] = (int)(c * l->channel_stride + tap);
         }
     }
 }
 
 /// Copies what output rows `first ..< first + band_rows` read into `band` as flat phase planes (all of the
-/// layout's rows, zeros past the input, so every lane reads a number). Rows are a few floats long, so each
-/// phase is written by plain loops over ranges worked out once: a row copy like `grouped_fill_band`'s (its
-/// inside range worked out, memcpy and memset called, for every row) took about a quarter of the time of
-/// ResNeXt's 7x7 layers (perf, one thread).
+/// layout's rows, zeros past the input, so every lane reads a number), each input row split by `split`. Rows
+/// are a few floats long, so the split should cost a few instructions: the plain C one (its inside range worked
+/// out, memcpy and memset called, for every row) took about a quarter of the time of ResNeXt's 7x7 layers (perf,
+/// one thread), AVX-512's (the only set that takes this layout) one masked load and store a row.
 static inline void grouped_fill_flat(const struct resin_grouped_conv_shape *s, const struct grouped_flat_layout *l,
-                                     const float *input, long first, float *band) {
-    long rows = l->band_rows + l->extra_rows, length = l->length, stride = s->stride_width;
-    long begin[GROUPED_FLAT_MAX_STRIDE], end[GROUPED_FLAT_MAX_STRIDE];
-    for (long phase = 0; phase < stride; phase++) grouped_inside(s, phase, length, &begin[phase], &end[phase]);
+                                     const float *input, long first, float *band, grouped_split_fn split) {
+    long rows = l->band_rows + l->extra_rows, length = l->length;
     for (long c = 0; c < s->channels; c++) {
         const float *plane = input + c * s->input_height * s->input_width;
         for (long row_phase = 0; row_phase < s->stride_height; row_phase++) {
             for (long r = 0; r < rows; r++) {
                 long ih = (first + r) * s->stride_height + row_phase - s->pad_top;
                 float *row = band + c * l->channel_stride + row_phase * l->row_phase_stride + r * length;
-                int inside = ih >= 0 && ih < s->input_height;
-                const float *padded = plane + ih * s->input_width - s->pad_left;
-                for (long phase = 0; phase < stride; phase++) {
-                    float *out = row + phase * l->column_phase_stride;
-                    long i = 0, b = inside ? begin[phase] : length, e = inside ? end[phase] : length;
-                    for (; i < b; i++) out[i] = 0;
-                    for (; i < e; i++) out[i] = padded[phase + i * stride];
-                    for (; i < length; i++) out[i] = 0;
+                if (ih >= 0 && ih < s->input_height) {
+                    split(s, length, plane + ih * s->input_width, row, l->column_phase_stride);
+                } else {
+                    for (long phase = 0; phase < s->stride_width; phase++)
+                        for (long i = 0; i < length; i++) row[phase * l->column_phase_stride + i] = 0;
                 }
             }
         }
@@ -319,7 +329,7 @@ typedef void (*grouped_flat_tile_fn)(const struct resin_grouped_conv_shape *s, c
 static inline void grouped_conv_flat_rows(const struct resin_grouped_conv_shape *s, const struct grouped_flat_layout *l,
                                           const float *input, const float *weight, const float *bias, const float *skip,
                                           float *output, long row_begin, long row_end, long lanes, int vectors, int filters,
-                                          grouped_flat_tile_fn tile) {
+                                          grouped_flat_tile_fn tile, grouped_split_fn split) {
     _Alignas(64) float band[RESIN_GROUPED_SCRATCH_FLOATS];
     int offsets[RESIN_GROUPED_MAX_TAPS];
     grouped_flat_offsets(s, l, offsets);
@@ -328,7 +338,7 @@ static inline void grouped_conv_flat_rows(const struct resin_grouped_conv_shape 
     long plane = s->output_height * s->output_width, width = s->output_width;
     for (long first = row_begin; first < row_end; first += l->band_rows) {
         long rows = row_end - first < l->band_rows ? row_end - first : l->band_rows;
-        grouped_fill_flat(s, l, input, first, band);
+        grouped_fill_flat(s, l, input, first, band, split);
         // Flat positions up to the band's last output.
         long vectors_in_band = ((rows - 1) * l->length + width + lanes - 1) / lanes;
         for (long p = 0; p < vectors_in_band; p += vectors) {
