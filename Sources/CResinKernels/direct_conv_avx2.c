@@ -61,6 +61,7 @@ tile_any(const struct resin_grouped_conv_shape *s, const float *band, const int 
 __attribute__((target("avx2,fma"))) void
 resin_direct_conv_avx2(const struct resin_grouped_conv_shape *s, const float *input, const float *packed, const float *bias,
                        const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_rows_of(s, input, packed, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any, grouped_split_avx2, 1);
+    grouped_conv_rows_of(s, input, packed, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any,
+                         grouped_split_avx2, 1);
 }
 #endif

@@ -43,5 +43,6 @@ static void tile(const struct resin_grouped_conv_shape *s, const float *band, co
 
 void resin_direct_conv_portable(const struct resin_grouped_conv_shape *s, const float *input, const float *packed,
                                 const float *bias, const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_rows_of(s, input, packed, bias, skip, output, row_begin, row_end, LANES, 1, FILTERS, tile, grouped_split_row, 1);
+    grouped_conv_rows_of(s, input, packed, bias, skip, output, row_begin, row_end, LANES, 1, FILTERS, tile,
+                         grouped_split_row, 1);
 }

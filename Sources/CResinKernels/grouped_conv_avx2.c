@@ -72,6 +72,7 @@ tile_any(const struct resin_grouped_conv_shape *s, const float *band, const int 
 __attribute__((target("avx2,fma"))) void
 resin_grouped_conv_avx2(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
                         const float *bias, const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any, grouped_split_avx2);
+    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any,
+                      grouped_split_avx2);
 }
 #endif

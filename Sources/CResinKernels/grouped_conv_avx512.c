@@ -133,12 +133,14 @@ flat_tile_any(const struct resin_grouped_conv_shape *s, const float *band, const
 __attribute__((target("avx512f"), noinline)) static void
 rows(const struct resin_grouped_conv_shape *s, const float *input, const float *weight, const float *bias,
      const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any, grouped_split_avx512);
+    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any,
+                      grouped_split_avx512);
 }
 __attribute__((target("avx512f"), noinline)) static void
 flat_rows(const struct resin_grouped_conv_shape *s, const struct grouped_flat_layout *flat, const float *input,
           const float *weight, const float *bias, const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_flat_rows(s, flat, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, flat_tile_any, grouped_split_avx512);
+    grouped_conv_flat_rows(s, flat, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, flat_tile_any,
+                           grouped_split_avx512);
 }
 __attribute__((target("avx512f"))) void
 resin_grouped_conv_avx512(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,

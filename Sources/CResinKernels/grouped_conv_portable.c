@@ -88,5 +88,6 @@ static void tile_any(const struct resin_grouped_conv_shape *s, const float *band
 
 void resin_grouped_conv_portable(const struct resin_grouped_conv_shape *s, const float *input, const float *weight,
                                  const float *bias, const float *skip, float *output, long row_begin, long row_end) {
-    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any, grouped_split_row);
+    grouped_conv_rows(s, input, weight, bias, skip, output, row_begin, row_end, LANES, VECTORS, FILTERS, tile_any,
+                      grouped_split_row);
 }
