@@ -190,6 +190,7 @@ static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s
         // The band's vectors shared evenly over as few tiles as hold them (14 as 5 + 5 + 4, not 6 + 6 + 2): a
         // tile of few vectors loads more per multiply-add.
         long positions = rows * per_row, tiles = (positions + vectors - 1) / vectors;
+        long filter_blocks = (s->filters + filters - 1) / filters;
         for (long p = 0, t = 0, count; p < positions; p += count, t++) {
             count = (positions - p + (tiles - t) - 1) / (tiles - t);
             long inputs[GROUPED_MAX_VECTORS], outputs[GROUPED_MAX_VECTORS], valid[GROUPED_MAX_VECTORS];
@@ -199,12 +200,15 @@ static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s
                 outputs[v] = (first + row) * s->output_width + column;
                 valid[v] = s->output_width - column < lanes ? s->output_width - column : lanes;
             }
-            for (long f = 0; f < s->filters; f += filters) {
-                int block = s->filters - f < filters ? (int)(s->filters - f) : filters;
+            // Filters too are shared evenly over as few blocks as hold them (8 as 4 + 4 on a 6-filter tile), but
+            // for packed panels, whose blocks must not straddle two panels.
+            for (long f = 0, b = 0, block; f < s->filters; f += block, b++) {
+                block = packed || s->filters - f <= filters ? (s->filters - f < filters ? s->filters - f : filters)
+                                                             : (s->filters - f + (filter_blocks - b) - 1) / (filter_blocks - b);
                 const float *block_weight = packed ? weight + (f - f % RESIN_PACKED_PANEL) * taps + f % RESIN_PACKED_PANEL
                                                    : weight + f * taps;
                 tile(s, band, offsets, taps, block_weight, bias ? bias + f : 0, skip ? skip + f * plane : 0,
-                     output + f * plane, plane, inputs, outputs, valid, block, (int)count);
+                     output + f * plane, plane, inputs, outputs, valid, (int)block, (int)count);
             }
         }
     }
