@@ -165,6 +165,13 @@ typedef void (*grouped_tile_fn)(const struct resin_grouped_conv_shape *s, const 
 /// Most vectors a tile takes, over every instruction set.
 #define GROUPED_MAX_VECTORS 6
 
+/// The next of `parts` near-equal parts of the `left` items still to share (the larger parts first): with
+/// `parts` = ceil(items / most) no part passes `most`, and a tile of few vectors or filters, which loads more
+/// per multiply-add, comes only where the sizes force it (14 vectors of at most 6 as 5 + 5 + 4, not 6 + 6 + 2).
+static inline long grouped_even_part(long left, long parts) {
+    return (left + parts - 1) / parts;
+}
+
 /// Output rows `row_begin ..< row_end` (resin_grouped_conv_fn's contract), band by band: copy the band's
 /// input rows (split into phases by `split`), then run `tile` over chunks of at most `vectors` vectors of `lanes`
 /// outputs (continuing on the next row, so narrow maps fill tiles too) times blocks of `filters` filters.
@@ -187,12 +194,11 @@ static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s
     for (long first = row_begin; first < row_end; first += layout.band_rows) {
         long rows = row_end - first < layout.band_rows ? row_end - first : layout.band_rows;
         grouped_fill_band(s, &layout, input, first, rows, band, split);
-        // The band's vectors shared evenly over as few tiles as hold them (14 as 5 + 5 + 4, not 6 + 6 + 2): a
-        // tile of few vectors loads more per multiply-add.
+        // The band's vectors, and the filters, shared evenly over as few tiles as hold them.
         long positions = rows * per_row, tiles = (positions + vectors - 1) / vectors;
         long filter_blocks = (s->filters + filters - 1) / filters;
         for (long p = 0, t = 0, count; p < positions; p += count, t++) {
-            count = (positions - p + (tiles - t) - 1) / (tiles - t);
+            count = grouped_even_part(positions - p, tiles - t);
             long inputs[GROUPED_MAX_VECTORS], outputs[GROUPED_MAX_VECTORS], valid[GROUPED_MAX_VECTORS];
             for (int v = 0; v < count; v++) {
                 long row = (p + v) / per_row, column = (p + v) % per_row * lanes;
@@ -200,11 +206,10 @@ static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s
                 outputs[v] = (first + row) * s->output_width + column;
                 valid[v] = s->output_width - column < lanes ? s->output_width - column : lanes;
             }
-            // Filters too are shared evenly over as few blocks as hold them (8 as 4 + 4 on a 6-filter tile), but
-            // for packed panels, whose blocks must not straddle two panels.
+            // Packed panels keep whole blocks of `filters`, which must not straddle two panels.
             for (long f = 0, b = 0, block; f < s->filters; f += block, b++) {
-                block = packed || s->filters - f <= filters ? (s->filters - f < filters ? s->filters - f : filters)
-                                                             : (s->filters - f + (filter_blocks - b) - 1) / (filter_blocks - b);
+                block = packed ? (s->filters - f < filters ? s->filters - f : filters)
+                               : grouped_even_part(s->filters - f, filter_blocks - b);
                 const float *block_weight = packed ? weight + (f - f % RESIN_PACKED_PANEL) * taps + f % RESIN_PACKED_PANEL
                                                    : weight + f * taps;
                 tile(s, band, offsets, taps, block_weight, bias ? bias + f : 0, skip ? skip + f * plane : 0,
@@ -345,6 +350,7 @@ static inline void grouped_conv_flat_rows(const struct resin_grouped_conv_shape 
         grouped_fill_flat(s, l, input, first, band, split);
         // Flat positions up to the band's last output.
         long vectors_in_band = ((rows - 1) * l->length + width + lanes - 1) / lanes;
+        long filter_blocks = (s->filters + filters - 1) / filters;
         for (long p = 0; p < vectors_in_band; p += vectors) {
             int count = vectors_in_band - p < vectors ? (int)(vectors_in_band - p) : vectors;
             long inputs[GROUPED_MAX_VECTORS];
@@ -362,10 +368,10 @@ static inline void grouped_conv_flat_rows(const struct resin_grouped_conv_shape 
                     runs[v].offsets[i] = (first + y) * width + q0 - y * l->length;
                 }
             }
-            for (long f = 0; f < s->filters; f += filters) {
-                int block = s->filters - f < filters ? (int)(s->filters - f) : filters;
+            for (long f = 0, b = 0, block; f < s->filters; f += block, b++) {
+                block = grouped_even_part(s->filters - f, filter_blocks - b);
                 tile(s, band, offsets, taps, weight + f * taps, bias ? bias + f : 0, skip ? skip + f * plane : 0,
-                     output + f * plane, plane, inputs, runs, block, count);
+                     output + f * plane, plane, inputs, runs, (int)block, count);
             }
         }
     }
