@@ -1,6 +1,7 @@
 // The direct convolution of few input channels for AVX2 with FMA; direct_conv_avx512.c explains it. With 16
-// ymm registers a tile is 4 filters by 2 vectors of 8 outputs (8 accumulators, as the grouped AVX2 kernel,
-// whose 3-vector tile spilled an accumulator): each tap loads 2 input vectors and broadcasts 4 filters.
+// ymm registers a tile is 4 filters by 2 vectors of 8 outputs (8 accumulators; the grouped AVX2 kernel's
+// 3-vector tile spilled an accumulator): each tap loads 2 input vectors and broadcasts 4 filters. Blocks of 4
+// divide the packed panels, which the grouped kernel's 6-filter blocks would not.
 #include "grouped_split_x86.h"
 
 #if defined(__x86_64__)
