@@ -191,12 +191,12 @@ static inline void grouped_conv_rows_of(const struct resin_grouped_conv_shape *s
     long taps = s->channels * s->kernel_height * s->kernel_width;
     long plane = s->output_height * s->output_width;
     long per_row = (s->output_width + lanes - 1) / lanes;
+    long filter_blocks = (s->filters + filters - 1) / filters;
     for (long first = row_begin; first < row_end; first += layout.band_rows) {
         long rows = row_end - first < layout.band_rows ? row_end - first : layout.band_rows;
         grouped_fill_band(s, &layout, input, first, rows, band, split);
         // The band's vectors, and the filters, shared evenly over as few tiles as hold them.
         long positions = rows * per_row, tiles = (positions + vectors - 1) / vectors;
-        long filter_blocks = (s->filters + filters - 1) / filters;
         for (long p = 0, t = 0, count; p < positions; p += count, t++) {
             count = grouped_even_part(positions - p, tiles - t);
             long inputs[GROUPED_MAX_VECTORS], outputs[GROUPED_MAX_VECTORS], valid[GROUPED_MAX_VECTORS];
@@ -345,12 +345,12 @@ static inline void grouped_conv_flat_rows(const struct resin_grouped_conv_shape 
     memset(band + s->channels * l->channel_stride, 0, (size_t)lanes * sizeof(float));
     long taps = s->channels * s->kernel_height * s->kernel_width;
     long plane = s->output_height * s->output_width, width = s->output_width;
+    long filter_blocks = (s->filters + filters - 1) / filters;
     for (long first = row_begin; first < row_end; first += l->band_rows) {
         long rows = row_end - first < l->band_rows ? row_end - first : l->band_rows;
         grouped_fill_flat(s, l, input, first, band, split);
         // Flat positions up to the band's last output.
         long vectors_in_band = ((rows - 1) * l->length + width + lanes - 1) / lanes;
-        long filter_blocks = (s->filters + filters - 1) / filters;
         for (long p = 0; p < vectors_in_band; p += vectors) {
             int count = vectors_in_band - p < vectors ? (int)(vectors_in_band - p) : vectors;
             long inputs[GROUPED_MAX_VECTORS];

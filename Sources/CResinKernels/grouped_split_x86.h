@@ -58,19 +58,24 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i grouped_spl
                                _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), column));
 }
 
+/// Stores `x` at `to`, only its first `left` lanes when fewer than 8 remain: masked stores, which cost more
+/// than plain ones on some processors, only for a row's last, partial vector.
+__attribute__((target("avx2"), always_inline)) static inline void grouped_split_store8(float *to, __m256 x, long left) {
+    if (left >= 8) {
+        _mm256_storeu_ps(to, x);
+    } else {
+        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_maskstore_ps(to, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), lane), x);
+    }
+}
+
 __attribute__((target("avx2"), always_inline)) static inline void
 grouped_split_avx2(const struct resin_grouped_conv_shape *s, long length, const float *source, float *out, long phase_stride) {
     long width = s->input_width;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     if (s->stride_width == 1) {
         for (long i = 0; i < length; i += 8) {
             long first = i - s->pad_left;
-            __m256 x = _mm256_maskload_ps(source + first, grouped_split_inside8(first, width));
-            if (length - i >= 8) {
-                _mm256_storeu_ps(out + i, x);
-            } else {
-                _mm256_maskstore_ps(out + i, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(length - i)), lane), x);
-            }
+            grouped_split_store8(out + i, _mm256_maskload_ps(source + first, grouped_split_inside8(first, width)), length - i);
         }
         return;
     }
@@ -88,15 +93,8 @@ grouped_split_avx2(const struct resin_grouped_conv_shape *s, long length, const 
         __m256 e = _mm256_shuffle_ps(low, high, 0x88), o = _mm256_shuffle_ps(low, high, 0xdd);
         e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xd8));
         o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xd8));
-        // Masked stores only for a row's last, partial vector: they cost more than plain ones on some processors.
-        if (length - i >= 8) {
-            _mm256_storeu_ps(even + i, e);
-            _mm256_storeu_ps(odd + i, o);
-        } else {
-            __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(length - i)), lane);
-            _mm256_maskstore_ps(even + i, store, e);
-            _mm256_maskstore_ps(odd + i, store, o);
-        }
+        grouped_split_store8(even + i, e, length - i);
+        grouped_split_store8(odd + i, o, length - i);
     }
 }
 #endif
