@@ -528,9 +528,56 @@ resin_packed_gemm_avx2(long m, long n, long k, long panel_begin, long panel_end,
     panel_product(&problem, panel_begin, panel_end, 0, n);
 }
 
+// A contiguous im2col band gathered by position (`resin_gather_is_contiguous`), as on AVX-512
+// (packed_gemm_avx512.c) with registers of 8 columns: AVX2 compares only signed, so the unsigned "inside"
+// compare flips the sign bit of both sides first. Strided bands keep the piece-by-piece copy.
+__attribute__((target("avx2,fma"))) static void
+contiguous_im2col(const struct resin_gemm_gather *g, long column, long cols, long k0, long kc, float *out, long ldo) {
+    enum { VECTORS = 32 };
+    const __m256i sign = _mm256_set1_epi32(INT_MIN);
+    const __m256i height = _mm256_xor_si256(_mm256_set1_epi32((int)g->input_height), sign);
+    const __m256i width = _mm256_xor_si256(_mm256_set1_epi32((int)g->input_width), sign);
+    for (long c0 = 0; c0 < cols; c0 += VECTORS * 8) {
+        long count = cols - c0 < VECTORS * 8 ? cols - c0 : VECTORS * 8, vectors = (count + 7) / 8;
+        int row_lanes[VECTORS * 8], column_lanes[VECTORS * 8], offset_lanes[VECTORS * 8];
+        resin_band_lanes(g, column + c0, count, row_lanes, column_lanes, offset_lanes);
+        // Lanes past the band's columns get the row INT_MIN, which no tap brings inside.
+        for (long t = count; t < vectors * 8; t++) row_lanes[t] = column_lanes[t] = INT_MIN;
+        __m256i rows[VECTORS], columns[VECTORS], live[VECTORS];
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (long v = 0; v < vectors; v++) {
+            rows[v] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row_lanes + 8 * v)), sign);
+            columns[v] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(column_lanes + 8 * v)), sign);
+            live[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(count - 8 * v)), lane);
+        }
+        struct resin_band_walk walk = resin_band_walk_start(g, k0);
+        for (long kk = 0; kk < kc; kk++) {
+            const float *source = resin_band_walk_source(g, &walk) + column + c0;
+            float *target = out + kk * ldo + c0;
+            const __m256i up = _mm256_set1_epi32((int)walk.rows), across = _mm256_set1_epi32((int)walk.columns);
+            for (long v = 0; v < vectors; v++) {
+                // (x + up) with its sign bit flipped is rows[v] + up, rows[v] holding x with its bit flipped.
+                __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(height, _mm256_add_epi32(rows[v], up)),
+                                                  _mm256_cmpgt_epi32(width, _mm256_add_epi32(columns[v], across)));
+                __m256 value = _mm256_maskload_ps(source + 8 * v, inside);
+                if (8 * v + 8 <= count) {
+                    _mm256_storeu_ps(target + 8 * v, value);
+                } else {
+                    _mm256_maskstore_ps(target + 8 * v, live[v], value);
+                }
+            }
+            resin_band_walk_next(g, &walk);
+        }
+    }
+}
+
 // An im2col band (`resin_im2col_fn`) with this set's copy.
 __attribute__((target("avx2,fma")))
 void resin_im2col_avx2(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out, long ldo) {
-    resin_gather_matrix(gather, column, cols, k0, kc, out, ldo, gather_copy);
+    if (resin_gather_by_position(gather, column, cols) && resin_gather_is_contiguous(gather)) {
+        contiguous_im2col(gather, column, cols, k0, kc, out, ldo);
+    } else {
+        resin_gather_matrix(gather, column, cols, k0, kc, out, ldo, gather_copy);
+    }
 }
 #endif

@@ -609,9 +609,52 @@ resin_packed_gemm_avx512(long m, long n, long k, long panel_begin, long panel_en
     panel_product(&problem, panel_begin, panel_end, 0, n);
 }
 
+// An im2col band gathered by position (`resin_gather_by_position`): per row and register of 16 columns, one
+// load from the channel's plane, masked to the lanes whose input row and column lie inside the input
+// (compared unsigned, so a row or column left of the input wraps out; the padding's lanes read zeros and
+// touch no memory). Consecutive positions reading consecutive inputs (stride 1, `resin_gather_is_contiguous`)
+// load a register; others gather its lanes.
+__attribute__((target("avx512f"))) static void
+position_im2col(const struct resin_gemm_gather *g, long column, long cols, long k0, long kc, float *out, long ldo) {
+    enum { VECTORS = 16 };
+    const int contiguous = resin_gather_is_contiguous(g);
+    const __m512i height = _mm512_set1_epi32((int)g->input_height), width = _mm512_set1_epi32((int)g->input_width);
+    for (long c0 = 0; c0 < cols; c0 += VECTORS * 16) {
+        long count = cols - c0 < VECTORS * 16 ? cols - c0 : VECTORS * 16, vectors = (count + 15) / 16;
+        int row_lanes[VECTORS * 16], column_lanes[VECTORS * 16], offset_lanes[VECTORS * 16];
+        resin_band_lanes(g, column + c0, count, row_lanes, column_lanes, offset_lanes);
+        __m512i rows[VECTORS], columns[VECTORS], offsets[VECTORS];
+        __mmask16 live[VECTORS];
+        for (long v = 0; v < vectors; v++) {
+            live[v] = lanes_between(0, count - 16 * v);
+            rows[v] = _mm512_maskz_loadu_epi32(live[v], row_lanes + 16 * v);
+            columns[v] = _mm512_maskz_loadu_epi32(live[v], column_lanes + 16 * v);
+            offsets[v] = _mm512_maskz_loadu_epi32(live[v], offset_lanes + 16 * v);
+        }
+        struct resin_band_walk walk = resin_band_walk_start(g, k0);
+        for (long kk = 0; kk < kc; kk++) {
+            const float *source = resin_band_walk_source(g, &walk);
+            float *target = out + kk * ldo + c0;
+            const __m512i up = _mm512_set1_epi32((int)walk.rows), across = _mm512_set1_epi32((int)walk.columns);
+            for (long v = 0; v < vectors; v++) {
+                __mmask16 inside = _mm512_mask_cmplt_epu32_mask(live[v], _mm512_add_epi32(rows[v], up), height);
+                inside = _mm512_mask_cmplt_epu32_mask(inside, _mm512_add_epi32(columns[v], across), width);
+                __m512 value = contiguous ? _mm512_maskz_loadu_ps(inside, source + column + c0 + 16 * v)
+                                          : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, offsets[v], source, 4);
+                _mm512_mask_storeu_ps(target + 16 * v, live[v], value);
+            }
+            resin_band_walk_next(g, &walk);
+        }
+    }
+}
+
 // An im2col band (`resin_im2col_fn`) with this set's copy.
 __attribute__((target("avx512f")))
 void resin_im2col_avx512(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out, long ldo) {
-    resin_gather_matrix(gather, column, cols, k0, kc, out, ldo, gather_copy);
+    if (resin_gather_by_position(gather, column, cols)) {
+        position_im2col(gather, column, cols, k0, kc, out, ldo);
+    } else {
+        resin_gather_matrix(gather, column, cols, k0, kc, out, ldo, gather_copy);
+    }
 }
 #endif

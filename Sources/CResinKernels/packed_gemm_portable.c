@@ -140,9 +140,34 @@ void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long p
     resin_fused_gemm_portable(&problem, panel_begin, panel_end, 0, n);
 }
 
+// An im2col band gathered by position (`resin_gather_by_position`), a column at a time: the vector sets' loop
+// without the vectors.
+static void position_im2col(const struct resin_gemm_gather *g, long column, long cols, long k0, long kc, float *out, long ldo) {
+    enum { BLOCK = 256 };
+    for (long c0 = 0; c0 < cols; c0 += BLOCK) {
+        long count = cols - c0 < BLOCK ? cols - c0 : BLOCK;
+        int rows[BLOCK], columns[BLOCK], offsets[BLOCK];
+        resin_band_lanes(g, column + c0, count, rows, columns, offsets);
+        struct resin_band_walk walk = resin_band_walk_start(g, k0);
+        for (long kk = 0; kk < kc; kk++) {
+            const float *source = resin_band_walk_source(g, &walk);
+            float *target = out + kk * ldo + c0;
+            for (long t = 0; t < count; t++) {
+                long ih = rows[t] + walk.rows, iw = columns[t] + walk.columns;
+                target[t] = ih >= 0 && ih < g->input_height && iw >= 0 && iw < g->input_width ? source[offsets[t]] : 0.0f;
+            }
+            resin_band_walk_next(g, &walk);
+        }
+    }
+}
+
 // An im2col band (`resin_im2col_fn`) with this set's copy.
 void resin_im2col_portable(const struct resin_gemm_gather *gather, long column, long cols, long k0, long kc, float *out, long ldo) {
-    resin_gather_matrix(gather, column, cols, k0, kc, out, ldo, gather_copy);
+    if (resin_gather_by_position(gather, column, cols)) {
+        position_im2col(gather, column, cols, k0, kc, out, ldo);
+    } else {
+        resin_gather_matrix(gather, column, cols, k0, kc, out, ldo, gather_copy);
+    }
 }
 
 int resin_padded_direct_supported(const struct resin_gemm_gather *g) {

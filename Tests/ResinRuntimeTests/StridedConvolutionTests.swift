@@ -113,9 +113,34 @@ import TestSupport
     /// leaving every remainder of the 16- and 8-float registers, a row stride wider than the band.
     @Test(arguments: [(1, 1, 0), (1, 2, 0), (3, 2, 1), (3, 1, 1), (7, 2, 3), (3, 3, 2), (2, 2, 0), (5, 2, 2)])
     func im2colBandMatchesThePlainLoop(kernel: Int, stride: Int, pad: Int) throws {
-        var random = SplitMix64(seed: kernel * 31 + stride * 7 + pad)
-        let channels = 3, height = 13 + kernel, width = 19 + 2 * kernel
-        let window = try WindowAttributes(strides: [stride, stride], pads: [pad, pad + 1, pad, pad])
+        try Self.checkIm2colBands(height: 13 + kernel, width: 19 + 2 * kernel, kernel: kernel, stride: stride, dilation: 1,
+                                  pads: [pad, pad + 1, pad, pad], seed: kernel * 31 + stride * 7 + pad)
+    }
+
+    /// Bands whose rows are each a shifted copy of a channel's plane (stride 1, output rows as wide as the
+    /// input's: ResNet's 3x3 convolutions on 7x7 maps, which the vector sets copy a register at a time) and
+    /// strided or unevenly padded ones near them: maps narrower than a register (a register spans rows),
+    /// planes over 256 columns (more than one block of registers), dilation, 5x5 windows, rows padded only
+    /// above or below.
+    @Test(arguments: [
+        (7, 7, 3, 1, 1, [1, 1, 1, 1]), (14, 14, 3, 2, 1, [1, 1, 1, 1]), (9, 5, 3, 1, 1, [1, 1, 1, 1]),
+        (21, 23, 3, 1, 1, [1, 1, 1, 1]), (17, 15, 5, 1, 1, [2, 2, 2, 2]), (12, 11, 3, 1, 2, [2, 2, 2, 2]),
+        (10, 13, 3, 1, 1, [0, 1, 2, 1]), (11, 9, 3, 1, 1, [2, 1, 0, 1]), (8, 6, 3, 1, 1, [1, 0, 1, 2]),
+        (13, 12, 1, 1, 1, [1, 0, 0, 0]), (20, 18, 3, 2, 2, [2, 2, 2, 2]), (6, 5, 7, 1, 1, [3, 3, 3, 3]),
+    ])
+    func im2colBandOfShiftedPlanesMatchesThePlainLoop(height: Int, width: Int, kernel: Int, stride: Int, dilation: Int,
+                                                      pads: [Int]) throws {
+        try Self.checkIm2colBands(height: height, width: width, kernel: kernel, stride: stride, dilation: dilation, pads: pads,
+                                  seed: height * 101 + width * 13 + kernel + dilation * 7)
+    }
+
+    /// Every instruction set's im2col band of a 3-channel input against `im2colReference`, for the whole matrix
+    /// and two parts of it; the columns past each band row must keep their NaN.
+    static func checkIm2colBands(height: Int, width: Int, kernel: Int, stride: Int, dilation: Int, pads: [Int], seed: Int,
+                                 sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var random = SplitMix64(seed: seed)
+        let channels = 3
+        let window = try WindowAttributes(strides: [stride, stride], dilations: [dilation, dilation], pads: pads)
             .resolve(spatial: [height, width], kernel: [kernel, kernel])
         let geometry = ConvolutionGeometry(batch: 1, inputChannels: channels, outputChannels: 1, group: 1, inputSpatial: [height, width],
                                            window: window)
@@ -137,10 +162,11 @@ import TestSupport
                     written += matrix[(row * rowStride)..<(row * rowStride + columns.count)]
                     gapsHoldNaN = gapsHoldNaN && matrix[(row * rowStride + columns.count)..<((row + 1) * rowStride)].allSatisfy { $0.isNaN }
                 }
-                let label = "\(instructionSet), \(kernel)x\(kernel) stride \(stride) pad \(pad), rows \(rows), columns \(columns)"
+                let label = "\(instructionSet), \(height)x\(width), \(kernel)x\(kernel) stride \(stride) dilation \(dilation) pads \(pads), "
+                    + "rows \(rows), columns \(columns)"
                 let expected = Self.im2colReference(x: x, geometry: geometry, rows: rows, columns: columns)
-                #expect(written == expected, "\(label)")
-                #expect(gapsHoldNaN, "wrote past the band's columns: \(label)")
+                #expect(written == expected, "\(label)", sourceLocation: sourceLocation)
+                #expect(gapsHoldNaN, "wrote past the band's columns: \(label)", sourceLocation: sourceLocation)
             }
         }
     }
