@@ -299,8 +299,8 @@ straddle_lanes_for(const struct resin_column_layout *l, long cols) {
 // the accumulators stay in registers.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 column_tile(long kc, const float *w, const float *x, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
-            const struct resin_column_layout *layout, const struct straddle_lanes *two, const int height, const int vectors,
-            const int straddles) {
+            const struct resin_column_layout *layout, const struct straddle_lanes *two, const float *next_w, long w_lines,
+            const int height, const int vectors, const int straddles) {
     __m256 acc[ROWS][2];
     UNROLL for (int r = 0; r < height; r++) {
         // C holds a partial sum or the residual; else a separate residual starts the sum.
@@ -320,7 +320,12 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
             acc[r][v] = start;
         }
     }
+    // Its share of the filters the next panel reads, into L2, spread over its steps.
+    const long w_per_step = (w_lines + kc - 1) / (kc > 0 ? kc : 1);
     for (long kk = 0; kk < kc; kk++) {
+        for (long q = 0; q < w_per_step && w_lines > 0; q++, w_lines--, next_w += 16) {
+            _mm_prefetch((const char *)next_w, _MM_HINT_T1);
+        }
         __m256 in[2];
         UNROLL for (int v = 0; v < vectors; v++) in[v] = _mm256_load_ps(x + 8 * v);
         UNROLL for (int r = 0; r < height; r++) {
@@ -355,9 +360,15 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
 __attribute__((target("avx2,fma"))) static void
 column_panel(long kc, const float *w, const float *x, float *c, long ldc, long panel_rows, long cols,
              const struct resin_gemm_problem *p, long k0, long row0, const struct resin_column_layout *layout,
-             const struct straddle_lanes *two) {
+             const struct straddle_lanes *two, const float *next_w, long w_lines) {
+    // The slab's share of the next panel's filters, shared over its tiles.
+    long w_per_tile = (w_lines + (panel_rows + ROWS - 1) / ROWS - 1) / ((panel_rows + ROWS - 1) / ROWS);
     for (long r0 = 0; r0 < panel_rows; r0 += ROWS) {
         long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
+        long tile_w_lines = w_lines < w_per_tile ? w_lines : w_per_tile;
+        const float *tile_w = next_w;
+        w_lines -= tile_w_lines;
+        next_w += tile_w_lines * 16;
         struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row0 + r0, layout->offset);
         float *out = c + r0 * ldc;
         // The next tile's rows of C (and of a separate residual) into L1 while this one computes: rows 3 to 12
@@ -377,17 +388,17 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
             }
         }
         if (layout->boundary < cols && layout->plane >= 8) {
-            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, ROWS, 2, 2);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, PANEL % ROWS, 2, 2);
+            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, ROWS, 2, 2);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, PANEL % ROWS, 2, 2);
         } else if (layout->boundary < cols) {
-            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, ROWS, 2, 1);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, PANEL % ROWS, 2, 1);
+            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, ROWS, 2, 1);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, PANEL % ROWS, 2, 1);
         } else if (r0 + ROWS <= PANEL) {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, ROWS, 2, 0);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, ROWS, 1, 0);
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, ROWS, 2, 0);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, ROWS, 1, 0);
         } else {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, PANEL % ROWS, 2, 0);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, PANEL % ROWS, 1, 0);
+            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, PANEL % ROWS, 2, 0);
+            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, PANEL % ROWS, 1, 0);
         }
     }
 }
@@ -443,9 +454,11 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
         long blocks = (column_end - j0 + COLUMNS - 1) / COLUMNS;
         if (blocks > per_pass) blocks = per_pass;
         long pass_end = j0 + blocks * COLUMNS < column_end ? j0 + blocks * COLUMNS : column_end;
+        long pass_slabs = 0;
         for (long b = 0; b < blocks; b++) {
             long j = j0 + b * COLUMNS;
             long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
+            pass_slabs += (cols + SLAB - 1) / SLAB;
             for (long slab = 0; slab * SLAB < cols; slab++) {
                 long slab_cols = cols - slab * SLAB < SLAB ? cols - slab * SLAB : SLAB;
                 layouts[b][slab] = resin_column_layout_at(p, j + slab * SLAB);
@@ -486,6 +499,11 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                 long panel_rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
                 const float *w = p->packed + (panel * p->k + k0) * PANEL;
                 long row = panel * PANEL;
+                // The filters the next panel reads, shared over this panel's slabs.
+                long next_w_lines;
+                const float *next_w = resin_next_filter_block(p, panel, panel_begin, panel_end, k0, kc, step, j0 == column_begin,
+                                                              per_pass > 1, pass_end < column_end, &next_w_lines);
+                long w_per_slab = (next_w_lines + pass_slabs - 1) / pass_slabs;
                 for (long kk = (panel - panel_begin) * per_panel; kk < next_rows && kk < (panel - panel_begin + 1) * per_panel; kk++) {
                     for (long b = 0; b < blocks; b++) {
                         const float *from = next_b + kk * p->ldb + b * COLUMNS;
@@ -501,8 +519,11 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                     for (long slab = 0; slab * SLAB < cols; slab++) {
                         long slab_cols = cols - slab * SLAB < SLAB ? cols - slab * SLAB : SLAB;
                         const struct resin_column_layout *layout = &layouts[b][slab];
+                        long slab_w_lines = next_w_lines < w_per_slab ? next_w_lines : w_per_slab;
                         column_panel(kc, w, x[b] + slab * kc * SLAB, p->c + row * p->ldc + layout->offset, p->ldc, panel_rows,
-                                     slab_cols, p, k0, row, layout, &straddles[b][slab]);
+                                     slab_cols, p, k0, row, layout, &straddles[b][slab], next_w, slab_w_lines);
+                        next_w += slab_w_lines * 16;
+                        next_w_lines -= slab_w_lines;
                     }
                 }
             }

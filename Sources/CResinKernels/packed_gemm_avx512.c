@@ -354,6 +354,9 @@ struct column_prefetch {
     long c_rows;
     const float *b;
     long b_rows, ldb;
+    // Lines of the filters the next panel (or block of the inner dimension) reads, `w_per_step` a step.
+    const float *w;
+    long w_lines, w_per_step;
 };
 
 // One column-vectorised tile: 8 channels (`rows` of them stored) by `vectors` (a constant after inlining)
@@ -399,8 +402,12 @@ column_tile(long kc, const float *w, const float *x, long ldx, float *c, long ld
             acc[r][v] = start;
         }
     }
-    const float *next_b = ahead->b;
+    const float *next_b = ahead->b, *next_w = ahead->w;
+    long w_left = ahead->w_lines;
     for (long kk = 0; kk < kc; kk++) {
+        for (long q = 0; q < ahead->w_per_step && w_left > 0; q++, w_left--, next_w += 16) {
+            _mm_prefetch((const char *)next_w, _MM_HINT_T1);
+        }
         if (kk < ahead->b_rows) {
             _mm_prefetch((const char *)next_b, _MM_HINT_T1);
             _mm_prefetch((const char *)(next_b + 16), _MM_HINT_T1);
@@ -529,6 +536,10 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                 long panel_rows = p->m - panel * PANEL < PANEL ? p->m - panel * PANEL : PANEL;
                 const float *w = p->packed + (panel * p->k + k0) * PANEL;
                 long panel_tiles = (panel_rows + ROWS - 1) / ROWS;
+                long next_w_lines;
+                const float *next_w = resin_next_filter_block(p, panel, panel_begin, panel_end, k0, kc, step, j0 == column_begin,
+                                                              per_pass > 1, pass_end < column_end, &next_w_lines);
+                long w_per_tile = (next_w_lines + blocks * panel_tiles - 1) / (blocks * panel_tiles);
                 for (long b = 0; b < blocks; b++) {
                     long j = j0 + b * COLUMNS;
                     long cols = column_end - j < COLUMNS ? column_end - j : COLUMNS;
@@ -543,7 +554,14 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                         long row = panel * PANEL + r0;
                         struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, layout->offset);
                         float *c = p->c + row * p->ldc + layout->offset;
-                        struct column_prefetch ahead = {NULL, NULL, 0, NULL, 0, p->ldb};
+                        struct column_prefetch ahead = {NULL, NULL, 0, NULL, 0, p->ldb, NULL, 0, 1};
+                        // This tile's share of the filters the next panel reads.
+                        long w_first = (b * panel_tiles + t) * w_per_tile;
+                        if (w_first < next_w_lines) {
+                            ahead.w = next_w + w_first * 16;
+                            ahead.w_lines = next_w_lines - w_first < w_per_tile ? next_w_lines - w_first : w_per_tile;
+                            ahead.w_per_step = (ahead.w_lines + kc - 1) / kc;
+                        }
                         // The next tile's C: the next rows of this block, else this panel's first rows of the
                         // next block, else the next panel's first rows of the first block.
                         long next_row = -1, next_offset = layout->offset;
