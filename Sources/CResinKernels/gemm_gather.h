@@ -281,14 +281,15 @@ static inline const float *resin_band_walk_source(const struct resin_gemm_gather
 }
 
 /// For `count` consecutive output positions from `position`: each window corner's input row and column, and
-/// its offset in the plane, as 32-bit lanes for the sets' compares and gathers (`resin_gather_by_position`).
+/// (unless `offsets` is NULL) its offset in the plane, as 32-bit lanes for the sets' compares and gathers
+/// (`resin_gather_by_position`).
 static inline void resin_band_lanes(const struct resin_gemm_gather *g, long position, long count, int *rows, int *columns,
                                     int *offsets) {
     long oh = position / g->output_width, ow = position % g->output_width;
     for (long t = 0; t < count; t++) {
         rows[t] = (int)(oh * g->stride_height);
         columns[t] = (int)(ow * g->stride_width);
-        offsets[t] = (int)(oh * g->stride_height * g->input_width + ow * g->stride_width);
+        if (offsets) offsets[t] = (int)(oh * g->stride_height * g->input_width + ow * g->stride_width);
         if (++ow == g->output_width) {
             ow = 0;
             oh++;

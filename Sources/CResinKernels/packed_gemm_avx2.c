@@ -560,9 +560,10 @@ contiguous_im2col(const struct resin_gemm_gather *g, long column, long cols, lon
     const __m256i width = _mm256_xor_si256(_mm256_set1_epi32((int)g->input_width), sign);
     for (long c0 = 0; c0 < cols; c0 += VECTORS * 8) {
         long count = cols - c0 < VECTORS * 8 ? cols - c0 : VECTORS * 8, vectors = (count + 7) / 8;
-        int row_lanes[VECTORS * 8], column_lanes[VECTORS * 8], offset_lanes[VECTORS * 8];
-        resin_band_lanes(g, column + c0, count, row_lanes, column_lanes, offset_lanes);
-        // Lanes past the band's columns get the row INT_MIN, which no tap brings inside.
+        int row_lanes[VECTORS * 8], column_lanes[VECTORS * 8];
+        resin_band_lanes(g, column + c0, count, row_lanes, column_lanes, NULL);
+        // Lanes past the band's columns get the row and column INT_MIN: 0 once its sign bit is flipped, above
+        // every flipped bound whatever the tap adds, so they read nothing.
         for (long t = count; t < vectors * 8; t++) row_lanes[t] = column_lanes[t] = INT_MIN;
         __m256i rows[VECTORS], columns[VECTORS], live[VECTORS];
         const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
