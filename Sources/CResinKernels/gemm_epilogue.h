@@ -53,8 +53,10 @@ static inline struct resin_tile_store resin_tile_store_for(const struct resin_ge
 
 /// The fused form of the plain packed product (`C = W B`, or `C += W B` when accumulating).
 static inline struct resin_gemm_problem resin_plain_problem(long m, long n, long k, const float *packed, const float *b,
-                                                            long ldb, float *c, long ldc, int accumulate) {
-    struct resin_gemm_problem p = {m, n, k, packed, b, ldb, c, ldc, {NULL, accumulate ? c : NULL, -INFINITY, INFINITY}};
+                                                            long ldb, float *c, long ldc, int accumulate,
+                                                            const float *next_packed) {
+    struct resin_gemm_problem p = {m, n, k, packed, b, ldb, c, ldc, {NULL, accumulate ? c : NULL, -INFINITY, INFINITY}, NULL,
+                                   next_packed};
     return p;
 }
 

@@ -544,8 +544,9 @@ resin_fused_gemm_avx2(const struct resin_gemm_problem *problem, long panel_begin
 
 __attribute__((target("avx2,fma"))) void
 resin_packed_gemm_avx2(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
-                       const float *b, long ldb, float *c, long ldc, int accumulate) {
-    struct resin_gemm_problem problem = resin_plain_problem(m, n, k, packed, b, ldb, c, ldc, accumulate);
+                       const float *b, long ldb, float *c, long ldc, int accumulate,
+                       const float *next_packed) {
+    struct resin_gemm_problem problem = resin_plain_problem(m, n, k, packed, b, ldb, c, ldc, accumulate, next_packed);
     panel_product(&problem, panel_begin, panel_end, 0, n);
 }
 

@@ -135,8 +135,9 @@ void resin_fused_gemm_portable(const struct resin_gemm_problem *p, long panel_be
 }
 
 void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
-                                const float *b, long ldb, float *c, long ldc, int accumulate) {
-    struct resin_gemm_problem problem = resin_plain_problem(m, n, k, packed, b, ldb, c, ldc, accumulate);
+                                const float *b, long ldb, float *c, long ldc, int accumulate,
+                                const float *next_packed) {
+    struct resin_gemm_problem problem = resin_plain_problem(m, n, k, packed, b, ldb, c, ldc, accumulate, next_packed);
     resin_fused_gemm_portable(&problem, panel_begin, panel_end, 0, n);
 }
 

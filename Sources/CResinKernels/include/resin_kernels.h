@@ -27,9 +27,11 @@ enum resin_isa_status {
 
 /// `C[m x n] = W * B` (or `C += W * B` when `accumulate`), W given packed (`resin_pack_filters`), B row-major
 /// `k x n` with row stride `ldb`, C row-major with row stride `ldc`; only the output channels of panels
-/// `panel_begin ..< panel_end` are computed, so threads can split the panels.
+/// `panel_begin ..< panel_end` are computed, so threads can split the panels. `next_packed`, when not NULL, is
+/// the packed W of the product the caller runs next on this thread (the same `m`, `k` and panels: the next
+/// Winograd position), whose first block the vector sets fetch into L2 while this one's last computes.
 typedef void (*resin_packed_gemm_fn)(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
-                                     const float *b, long ldb, float *c, long ldc, int accumulate);
+                                     const float *b, long ldb, float *c, long ldc, int accumulate, const float *next_packed);
 
 // --- Grouped convolution (ResNeXt, depthwise): direct, no im2col (grouped_conv_*.c) ---
 
@@ -136,6 +138,9 @@ struct resin_gemm_problem {
     /// NULL for the plain B above; else B is implicit (`b` and `ldb` unused) and C spans images, as
     /// `struct resin_gemm_gather` says.
     const struct resin_gemm_gather *gather;
+    /// The packed W of the product this thread runs next (same `m`, `k` and panels), or NULL
+    /// (`resin_packed_gemm_fn`).
+    const float *next_packed;
 };
 
 // ---- Implicit columns (gemm_gather.h, the column-vectorised product of packed_gemm_*.c) ----
@@ -368,7 +373,7 @@ void resin_pack_filters(const float *w, long m, long k, float *out);
 
 // The packed product per instruction set; call them through the table.
 void resin_packed_gemm_portable(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
-                                const float *b, long ldb, float *c, long ldc, int accumulate);
+                                const float *b, long ldb, float *c, long ldc, int accumulate, const float *next_packed);
 void resin_fused_gemm_portable(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
                                long column_begin, long column_end);
 #if defined(__x86_64__)
@@ -377,9 +382,9 @@ void resin_fused_gemm_avx2(const struct resin_gemm_problem *problem, long panel_
 void resin_fused_gemm_avx512(const struct resin_gemm_problem *problem, long panel_begin, long panel_end,
                              long column_begin, long column_end);
 void resin_packed_gemm_avx2(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
-                            const float *b, long ldb, float *c, long ldc, int accumulate);
+                            const float *b, long ldb, float *c, long ldc, int accumulate, const float *next_packed);
 void resin_packed_gemm_avx512(long m, long n, long k, long panel_begin, long panel_end, const float *packed,
-                              const float *b, long ldb, float *c, long ldc, int accumulate);
+                              const float *b, long ldb, float *c, long ldc, int accumulate, const float *next_packed);
 #endif
 
 // ---- Machine limits (fma_peak.c, core_round_trip.c; tools/bench-kernels) ------------------------------------

@@ -68,12 +68,13 @@ public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStrin
     var kernels: UnsafePointer<resin_kernel_table> { resin_kernels_for(cValue) }
 
     /// `C[m x n] = W * B` (`+=` when `accumulate`) over the output channels of `panels`, with W packed
-    /// (`PackedFilters`), B row-major `k x n` with row stride `ldb`, C row-major with row stride `ldc`.
+    /// (`PackedFilters`), B row-major `k x n` with row stride `ldb`, C row-major with row stride `ldc`. `next`: the
+    /// packed W of the product this thread runs next (same `m`, `k` and panels), fetched ahead (`resin_packed_gemm_fn`).
     func packedGEMM(
         m: Int, n: Int, k: Int, panels: Range<Int>, packed: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, next: UnsafePointer<Float>? = nil
     ) {
-        kernels.pointee.packed_gemm(m, n, k, panels.lowerBound, panels.upperBound, packed, b, ldb, c, ldc, accumulate ? 1 : 0)
+        kernels.pointee.packed_gemm(m, n, k, panels.lowerBound, panels.upperBound, packed, b, ldb, c, ldc, accumulate ? 1 : 0, next)
     }
 
     /// Columns of this set's channel-vectorised tile (`RESIN_CHANNEL_TILE_COLUMNS_*`), which runs the packed

@@ -233,9 +233,11 @@ struct WinogradBand {
             // 3.58 ms).
             let stride = PackedFilters.floats(filters: filters, inner: channels)
             for position in positions {
+                // The next position's filters are fetched while this one's last chunk computes.
+                let next = position + 1 < positions.upperBound ? weights + (position + 1) * stride : nil
                 instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
                                           packed: weights + position * stride, b: transformedInput + position * channels * tiles, ldb: tiles,
-                                          c: products + position * filters * tiles, ldc: tiles, accumulate: false)
+                                          c: products + position * filters * tiles, ldc: tiles, accumulate: false, next: next)
             }
             return
         }

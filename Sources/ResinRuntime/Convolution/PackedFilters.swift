@@ -183,4 +183,10 @@ extension resin_gemm_problem {
          ldc: Int, epilogue: resin_gemm_epilogue) {
         self.init(m: m, n: n, k: k, packed: packed, b: b, ldb: ldb, c: c, ldc: ldc, epilogue: epilogue, gather: nil)
     }
+
+    /// A product with no product after it to fetch filters for (`next_packed` NULL).
+    init(m: Int, n: Int, k: Int, packed: UnsafePointer<Float>, b: UnsafePointer<Float>?, ldb: Int, c: UnsafeMutablePointer<Float>,
+         ldc: Int, epilogue: resin_gemm_epilogue, gather: UnsafePointer<resin_gemm_gather>?) {
+        self.init(m: m, n: n, k: k, packed: packed, b: b, ldb: ldb, c: c, ldc: ldc, epilogue: epilogue, gather: gather, next_packed: nil)
+    }
 }
