@@ -436,10 +436,11 @@ static inline const float *resin_next_b_rows(const struct resin_gemm_problem *p,
 
 /// The filters the column product reads after panel `panel`'s block of `kc` steps from `k0` (blocks `step`
 /// steps apart; the thread's panels `panel_begin ..< panel_end`), for prefetching into L2 while that block
-/// computes: the next panel's block, else the first panel's next block, else (`more_passes`: another pass
-/// over the columns follows) the first panel's first block; in `lines`, their count in 64-byte lines. Only
-/// where they come from memory: in the first pass (`first_pass`), or in every pass when the filters are too
-/// large to stay in L2 between passes (`streams`, passes of several blocks). The first pass reads each
+/// computes: the next panel's block, else the first panel's next block, else, when the filters stream
+/// (`streams`: too large to stay in L2 between passes, which then take several blocks each) and another pass
+/// over the columns follows (`more_passes`), the first panel's first block; in `lines`, their count in
+/// 64-byte lines. Only where they come from memory: in the first pass (`first_pass`), or in every pass when
+/// the filters stream. The first pass reads each
 /// block of filters from memory with a few microseconds of multiply-adds to hide it behind: ResNet-50's
 /// 28x28 1x1 convolutions (256 KiB of filters) took 0.43 against 0.45 ms in the model (AVX-512, one core,
 /// three alternating profiles); prefetching lines L2 already holds, in every pass, cost AVX2 as much.
@@ -458,7 +459,7 @@ static inline const float *resin_next_filter_block(const struct resin_gemm_probl
         *lines = next * RESIN_PACKED_PANEL / floats_per_line;
         return p->packed + (panel_begin * p->k + k0 + kc) * RESIN_PACKED_PANEL;
     }
-    if (more_passes) {
+    if (streams && more_passes) {
         *lines = (p->k < step ? p->k : step) * RESIN_PACKED_PANEL / floats_per_line;
         return p->packed + panel_begin * p->k * RESIN_PACKED_PANEL;
     }

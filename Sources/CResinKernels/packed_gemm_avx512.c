@@ -633,9 +633,9 @@ resin_packed_gemm_avx512(long m, long n, long k, long panel_begin, long panel_en
 // (compared unsigned, so a row or column left of the input wraps out; the padding's lanes read zeros and
 // touch no memory). Consecutive positions reading consecutive inputs (stride 1, `resin_gather_is_contiguous`)
 // load a register; strided ones gather its lanes where output rows are shorter than a register (ResNet-50's
-// stride-2 3x3 to 7x7: 1.10 to 1.14 ms against 1.14 to 1.15 with the piece copy). Longer rows keep the
-// piece copy, a permute per register: gathered, its 1x1 stride-2 convolution from 56x56 took 1.02 to 1.05 ms
-// against 0.98 to 1.00 (one core, three alternating profiles each).
+// stride-2 3x3 to 7x7; `resin_gather_by_position` has the figures). Longer rows keep the piece copy, a permute
+// per register: gathered, its 1x1 stride-2 convolution from 56x56 took 1.02 to 1.05 ms against 0.98 to 1.00
+// (one core, three alternating profiles each).
 __attribute__((target("avx512f"))) static void
 position_im2col(const struct resin_gemm_gather *g, long column, long cols, long k0, long kc, float *out, long ldo) {
     enum { VECTORS = 16 };

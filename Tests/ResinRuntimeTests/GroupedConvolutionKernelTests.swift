@@ -98,10 +98,11 @@ import TestSupport
     }
 
     /// Seeded shapes: 2 to 32 groups of 1 (depthwise), 3, 4, 8, 16 and 32 channels, 1 to 13 filters per group
-    /// (every remainder of the 4-filter tile, and the even blocks of the 6-filter one: 7 as 4 + 3, 13 as 5 + 4 + 4), output widths 1 to 33 (every remainder of 8- and 16-float
-    /// vectors), kernels 1, 3 and 5 (1 and 3 from 16 channels) on either axis, strides 1 and 2, dilation 1 and 2, asymmetric pads, batch 1
-    /// to 3, with or without bias, no residual, a separate one or one accumulated in place, and no activation,
-    /// Relu or Clip.
+    /// (every remainder of the 4-filter tile, and the even blocks of the 6-filter one: 7 as 4 + 3, 13 as
+    /// 5 + 4 + 4), output widths 1 to 33 (every remainder of 8- and 16-float vectors), kernels 1, 3 and 5 (1
+    /// and 3 from 16 channels) on either axis, strides 1 and 2, dilation 1 and 2, asymmetric pads, batch 1 to 3,
+    /// with or without bias, no residual, a separate one or one accumulated in place, and no activation, Relu or
+    /// Clip.
     @Test(arguments: (0..<60).map(Case.init))
     func matchesTheReference(_ test: Case) throws {
         var random = SplitMix64(seed: test.seed * 6_364_136 + 17)
