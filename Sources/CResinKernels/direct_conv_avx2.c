@@ -43,7 +43,7 @@ tile(const struct resin_grouped_conv_shape *s, const float *band, const int *off
             value = _mm256_add_ps(value, b);
             if (skip) value = _mm256_add_ps(value, _mm256_maskload_ps(skip + f * plane + outputs[v], mask));
             value = _mm256_min_ps(maximum, _mm256_max_ps(minimum, value));
-            _mm256_maskstore_ps(y, mask, value);
+            resin_store_first8(y, value, lanes[v]);
         }
     }
 }

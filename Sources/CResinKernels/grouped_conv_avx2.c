@@ -10,7 +10,7 @@
 // tile of 3 vectors by 4 filters would need all 16 registers, and the compiler then kept one accumulator on
 // the stack, a store and reload in every step of the inner loop: ResNeXt-50's grouped layers took 12.0 ms
 // against 10.1 ms with 2 vectors (one thread, thread CPU time). The last vector of a row is masked (maskload
-// and maskstore do not touch masked-off lanes).
+// does not touch masked-off lanes) and stored in parts (store_avx2.h: no VMASKMOVPS store).
 #include "grouped_split_x86.h"
 
 #if defined(__x86_64__)
@@ -50,7 +50,7 @@ tile(const struct resin_grouped_conv_shape *s, const float *band, const int *off
             value = _mm256_add_ps(value, b);
             if (skip) value = _mm256_add_ps(value, _mm256_maskload_ps(skip + f * plane + outputs[v], mask));
             value = _mm256_min_ps(maximum, _mm256_max_ps(minimum, value));
-            _mm256_maskstore_ps(y, mask, value);
+            resin_store_first8(y, value, lanes[v]);
         }
     }
 }

@@ -5,11 +5,13 @@
 // remainder one float at a time: on ResNeXt-50's stride-2 grouped layers (rows of 14 to 56 outputs a phase) it
 // took about half of the layer's time (`perf`, one thread). Here a vector of outputs of both phases costs two
 // masked loads of the padded columns it needs (lanes outside the input read as zeros, and do not touch memory),
-// one permute per phase and two masked stores; a vector of a stride-1 row one masked load and store.
+// one permute per phase and two stores (masked on AVX-512, in plain parts on AVX2: store_avx2.h); a vector of a
+// stride-1 row one masked load and one store.
 #ifndef RESIN_GROUPED_SPLIT_X86_H
 #define RESIN_GROUPED_SPLIT_X86_H
 
 #include "grouped_conv_band.h"
+#include "store_avx2.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -58,24 +60,13 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i grouped_spl
                                _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), column));
 }
 
-/// Stores `x` at `to`, only its first `left` lanes when fewer than 8 remain: masked stores, which cost more
-/// than plain ones on some processors, only for a row's last, partial vector.
-__attribute__((target("avx2"), always_inline)) static inline void grouped_split_store8(float *to, __m256 x, long left) {
-    if (left >= 8) {
-        _mm256_storeu_ps(to, x);
-    } else {
-        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        _mm256_maskstore_ps(to, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), lane), x);
-    }
-}
-
 __attribute__((target("avx2"), always_inline)) static inline void
 grouped_split_avx2(const struct resin_grouped_conv_shape *s, long length, const float *source, float *out, long phase_stride) {
     long width = s->input_width;
     if (s->stride_width == 1) {
         for (long i = 0; i < length; i += 8) {
             long first = i - s->pad_left;
-            grouped_split_store8(out + i, _mm256_maskload_ps(source + first, grouped_split_inside8(first, width)), length - i);
+            resin_store_first8(out + i, _mm256_maskload_ps(source + first, grouped_split_inside8(first, width)), length - i);
         }
         return;
     }
@@ -93,8 +84,8 @@ grouped_split_avx2(const struct resin_grouped_conv_shape *s, long length, const 
         __m256 e = _mm256_shuffle_ps(low, high, 0x88), o = _mm256_shuffle_ps(low, high, 0xdd);
         e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xd8));
         o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xd8));
-        grouped_split_store8(even + i, e, length - i);
-        grouped_split_store8(odd + i, o, length - i);
+        resin_store_first8(even + i, e, length - i);
+        resin_store_first8(odd + i, o, length - i);
     }
 }
 #endif

@@ -26,6 +26,7 @@
 #if defined(__x86_64__)
 #include "gemm_epilogue.h"
 #include "gemm_gather.h"
+#include "store_avx2.h"
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -101,7 +102,7 @@ store_rows(const __m256 *sums, long first, float *c, long ldc, long rows, const 
             // max(min, value) returns value unless min > value, and value when either is NaN: Clip's rule.
             value = _mm256_min_ps(high_bound, _mm256_max_ps(low_bound, value));
         }
-        _mm256_maskstore_ps(out, mask, value);
+        resin_store_first8(out, value, cols);
     }
 }
 
@@ -258,7 +259,7 @@ access_lanes(float *base, const float *source, __m256 value, long lane0, long co
         long to = edge < end ? edge : end;
         __m256i mask = _mm256_andnot_si256(lanes_below(from - lane0), lanes_below(to - lane0));
         if (store) {
-            _mm256_maskstore_ps(base + lane0 + shift, mask, value);
+            resin_store_lanes8(base + lane0 + shift, value, from - lane0, to - lane0);
         } else {
             value = _mm256_blendv_ps(value, _mm256_maskload_ps(source + lane0 + shift, mask), _mm256_castsi256_ps(mask));
         }
@@ -276,6 +277,8 @@ access_lanes(float *base, const float *source, __m256 value, long lane0, long co
 struct straddle_lanes {
     __m256i first[2], second[2];
     long first_shift[2], second_shift[2];
+    // The lanes of the first image are `0 ..< split`, those of the next `split ..< end` (stores take counts).
+    long split[2], end[2];
 };
 
 __attribute__((target("avx2,fma"), always_inline)) static inline struct straddle_lanes
@@ -287,6 +290,8 @@ straddle_lanes_for(const struct resin_column_layout *l, long cols) {
         t.first[v] = lanes_below(split - lane0);
         t.second[v] = _mm256_andnot_si256(lanes_below(split - lane0), lanes_below(end - lane0));
         t.second_shift[v] = t.first_shift[v] + l->shift;
+        t.split[v] = split - lane0 < 0 ? 0 : split - lane0 > 8 ? 8 : split - lane0;
+        t.end[v] = end - lane0 < 0 ? 0 : end - lane0;
     }
     return t;
 }
@@ -344,12 +349,12 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
             __m256 value = acc[r][v];
             if (s->last) value = _mm256_min_ps(high, _mm256_max_ps(low, _mm256_add_ps(value, bias)));
             if (straddles == 2) {
-                _mm256_maskstore_ps(c + r * ldc + 8 * v + two->first_shift[v], two->first[v], value);
-                _mm256_maskstore_ps(c + r * ldc + 8 * v + two->second_shift[v], two->second[v], value);
+                resin_store_first8(c + r * ldc + 8 * v + two->first_shift[v], value, two->split[v]);
+                resin_store_lanes8(c + r * ldc + 8 * v + two->second_shift[v], value, two->split[v], two->end[v]);
             } else if (straddles) {
                 access_lanes(c + r * ldc, NULL, value, 8 * v, cols, layout, 1);
             } else {
-                _mm256_maskstore_ps(c + r * ldc + 8 * v, lanes_below(cols - 8 * v), value);
+                resin_store_first8(c + r * ldc + 8 * v, value, cols - 8 * v);
             }
         }
     }
@@ -409,13 +414,12 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
 __attribute__((target("avx2,fma"))) static void
 gather_copy(float *target, const float *source, long count, long stride) {
     if (source == NULL) {
-        for (long t = 0; t < count; t += 8) _mm256_maskstore_ps(target + t, lanes_below(count - t), _mm256_setzero_ps());
+        for (long t = 0; t < count; t += 8) resin_store_first8(target + t, _mm256_setzero_ps(), count - t);
         return;
     }
     if (stride == 1) {
         for (long t = 0; t < count; t += 8) {
-            __m256i mask = lanes_below(count - t);
-            _mm256_maskstore_ps(target + t, mask, _mm256_maskload_ps(source + t, mask));
+            resin_store_first8(target + t, _mm256_maskload_ps(source + t, lanes_below(count - t)), count - t);
         }
         return;
     }
@@ -427,8 +431,8 @@ gather_copy(float *target, const float *source, long count, long stride) {
             __m256 a = _mm256_maskload_ps(from, lanes_below(reads)), b = _mm256_maskload_ps(from + 8, lanes_below(reads - 8));
             // a0 a2 b0 b2 | a4 a6 b4 b6, then the middle quarters swapped.
             __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-            _mm256_maskstore_ps(target + t, lanes_below(count - t),
-                                _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))));
+            resin_store_first8(target + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))),
+                               count - t);
         }
         return;
     }
@@ -566,12 +570,10 @@ contiguous_im2col(const struct resin_gemm_gather *g, long column, long cols, lon
         // Lanes past the band's columns get the row and column INT_MIN: 0 once its sign bit is flipped, above
         // every flipped bound whatever the tap adds, so they read nothing.
         for (long t = count; t < vectors * 8; t++) row_lanes[t] = column_lanes[t] = INT_MIN;
-        __m256i rows[VECTORS], columns[VECTORS], live[VECTORS];
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i rows[VECTORS], columns[VECTORS];
         for (long v = 0; v < vectors; v++) {
             rows[v] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row_lanes + 8 * v)), sign);
             columns[v] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(column_lanes + 8 * v)), sign);
-            live[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(count - 8 * v)), lane);
         }
         struct resin_band_walk walk = resin_band_walk_start(g, k0);
         for (long kk = 0; kk < kc; kk++) {
@@ -583,11 +585,7 @@ contiguous_im2col(const struct resin_gemm_gather *g, long column, long cols, lon
                 __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(height, _mm256_add_epi32(rows[v], up)),
                                                   _mm256_cmpgt_epi32(width, _mm256_add_epi32(columns[v], across)));
                 __m256 value = _mm256_maskload_ps(source + 8 * v, inside);
-                if (8 * v + 8 <= count) {
-                    _mm256_storeu_ps(target + 8 * v, value);
-                } else {
-                    _mm256_maskstore_ps(target + 8 * v, live[v], value);
-                }
+                resin_store_first8(target + 8 * v, value, count - 8 * v);
             }
             resin_band_walk_next(g, &walk);
         }

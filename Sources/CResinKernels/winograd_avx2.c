@@ -1,6 +1,8 @@
 // Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms for AVX2 with FMA: 8 tiles per register; the arithmetic is in
-// winograd_body.h. Row ends use masked loads and stores, so nothing past a row is touched.
+// winograd_body.h. Row ends use masked loads and partial plain stores (store_avx2.h), so nothing past a row is
+// touched.
 #include "resin_kernels.h"
+#include "store_avx2.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -16,16 +18,12 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256i lanes(l
 __attribute__((target("avx2,fma"), always_inline)) static inline __m256 load_n(const float *p, long n) {
     return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes(n));
 }
-__attribute__((target("avx2,fma"), always_inline)) static inline void store_n(float *p, __m256 v, long n) {
-    if (n == 8) _mm256_storeu_ps(p, v);
-    else _mm256_maskstore_ps(p, lanes(n), v);
-}
 // MAXPS and MINPS return their second operand when either is NaN: a NaN value passes, a NaN bound clamps nothing.
 #define VSPLAT(s) _mm256_set1_ps(s)
 #define VLOAD(p) _mm256_loadu_ps(p)
 #define VSTORE(p, v) _mm256_storeu_ps((p), (v))
 #define VLOADN(p, n) load_n((p), (n))
-#define VSTOREN(p, v, n) store_n((p), (v), (n))
+#define VSTOREN(p, v, n) resin_store_first8((p), (v), (n))
 #define VCLAMP(v, lo, hi) _mm256_min_ps((hi), _mm256_max_ps((lo), (v)))
 
 // The upper half of a and lower of b, then each 128-bit lane shifted by one float across the pair.
