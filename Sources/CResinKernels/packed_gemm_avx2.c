@@ -80,7 +80,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void transpose8
 }
 
 // Stores 8 output rows from 8 sums of channels `first ..< first + 8` by `cols` columns (one register a
-// column): transposed in registers, so each row is one masked vector, then stored with the epilogue in
+// column): transposed in registers, so each row is one vector stored in parts (store_avx2.h), with the epilogue in
 // resin_store_element's order, so every instruction set's kernel rounds alike. Rows at and past `rows` are
 // not stored. (A gather per row from a buffer took several times as long, as on AVX-512.)
 __attribute__((target("avx2,fma"), always_inline)) static inline void
@@ -244,7 +244,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256i lanes_b
 }
 
 // The register of lanes `lane0 ..< lane0 + 8` of a tile row starting at `base` (columns past `cols` left
-// alone): loaded into `value` or stored from it, one masked access per image the lanes fall in (one unless a
+// alone): loaded into `value` or stored from it, one access per image the lanes fall in (one unless a
 // batch's image ends inside the register).
 __attribute__((target("avx2,fma"), always_inline)) static inline __m256
 access_lanes(float *base, const float *source, __m256 value, long lane0, long cols, const struct resin_column_layout *l,
