@@ -56,8 +56,14 @@
 // A panel's filters are taken in chunks of this many steps, every tile of both halves computing one chunk
 // before the next, the partial sums kept in a stack buffer, while the tiles fetch the next chunk into L2
 // spread over their steps: memory then delivers the filters at an even rate, as on AVX-512
-// (packed_gemm_avx512.c has the reasons and the figures).
-#define CHUNK 256
+// (packed_gemm_avx512.c has the reasons and the figures). A chunk of 256 steps is 32 KiB of filters (both
+// halves of a panel), as large as the L1 data cache of AVX2 machines and of Zen 4, so every tile after the
+// first read them from L2; at 128 steps (16 KiB) one thread on a Zen 4 guest (AMD EPYC, family 25 model 17,
+// 32 KiB L1d, RESIN_ISA=avx2, one-convolution models, minimums of 8 rounds in random order) ran layer4's
+// 512x7x7 3x3 convolution in 2.35 against 2.78 ms, its 2048-to-512 1x1 in 1.00 against 1.09, the 14x14 3x3
+// (Winograd products) in 1.18 against 1.29, the 14x14 1x1s alike (0.97 to 0.98). 64 steps ran ResNet-50
+// slower. AVX-512 keeps 256: 128 measured alike or slower there.
+#define CHUNK 128
 
 // Transposes the 8 x 8 block `r` in registers: afterwards r[i] holds lane i of every input register, in
 // order. Unpacks pair lanes, shuffles pair the pairs, then the 128-bit halves are exchanged.
