@@ -283,7 +283,8 @@ access_lanes(float *base, const float *source, __m256 value, long lane0, long co
 struct straddle_lanes {
     __m256i first[2], second[2];
     long first_shift[2], second_shift[2];
-    // The lanes of the first image are `0 ..< split`, those of the next `split ..< end` (stores take counts).
+    // The lanes of the first image are `0 ..< split`, those of the next `split ..< end` (stores take counts;
+    // `end <= split` when no lane of the register is stored).
     long split[2], end[2];
 };
 
@@ -296,8 +297,8 @@ straddle_lanes_for(const struct resin_column_layout *l, long cols) {
         t.first[v] = lanes_below(split - lane0);
         t.second[v] = _mm256_andnot_si256(lanes_below(split - lane0), lanes_below(end - lane0));
         t.second_shift[v] = t.first_shift[v] + l->shift;
-        t.split[v] = split - lane0 < 0 ? 0 : split - lane0 > 8 ? 8 : split - lane0;
-        t.end[v] = end - lane0 < 0 ? 0 : end - lane0;
+        t.split[v] = split > lane0 ? split - lane0 : 0;
+        t.end[v] = end - lane0;
     }
     return t;
 }
