@@ -359,6 +359,17 @@ struct column_prefetch {
     long w_lines, w_per_step;
 };
 
+// Line `line` of the next tile's rows of C (and of its separate residual), four lines a row: columns 0, 16,
+// 32 and the last, which is a fourth line when the row does not start on one. Issued one a step rather than
+// all at the tile's start, ResNet-50's pointwise convolutions took 1.2% less time (AVX-512, Zen 4, one thread,
+// the two ways alternating run by run in one process; the 3x3 convolutions, unchanged, within 0.1%).
+__attribute__((target("avx512f"), always_inline)) static inline void
+prefetch_c_line(const struct column_prefetch *ahead, long ldc, long line) {
+    long part = line & 3, offset = (line >> 2) * ldc + (part == 3 ? COLUMNS - 1 : 16 * part);
+    _mm_prefetch((const char *)(ahead->c + offset), _MM_HINT_T0);
+    if (ahead->skip) _mm_prefetch((const char *)(ahead->skip + offset), _MM_HINT_T0);
+}
+
 // One column-vectorised tile: 8 channels (`rows` of them stored) by `vectors` (a constant after inlining)
 // registers of 16 columns, `cols` of them stored, over `kc` steps. `w` is the tile's first lane in the panel,
 // `x` its inputs, `ldx` floats a step: the copied block (`COLUMNS`), or a plain B read in place (`ldb`,
@@ -369,18 +380,12 @@ __attribute__((target("avx512f"), always_inline)) static inline void
 column_tile(long kc, const float *w, const float *x, long ldx, float *c, long ldc, long rows, long cols,
             const struct resin_tile_store *s, const struct resin_column_layout *layout, const struct straddle_lanes *two,
             const struct column_prefetch *ahead, const int vectors, const int straddles) {
-    // The next tile's rows of C (and of a separate residual), into L1 while this one computes.
-    for (long r = 0; r < ahead->c_rows; r++) {
-        _mm_prefetch((const char *)(ahead->c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(ahead->c + r * ldc + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(ahead->c + r * ldc + 32), _MM_HINT_T0);
-        _mm_prefetch((const char *)(ahead->c + r * ldc + COLUMNS - 1), _MM_HINT_T0);
-        if (ahead->skip) {
-            _mm_prefetch((const char *)(ahead->skip + r * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(ahead->skip + r * ldc + 16), _MM_HINT_T0);
-            _mm_prefetch((const char *)(ahead->skip + r * ldc + 32), _MM_HINT_T0);
-            _mm_prefetch((const char *)(ahead->skip + r * ldc + COLUMNS - 1), _MM_HINT_T0);
-        }
+    // The next tile's rows of C (and of a separate residual), into L1 while this one computes: one line a
+    // step when the tile has the steps, else all at once here.
+    long c_lines = 4 * ahead->c_rows;
+    if (kc < c_lines) {
+        for (long line = 0; line < c_lines; line++) prefetch_c_line(ahead, ldc, line);
+        c_lines = 0;
     }
     __mmask16 mask[3];
     UNROLL for (int v = 0; v < vectors; v++) mask[v] = lanes_between(0, cols - 16 * v);
@@ -408,6 +413,7 @@ column_tile(long kc, const float *w, const float *x, long ldx, float *c, long ld
         for (long q = 0; q < ahead->w_per_step && w_left > 0; q++, w_left--, next_w += 16) {
             _mm_prefetch((const char *)next_w, _MM_HINT_T1);
         }
+        if (kk < c_lines) prefetch_c_line(ahead, ldc, kk);
         if (kk < ahead->b_rows) {
             _mm_prefetch((const char *)next_b, _MM_HINT_T1);
             _mm_prefetch((const char *)(next_b + 16), _MM_HINT_T1);
