@@ -112,6 +112,18 @@ store_rows(const __m256 *sums, long first, float *c, long ldc, long rows, const 
     }
 }
 
+// One step of a channel-vectorised tile: the half panel's 16 filters at `w` against the inputs `row[stride j]`.
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+channel_step(const float *w, const float *row, const int stride, __m256 *low, __m256 *high, const int cols) {
+    __m256 w0 = _mm256_loadu_ps(w);
+    __m256 w1 = _mm256_loadu_ps(w + 8);
+    UNROLL for (int j = 0; j < cols; j++) {
+        __m256 x = _mm256_broadcast_ss(row + stride * j);
+        low[j] = _mm256_fmadd_ps(w0, x, low[j]);
+        high[j] = _mm256_fmadd_ps(w1, x, high[j]);
+    }
+}
+
 // One tile: `rows` (<= 16) channels of a half panel by `cols` (<= 6, a constant after inlining) columns over
 // `kc` steps of a chunk; `w` points at the half panel's first lane, and a step advances a whole panel. Its
 // sums start at zero (`starts`) or from `partial`, and end in `partial` unless the chunk is the last
@@ -130,27 +142,52 @@ tile(long kc, const float *w, const float *b, long ldb, const struct resin_direc
     }
     const float *next = stream->next;
     long left = stream->left, countdown = stream->countdown;
-    for (long kk = 0; kk < kc; kk++) {
-        if (streams) _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
-        if (left > 0 && --countdown == 0) {
-            countdown = stream->every;
-            _mm_prefetch((const char *)next, _MM_HINT_T1);
-            _mm_prefetch((const char *)(next + 16), _MM_HINT_T1);
-            next += PANEL;
-            left--;
-        }
-        __m256 w0 = _mm256_loadu_ps(w);
-        __m256 w1 = _mm256_loadu_ps(w + 8);
-        const float *row = direct ? b : b + kk * ldb;
-        UNROLL for (int j = 0; j < cols; j++) {
-            __m256 x = _mm256_broadcast_ss(row + (direct ? 2 * j : j));
-            low[j] = _mm256_fmadd_ps(w0, x, low[j]);
-            high[j] = _mm256_fmadd_ps(w1, x, high[j]);
-        }
-        w += PANEL;
-        if (direct) {
+    if (direct) {
+        for (long kk = 0; kk < kc; kk++) {
+            if (streams) _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
+            if (left > 0 && --countdown == 0) {
+                countdown = stream->every;
+                _mm_prefetch((const char *)next, _MM_HINT_T1);
+                _mm_prefetch((const char *)(next + 16), _MM_HINT_T1);
+                next += PANEL;
+                left--;
+            }
+            channel_step(w, b, 2, low, high, cols);
+            w += PANEL;
             b += d->delta[tap];
             tap = tap + 1 == d->taps ? 0 : tap + 1;
+        }
+    } else {
+        // Runs of steps up to the next line of the stream, with the stream's bookkeeping and the test of
+        // `streams` outside them: 23 or 24 instructions a step for 12 multiply-adds instead of about 31.
+        // AVX2 loops lose time in proportion to their instructions in this host's slow spells, where AVX-512
+        // ones do not (Docs/PERFORMANCE.md, Zen 4): ResNet-50's pointwise convolutions (with the column tile's
+        // loop below) took 0.99 of their time at their minimums and 0.92 to 0.985 at their medians (one and two
+        // threads, alternating run by run in one process).
+        long kk = 0;
+        while (kk < kc) {
+            long run = kc - kk;
+            if (left > 0 && countdown > 0 && countdown <= run) run = countdown;
+            const float *row = b + kk * ldb;
+            if (streams) {
+                for (long i = 0; i < run; i++, w += PANEL, row += ldb) {
+                    _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
+                    channel_step(w, row, 1, low, high, cols);
+                }
+            } else {
+                for (long i = 0; i < run; i++, w += PANEL, row += ldb) channel_step(w, row, 1, low, high, cols);
+            }
+            kk += run;
+            if (left > 0) {
+                countdown -= run;
+                if (countdown == 0) {
+                    countdown = stream->every;
+                    _mm_prefetch((const char *)next, _MM_HINT_T1);
+                    _mm_prefetch((const char *)(next + 16), _MM_HINT_T1);
+                    next += PANEL;
+                    left--;
+                }
+            }
         }
     }
     stream->next = next;
@@ -303,6 +340,17 @@ straddle_lanes_for(const struct resin_column_layout *l, long cols) {
     return t;
 }
 
+// One step of a column-vectorised tile: `height` filters broadcast from `w` against the inputs at `x`.
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+column_step(const float *w, const float *x, __m256 acc[][2], const int height, const int vectors) {
+    __m256 in[2];
+    UNROLL for (int v = 0; v < vectors; v++) in[v] = _mm256_load_ps(x + 8 * v);
+    UNROLL for (int r = 0; r < height; r++) {
+        __m256 weight = _mm256_broadcast_ss(w + r);
+        UNROLL for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_fmadd_ps(in[v], weight, acc[r][v]);
+    }
+}
+
 // One column-vectorised tile: `ROWS` channels (`rows` of them stored) by `vectors` (a constant after inlining)
 // registers of 8 columns, `cols` of them stored, over `kc` steps. `w` is the tile's first lane in the panel,
 // `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step). `straddles` (a constant) when a
@@ -332,21 +380,17 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
             acc[r][v] = start;
         }
     }
-    // Its share of the filters the next panel reads, into L2, spread over its steps.
+    // Its share of the filters the next panel reads, into L2, spread over its first steps; the steps after
+    // those run without the test (the channel tile's loop has the reason).
     const long w_per_step = (w_lines + kc - 1) / (kc > 0 ? kc : 1);
-    for (long kk = 0; kk < kc; kk++) {
+    long kk = 0;
+    for (; kk < kc && w_lines > 0; kk++, w += PANEL, x += SLAB) {
         for (long q = 0; q < w_per_step && w_lines > 0; q++, w_lines--, next_w += 16) {
             _mm_prefetch((const char *)next_w, _MM_HINT_T1);
         }
-        __m256 in[2];
-        UNROLL for (int v = 0; v < vectors; v++) in[v] = _mm256_load_ps(x + 8 * v);
-        UNROLL for (int r = 0; r < height; r++) {
-            __m256 weight = _mm256_broadcast_ss(w + r);
-            UNROLL for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_fmadd_ps(in[v], weight, acc[r][v]);
-        }
-        w += PANEL;
-        x += SLAB;
+        column_step(w, x, acc, height, vectors);
     }
+    for (; kk < kc; kk++, w += PANEL, x += SLAB) column_step(w, x, acc, height, vectors);
     // max(min, value) returns value unless min > value, and value when either is NaN; min(max, ...) likewise.
     __m256 low = _mm256_set1_ps(s->min), high = _mm256_set1_ps(s->max);
     UNROLL for (int r = 0; r < height; r++) {
