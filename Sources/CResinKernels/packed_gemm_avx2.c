@@ -142,51 +142,39 @@ tile(long kc, const float *w, const float *b, long ldb, const struct resin_direc
     }
     const float *next = stream->next;
     long left = stream->left, countdown = stream->countdown;
-    if (direct) {
-        for (long kk = 0; kk < kc; kk++) {
+    // Runs of steps up to the next line of the stream, with the stream's bookkeeping and the test of `streams`
+    // outside them: 24 instructions a step for 12 multiply-adds on a plain B instead of about 31, 30 on a
+    // padded input instead of about 33. AVX2 loops lose time in proportion to their instructions in this host's
+    // slow spells, where AVX-512 ones do not (Docs/PERFORMANCE.md, Zen 4): ResNet-50's pointwise convolutions
+    // (with the column tile's loop below) took 0.99 of their time at their minimums and 0.92 to 0.985 at their
+    // medians; its 3x3 stride-2 convolution from 56x56 (padded input) 0.98 to 1.02 and 0.82 to 0.90, the 7x7
+    // stage's 3x3s (padded input too) 0.98 to 1.02 and 0.93 to 1.04 (one and two threads, alternating run by
+    // run in one process).
+    const float *row = b;
+    long kk = 0;
+    while (kk < kc) {
+        long run = kc - kk;
+        if (left > 0 && countdown > 0 && countdown <= run) run = countdown;
+        for (long i = 0; i < run; i++) {
             if (streams) _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
-            if (left > 0 && --countdown == 0) {
+            channel_step(w, row, direct ? 2 : 1, low, high, cols);
+            w += PANEL;
+            if (direct) {
+                row += d->delta[tap];
+                tap = tap + 1 == d->taps ? 0 : tap + 1;
+            } else {
+                row += ldb;
+            }
+        }
+        kk += run;
+        if (left > 0) {
+            countdown -= run;
+            if (countdown == 0) {
                 countdown = stream->every;
                 _mm_prefetch((const char *)next, _MM_HINT_T1);
                 _mm_prefetch((const char *)(next + 16), _MM_HINT_T1);
                 next += PANEL;
                 left--;
-            }
-            channel_step(w, b, 2, low, high, cols);
-            w += PANEL;
-            b += d->delta[tap];
-            tap = tap + 1 == d->taps ? 0 : tap + 1;
-        }
-    } else {
-        // Runs of steps up to the next line of the stream, with the stream's bookkeeping and the test of
-        // `streams` outside them: 23 or 24 instructions a step for 12 multiply-adds instead of about 31.
-        // AVX2 loops lose time in proportion to their instructions in this host's slow spells, where AVX-512
-        // ones do not (Docs/PERFORMANCE.md, Zen 4): ResNet-50's pointwise convolutions (with the column tile's
-        // loop below) took 0.99 of their time at their minimums and 0.92 to 0.985 at their medians (one and two
-        // threads, alternating run by run in one process).
-        long kk = 0;
-        while (kk < kc) {
-            long run = kc - kk;
-            if (left > 0 && countdown > 0 && countdown <= run) run = countdown;
-            const float *row = b + kk * ldb;
-            if (streams) {
-                for (long i = 0; i < run; i++, w += PANEL, row += ldb) {
-                    _mm_prefetch((const char *)(w + PREFETCH_STEPS * PANEL), _MM_HINT_T0);
-                    channel_step(w, row, 1, low, high, cols);
-                }
-            } else {
-                for (long i = 0; i < run; i++, w += PANEL, row += ldb) channel_step(w, row, 1, low, high, cols);
-            }
-            kk += run;
-            if (left > 0) {
-                countdown -= run;
-                if (countdown == 0) {
-                    countdown = stream->every;
-                    _mm_prefetch((const char *)next, _MM_HINT_T1);
-                    _mm_prefetch((const char *)(next + 16), _MM_HINT_T1);
-                    next += PANEL;
-                    left--;
-                }
             }
         }
     }
