@@ -129,8 +129,8 @@ channel_step(const float *w, const float *row, const int stride, __m256 *low, __
 // sums start at zero (`starts`) or from `partial`, and end in `partial` unless the chunk is the last
 // (`finishes`). `streams` when the tile is its chunk's first, which prefetches its own filters into L1; every
 // tile takes its share of `stream`. The inputs of step kk are row kk of a plain B (`ldb` floats apart), or,
-// when `direct` (a constant), `b[2 j]` on the padded input `d` walks (packed_gemm_avx512.c has the reasons),
-// `b` moving by tap `tap`'s delta after each step.
+// when `direct` (a constant), `row[2 j]` on the padded input `d` walks (packed_gemm_avx512.c has the reasons),
+// `row` starting at `b` and moving by tap `tap`'s delta after each step.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 tile(long kc, const float *w, const float *b, long ldb, const struct resin_direct_walk *d, long tap, float *c, long ldc, long rows,
      const struct resin_tile_store *s, float *partial, int starts, int finishes, int streams, struct resin_filter_stream *stream,
