@@ -1,6 +1,8 @@
 #ifndef RESIN_KERNELS_H
 #define RESIN_KERNELS_H
 
+#include <stddef.h>
+
 // Resin's own kernels, one implementation per instruction set, reached through one table of function
 // pointers. The table is filled once, from the processor's features and the environment variable
 // RESIN_ISA; callers never ask the processor themselves.
@@ -402,6 +404,15 @@ float resin_fma_peak_loop(enum resin_isa isa, long iterations, float seed);
 /// `iterations` hand-overs or as many as fit in about `seconds`; -1 when no second thread could start.
 double resin_core_round_trip_ns(long iterations, double seconds);
 
+// ---- Weights on huge pages (huge_pages.c) ----
+
+/// Moves the whole 2 MiB pieces of the read-only mapping at `base` (2 MiB aligned, `bytes` long) that this
+/// process has read onto anonymous transparent huge pages in place, piece by piece: the addresses and bytes stay
+/// the same, so readers may run meanwhile. Returns the pieces moved: 0 when `base` is not aligned, the kernel
+/// gives no huge pages to regions that ask, or RESIN_HUGE_PAGES is "off"; it stops at the first piece it cannot
+/// move.
+long resin_move_to_huge_pages(const void *base, size_t bytes);
+
 // ---- Spin-waiting (the worker pool) ----
 
 /// A hint to the processor that the thread is spin-waiting: `pause` on x86 (it also leaves the core's other
@@ -413,5 +424,4 @@ static inline void resin_spin_pause(void) {
     __asm__ __volatile__("yield");
 #endif
 }
-
 #endif

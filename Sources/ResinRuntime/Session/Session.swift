@@ -1,4 +1,5 @@
 import COpenBLAS
+import CResinKernels
 import ResinIR
 import Synchronization
 
@@ -99,6 +100,9 @@ public final class Session: @unchecked Sendable {
     /// Initializers and folded values the steps point into, kept alive with the session.
     private let constants: [TensorStorage]
     private let running = Atomic<Bool>(false)
+    /// The moves onto huge pages of the mapped native files the constants are read from, started after the
+    /// first run (`HugePageMove`), then emptied. Touched only by the caller holding the session.
+    private var hugePageMoves: [HugePageMove]
     /// The session's threads for its parallel loops, or for its lanes.
     private let pool: WorkerPool
     /// Images in the batch the lanes share (0 without lanes); stored, since reading it through `inputs`
@@ -214,6 +218,7 @@ public final class Session: @unchecked Sendable {
             outputPointers = programs[0].outputs
         }
         self.constants = constants
+        hugePageMoves = HugePageMove.moves(for: constants)
     }
 
     deinit {
@@ -337,6 +342,10 @@ public final class Session: @unchecked Sendable {
     }
 
     private func release() {
+        if !hugePageMoves.isEmpty {
+            for move in hugePageMoves { move.start() }
+            hugePageMoves = []
+        }
         running.store(false, ordering: .releasing)
     }
 
