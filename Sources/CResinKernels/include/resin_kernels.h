@@ -424,4 +424,5 @@ static inline void resin_spin_pause(void) {
     __asm__ __volatile__("yield");
 #endif
 }
+
 #endif
