@@ -52,18 +52,9 @@ public final class TensorStorage: @unchecked Sendable {
     /// Fresh anonymous memory for `byteCount` bytes starting on a 2 MiB boundary, asked to be on huge pages
     /// (the kernel decides), or nil.
     private static func mapOnHugePages(_ byteCount: Int) -> UnsafeMutableRawBufferPointer? {
-        guard hugePagesWanted else { return nil }
-        let huge = 2 << 20
+        guard hugePagesWanted, let start = MappedFile.mapOnHugePageBoundary(nil, size: byteCount) else { return nil }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let length = (byteCount + page - 1) / page * page
-        let room = length + huge
-        guard let reserved = mmap(nil, room, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), reserved != MAP_FAILED else {
-            return nil
-        }
-        let start = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: reserved) + huge - 1) / huge * huge)!
-        // The room on either side goes back.
-        if start > reserved { munmap(reserved, start - reserved) }
-        if reserved + room > start + length { munmap(start + length, reserved + room - (start + length)) }
         #if canImport(Glibc)
         madvise(start, length, MADV_HUGEPAGE)
         #endif

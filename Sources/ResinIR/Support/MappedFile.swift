@@ -39,26 +39,30 @@ public final class MappedFile: @unchecked Sendable {
     /// Bytes of a transparent huge page on x86-64 and arm64 with 4 KiB pages.
     public static let hugePageBytes = 2 << 20
 
-    /// Maps the file at an address that is a multiple of `hugePageBytes` (or anywhere, if reserving the room
-    /// fails), so that its 2 MiB pieces can later move onto huge pages in place (`claimHugePageMove`).
-    private static func mapOnHugePageBoundary(_ descriptor: Int32, size: Int) -> UnsafeMutableRawPointer? {
+    /// Maps `size` bytes at an address that is a multiple of `hugePageBytes`: the file `descriptor` read-only
+    /// (anywhere, if reserving the room fails), or fresh anonymous read-write memory when it is nil (nil if
+    /// that fails). A file's 2 MiB pieces can then move onto huge pages in place (`claimHugePageMove`), and
+    /// anonymous memory can be on huge pages from the start (`TensorStorage`).
+    static func mapOnHugePageBoundary(_ descriptor: Int32?, size: Int) -> UnsafeMutableRawPointer? {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let mapped = (size + page - 1) / page * page
         let room = mapped + hugePageBytes
-        guard let reserved = mmap(nil, room, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), reserved != MAP_FAILED else {
-            return mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0)
+        let protection = descriptor == nil ? PROT_READ | PROT_WRITE : PROT_NONE
+        guard let reserved = mmap(nil, room, protection, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), reserved != MAP_FAILED else {
+            return descriptor.flatMap { mmap(nil, size, PROT_READ, MAP_PRIVATE, $0, 0) }
         }
-        let start = (Int(bitPattern: reserved) + hugePageBytes - 1) / hugePageBytes * hugePageBytes
-        let aligned = UnsafeMutableRawPointer(bitPattern: start)!
-        guard let address = mmap(aligned, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, descriptor, 0), address != MAP_FAILED else {
-            munmap(reserved, room)
-            return nil
+        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: reserved) + hugePageBytes - 1) / hugePageBytes * hugePageBytes)!
+        if let descriptor {
+            guard let address = mmap(aligned, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, descriptor, 0), address != MAP_FAILED else {
+                munmap(reserved, room)
+                return nil
+            }
         }
         // The reservation's slack on either side goes back.
         if aligned > reserved { munmap(reserved, aligned - reserved) }
         let end = aligned + mapped, reservedEnd = reserved + room
         if reservedEnd > end { munmap(end, reservedEnd - end) }
-        return address
+        return aligned
     }
 
     /// True exactly once, for the caller that is to move the mapping's pieces onto huge pages (a session
