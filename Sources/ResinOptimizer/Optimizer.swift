@@ -63,7 +63,7 @@ public struct Optimizer: Sendable {
     /// The standard pipeline.
     public static let standard = Optimizer(passes: [
         EliminateIdentity(), FoldConstants(), ResolveSymbolicReshape(), SumToAdd(), MatMulAddToGemm(),
-        ReduceMeanToGlobalAveragePool(), ReshapeToFlatten(), FoldBatchNormalization(),
+        ReduceMeanToGlobalAveragePool(), ReshapeToFlatten(), FusePadIntoWindow(), FoldBatchNormalization(),
         BatchNormalizationToChannelAffine(), FuseResidualAdd(), FuseActivation(), EliminateDeadNodes(),
     ])
 
