@@ -54,6 +54,9 @@ public enum NativeWriter {
                 node.attributes = node.attributes.filter { !$0.name.hasPrefix("activation") && !FusedConvAttributes.preparedAttributeNames.contains($0.name) }
                     + fused.activation.attributes + fused.preparedAttributes
             case .fusedGemm(let fused): node.attributes = node.attributes.filter { !$0.name.hasPrefix("activation") } + fused.activation.attributes
+            case .channelAffine(let activation):
+                // Without an activation the node stays as it was written before it could have one.
+                node.attributes = node.attributes.filter { !$0.name.hasPrefix("activation") } + (activation == .none ? [] : activation.attributes)
             default: break
             }
             model.graph.nodes[index] = node

@@ -46,9 +46,9 @@ public enum Operator: Equatable, Sendable {
     case fusedConv(FusedConvAttributes)
     /// Resin's: Gemm with its activation fused.
     case fusedGemm(FusedGemmAttributes)
-    /// Resin's: `X * scale[c] + shift[c]` per channel (inputs X, scale, shift): a BatchNormalization with
-    /// nothing to fold into.
-    case channelAffine
+    /// Resin's: `activation(X * scale[c] + shift[c])` per channel (inputs X, scale, shift): a
+    /// BatchNormalization with nothing to fold into, and the Relu or Clip after it (pre-activation ResNets).
+    case channelAffine(FusedActivation)
     case unsupported(UnsupportedOperator)
 
     /// Parses a node's operator; `opset` is the version the model imports for the node's domain.
@@ -74,7 +74,7 @@ public enum Operator: Equatable, Sendable {
                                                       prepared: prepared, weight: weight))
             case FusedGemmAttributes.opType:
                 self = .fusedGemm(FusedGemmAttributes(gemm: try GemmAttributes(reading: reader), activation: try FusedActivation(reading: reader)))
-            case "ChannelAffine": self = .channelAffine
+            case "ChannelAffine": self = .channelAffine(try FusedActivation(reading: reader))
             default: self = .unsupported(UnsupportedOperator(opType: opType, domain: domain))
             }
             return

@@ -2,7 +2,7 @@ import ResinIR
 
 /// Rewrites Resin's own operators as standard ONNX so an optimized graph exports to files any ONNX tool
 /// reads: FusedConv becomes Conv then Add and Relu or Clip, FusedGemm becomes Gemm then the activation,
-/// ChannelAffine becomes Mul then Add. The folded weights stay as they are.
+/// ChannelAffine becomes Mul then Add and its activation. The folded weights stay as they are.
 public enum StandardONNX {
     ///
     /// Filters a native file stores only packed are unpacked into the original initializer, under its
@@ -47,12 +47,16 @@ public enum StandardONNX {
                 nodes.append(Node(name: node.name, opType: "Gemm", inputs: node.inputs, outputs: [value],
                                   attributes: standardAttributes(node), op: .gemm(fused.gemm)))
                 nodes.append(activationNode(fused.activation, input: value, output: output, name: node.name ?? output, names: &names, graph: &graph, opset: opset))
-            case .channelAffine:
+            case .channelAffine(let activation):
                 let output = node.outputs[0]
                 let scaled = names.freshName(output + "_scaled")
+                let shifted = activation == .none ? output : names.freshName(output + "_shifted")
                 nodes.append(Node(name: node.name, opType: "Mul", inputs: [node.inputs[0], node.inputs[1]], outputs: [scaled], op: .binary(.mul)))
                 nodes.append(Node(name: (node.name ?? output) + "_shift", opType: "Add", inputs: [scaled, node.inputs[2]],
-                                  outputs: [output], op: .binary(.add)))
+                                  outputs: [shifted], op: .binary(.add)))
+                if activation != .none {
+                    nodes.append(activationNode(activation, input: shifted, output: output, name: node.name ?? output, names: &names, graph: &graph, opset: opset))
+                }
             default:
                 nodes.append(node)
             }

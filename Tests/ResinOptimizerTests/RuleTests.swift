@@ -75,6 +75,29 @@ import Testing
         let feed = ["x": Tensor.floats(seeded(18, seed: 4), shape: [1, 2, 3, 3])]
         #expect(maxDifference(try run(graph, feeds: feed), try run(affine, feeds: feed)) < 1e-5)
     }
+
+    /// Pre-activation blocks: BatchNormalization then Relu becomes one ChannelAffine pass that clamps, and
+    /// exports back as Mul, Add and Relu.
+    @Test func aReluAfterAChannelAffineFusesIntoItAndExportsBack() throws {
+        let graph = Graph(
+            nodes: [try node("Relu", ["x"], ["r"]), try node("BatchNormalization", ["r", "gamma", "beta", "mean", "var"], ["b"]),
+                    try node("Relu", ["b"], ["y"])],
+            inputs: [input("x", [.fixed(1), .fixed(2), .fixed(3), .fixed(3)])], outputs: [output("y")],
+            initializers: [floats("gamma", [1, 2], [2]), floats("beta", [-1, 1], [2]), floats("mean", [0.5, -0.5], [2]), floats("var", [1, 4], [2])])
+        let (fused, report) = try optimize(graph, with: [FoldBatchNormalization(), BatchNormalizationToChannelAffine(), FuseActivation()])
+        #expect(fused.opTypes == ["Relu", "ChannelAffine"])
+        #expect(fused.nodes[1].op == .channelAffine(.relu) && fused.nodes[1].outputs == ["y"])
+        #expect(report.activationFused == 1)
+        let feed = ["x": Tensor.floats(seeded(18, seed: 4), shape: [1, 2, 3, 3])]
+        let expected = try run(graph, feeds: feed)
+        // Channel 0's shift of about -1.5 sends some of its values below zero, so the Relu changes them.
+        #expect(expected.contains(0))
+        #expect(maxDifference(expected, try run(fused, feeds: feed)) < 1e-5)
+        let lowered = try StandardONNX.lower(Model(irVersion: 8, opsetImports: [OpsetImport(domain: "", version: 13)], graph: fused)).graph
+        #expect(lowered.opTypes == ["Relu", "Mul", "Add", "Relu"])
+        #expect(lowered.nodes.last?.outputs == ["y"])
+        #expect(maxDifference(expected, try run(lowered, feeds: feed)) < 1e-5)
+    }
 }
 
 @Suite struct FusionTests {

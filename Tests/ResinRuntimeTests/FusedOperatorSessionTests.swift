@@ -123,10 +123,11 @@ import TestSupport
         expectClose(first, try Self.run(model(fused: false), ["x": x], output: "y"), rtol: 1e-5, atol: 1e-5)
     }
 
-    /// ChannelAffine against Mul and Add of `[C, 1, 1]` constants, with its scale constant or fed;
-    /// FusedGemm against Gemm then Relu or Clip.
-    @Test(arguments: [FusedActivation.none, .relu, .clip(min: -0.1, max: 0.2)])
-    func channelAffineAndFusedGemmMatchTheUnfusedOperators(activation: FusedActivation) throws {
+    /// ChannelAffine against Mul and Add of `[C, 1, 1]` constants, with its scale constant or fed; FusedGemm
+    /// against Gemm; each with its activation against Relu or Clip after it. The larger map runs the affine
+    /// pass in two tasks (two threads), the smaller in one.
+    @Test(arguments: [FusedActivation.none, .relu, .clip(min: -0.1, max: 0.2)], [5, 75])
+    func channelAffineAndFusedGemmMatchTheUnfusedOperators(activation: FusedActivation, side: Int) throws {
         var random = SplitMix64(seed: 21)
         let scale = random.floats(6), shift = random.floats(6)
         let initializers = [
@@ -134,25 +135,35 @@ import TestSupport
             Tensor.floats(scale, shape: [6, 1, 1], name: "scale3"), Tensor.floats(shift, shape: [6, 1, 1], name: "shift3"),
             G.weights("wg", [5, 6], &random), G.weights("bg", [5], &random),
         ]
+        let shape = [2, 6, side, side]
         let gemm = GemmAttributes(alpha: 1.5, beta: 0.5, transB: true)
         let head = [G.node("GlobalAveragePool", .globalAveragePool, ["n"], ["g"]), G.node("Flatten", .flatten(FlattenAttributes()), ["g"], ["f"])]
         let fused = G.model(
-            nodes: [G.node("ChannelAffine", .channelAffine, ["x", "scale", "shift"], ["n"])] + head
+            nodes: [G.node("ChannelAffine", .channelAffine(activation), ["x", "scale", "shift"], ["n"])] + head
                 + [G.node(FusedGemmAttributes.opType, .fusedGemm(FusedGemmAttributes(gemm: gemm, activation: activation)), ["f", "wg", "bg"], ["y"])],
-            inputs: [("x", [2, 6, 5, 5])], outputs: ["y", "n"], initializers: initializers)
-        var tail: [Node] = [G.node("Gemm", .gemm(gemm), ["f", "wg", "bg"], activation == .none ? ["y"] : ["p"])]
-        switch activation {
-        case .none: break
-        case .relu: tail.append(G.relu("p", "y"))
-        case .clip(let low, let high): tail.append(G.node("Clip", .clip(ClipAttributes(min: low, max: high)), ["p"], ["y"]))
+            inputs: [("x", shape)], outputs: ["y", "n"], initializers: initializers)
+        /// The standard operator for `activation` from `input` to `output`, none when there is no activation.
+        func standard(_ input: String, _ output: String) -> [Node] {
+            switch activation {
+            case .none: []
+            case .relu: [G.relu(input, output)]
+            case .clip(let low, let high): [G.node("Clip", .clip(ClipAttributes(min: low, max: high)), [input], [output])]
+            }
         }
+        let plain = activation == .none
         let unfused = G.model(
-            nodes: [G.node("Mul", .binary(.mul), ["x", "scale3"], ["m"]), G.node("Add", .binary(.add), ["m", "shift3"], ["n"])] + head + tail,
-            inputs: [("x", [2, 6, 5, 5])], outputs: ["y", "n"], initializers: initializers)
-        let x = Self.input([2, 6, 5, 5], seed: 8)
+            nodes: [G.node("Mul", .binary(.mul), ["x", "scale3"], ["m"]), G.node("Add", .binary(.add), ["m", "shift3"], [plain ? "n" : "a"])]
+                + standard("a", "n") + head + [G.node("Gemm", .gemm(gemm), ["f", "wg", "bg"], [plain ? "y" : "p"])] + standard("p", "y"),
+            inputs: [("x", shape)], outputs: ["y", "n"], initializers: initializers)
+        let x = Self.input(shape, seed: 8)
         for output in ["n", "y"] {
-            expectClose(try Self.run(fused, ["x": x], output: output), try Self.run(unfused, ["x": x], output: output),
+            expectClose(try Self.run(fused, ["x": x], output: output, threads: 2), try Self.run(unfused, ["x": x], output: output),
                         rtol: 1e-5, atol: 1e-6, "\(output)")
+        }
+        if case .clip(let low, let high) = activation {
+            // The clamp bites on both sides, so a wrong bound shows.
+            let n = try Self.run(fused, ["x": x], output: "n")
+            #expect(n.contains(low) && n.contains(high))
         }
         // The scale and shift may be values computed at run time too.
         var fed = fused
@@ -165,7 +176,7 @@ import TestSupport
 
     @Test func channelAffineNeedsOneScaleAndShiftPerChannel() throws {
         let model = G.model(
-            nodes: [G.node("ChannelAffine", .channelAffine, ["x", "scale", "shift"], ["y"])], inputs: [("x", [1, 3, 4, 4])], outputs: ["y"],
+            nodes: [G.node("ChannelAffine", .channelAffine(.none), ["x", "scale", "shift"], ["y"])], inputs: [("x", [1, 3, 4, 4])], outputs: ["y"],
             initializers: [.floats([1, 2], shape: [2], name: "scale"), .floats([0, 0, 0], shape: [3], name: "shift")])
         #expect {
             try Session(model: model)
@@ -215,7 +226,7 @@ import TestSupport
             G.conv(["x", "w1", "b1"], "c1"), G.relu("c1", "r"),
             G.fusedConv(["r", "w2", ""], "a"),
             G.fusedConv(["a", "w3", "b3", "r"], "y", activation: .clip(min: 0, max: 6), pads: 0),
-            G.node("ChannelAffine", .channelAffine, ["y", "scale", "shift"], ["n"]),
+            G.node("ChannelAffine", .channelAffine(.none), ["y", "scale", "shift"], ["n"]),
             G.node("GlobalAveragePool", .globalAveragePool, ["n"], ["g"]), G.node("Flatten", .flatten(FlattenAttributes()), ["g"], ["f"]),
             G.node(FusedGemmAttributes.opType, .fusedGemm(FusedGemmAttributes(gemm: GemmAttributes(), activation: .relu)), ["f", "wg", "bg"], ["out"]),
             G.node(FusedGemmAttributes.opType, .fusedGemm(FusedGemmAttributes(gemm: GemmAttributes(), activation: .clip(min: 0, max: 1))),

@@ -29,7 +29,7 @@ import TestSupport
         let gemm = G.node(FusedGemmAttributes.opType, .fusedGemm(FusedGemmAttributes(gemm: GemmAttributes(), activation: .relu)), ["a", "b", ""], ["y"])
         #expect(try NodeEvaluator.evaluate(gemm, inputs: [a, b, nil], opset: 13).first?.floatValues == [1, 0, 3, 0])
         let x = Tensor.floats([1, 2, 3, 4, 5, 6], shape: [1, 2, 3], name: "x")
-        let affine = G.node("ChannelAffine", .channelAffine, ["x", "scale", "shift"], ["z"])
+        let affine = G.node("ChannelAffine", .channelAffine(.none), ["x", "scale", "shift"], ["z"])
         let z = try NodeEvaluator.evaluate(affine, inputs: [x, .floats([2, -1], shape: [2]), .floats([0.5, 1], shape: [2])], opset: 13)
         #expect(z.first?.floatValues == [2.5, 4.5, 6.5, -3, -4, -5])
         #expect(z.first?.name == "z")

@@ -143,7 +143,7 @@ struct BatchNormalizationToChannelAffine: CountingPass {
             let scale = index.addInitializer(.floats(factors.scale.map(Float.init), shape: shape), base: base + "_scale", to: &graph)
             let shift = index.addInitializer(.floats(factors.shift.map(Float.init), shape: shape), base: base + "_shift", to: &graph)
             index.replace(position, with: makeNode(name: node.name, opType: "ChannelAffine", domain: resinDomain,
-                                                   inputs: [node.inputs[0], scale, shift], outputs: node.outputs, op: .channelAffine),
+                                                   inputs: [node.inputs[0], scale, shift], outputs: node.outputs, op: .channelAffine(.none)),
                           in: &graph)
             count += 1
         }

@@ -64,8 +64,8 @@ struct FuseResidualAdd: CountingPass {
     }
 }
 
-/// Relu, or Clip with constant bounds (Relu6), after a Conv or Gemm becomes the fused operator's
-/// activation.
+/// Relu, or Clip with constant bounds (Relu6), after a Conv, Gemm or ChannelAffine becomes the fused
+/// operator's activation.
 struct FuseActivation: CountingPass {
     let name = "fuse-activation"
 
@@ -88,6 +88,8 @@ struct FuseActivation: CountingPass {
                 producer.op = .fusedGemm(FusedGemmAttributes(gemm: attributes, activation: activation))
                 producer.opType = FusedGemmAttributes.opType
                 producer.domain = resinDomain
+            case .channelAffine:
+                producer.op = .channelAffine(activation)
             default:
                 continue
             }
@@ -125,6 +127,7 @@ struct FuseActivation: CountingPass {
         switch graph.nodes[producerPosition].op {
         case .conv, .gemm: return (producerPosition, activation)
         case .fusedConv(let fused) where fused.activation == .none: return (producerPosition, activation)
+        case .channelAffine(.none): return (producerPosition, activation)
         default: return nil
         }
     }

@@ -8,50 +8,68 @@ import Darwin
 // mean, variance, gamma and beta into scale and shift once), and ONNX LRN across channels.
 
 extension Kernels {
-    /// `y[n, c, ...] = x[n, c, ...] * scale[c] + shift[c]` over `shape = [N, C, rest...]` (rank 2 or more).
+    /// `y[n, c, ...] = clamp(x[n, c, ...] * scale[c] + shift[c], low, high)` over `shape = [N, C, rest...]`
+    /// (rank 2 or more): the clamp is a fused Relu (`low` 0) or Clip, and does nothing with the default
+    /// infinite bounds; NaN stays NaN, as in the Relu and Clip kernels.
     ///
     /// `y` may alias `x`.
     public static func affinePerChannel(
         _ x: UnsafePointer<Float>, shape: [Int],
         scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
-        into y: UnsafeMutablePointer<Float>
+        into y: UnsafeMutablePointer<Float>, low: Float = -.infinity, high: Float = .infinity
     ) {
         precondition(shape.count >= 2, "per-channel affine needs [N, C, ...], found \(shape)")
         let batch = shape[0], channels = shape[1]
         let inner = elementCount(shape, 2..<shape.count)
         if inner == 1 {
             // [N, C]: vectorise across channels instead of over rows of one.
+            let lows = SIMD8<Float>(repeating: low), highs = SIMD8<Float>(repeating: high)
             for image in 0..<batch {
                 let source = x + image * channels, target = y + image * channels
                 var channel = 0
                 while channel + 8 <= channels {
-                    store8(load8(source + channel) * load8(scale + channel) + load8(shift + channel), target + channel)
+                    store8(clamped(load8(source + channel) * load8(scale + channel) + load8(shift + channel), lows, highs), target + channel)
                     channel += 8
                 }
                 while channel < channels {
-                    target[channel] = source[channel] * scale[channel] + shift[channel]
+                    target[channel] = clamped(source[channel] * scale[channel] + shift[channel], low, high)
                     channel += 1
                 }
             }
             return
         }
-        for image in 0..<batch {
-            for channel in 0..<channels {
-                let offset = (image * channels + channel) * inner
-                let source = x + offset, target = y + offset
-                let factor = scale[channel], term = shift[channel]
-                let factors = SIMD8<Float>(repeating: factor), terms = SIMD8<Float>(repeating: term)
-                var index = 0
-                while index + 8 <= inner {
-                    store8(load8(source + index) * factors + terms, target + index)
-                    index += 8
-                }
-                while index < inner {
-                    target[index] = source[index] * factor + term
-                    index += 1
-                }
-            }
+        for plane in 0..<(batch * channels) {
+            let channel = plane % channels
+            affinePlane(x + plane * inner, into: y + plane * inner, count: inner, factor: scale[channel], term: shift[channel],
+                        low: low, high: high)
         }
+    }
+
+    /// One channel plane of `affinePerChannel`: `y = clamp(x * factor + term, low, high)`.
+    static func affinePlane(
+        _ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int, factor: Float, term: Float,
+        low: Float, high: Float
+    ) {
+        let factors = SIMD8<Float>(repeating: factor), terms = SIMD8<Float>(repeating: term)
+        let lows = SIMD8<Float>(repeating: low), highs = SIMD8<Float>(repeating: high)
+        var index = 0
+        while index + 8 <= count {
+            store8(clamped(load8(source + index) * factors + terms, lows, highs), target + index)
+            index += 8
+        }
+        while index < count {
+            target[index] = clamped(source[index] * factor + term, low, high)
+            index += 1
+        }
+    }
+
+    /// `value` below `low` raised to it, above `high` lowered to it; NaN compares false both ways and stays.
+    @inline(__always) private static func clamped(_ value: SIMD8<Float>, _ low: SIMD8<Float>, _ high: SIMD8<Float>) -> SIMD8<Float> {
+        value.replacing(with: low, where: value .< low).replacing(with: high, where: value .> high)
+    }
+
+    @inline(__always) private static func clamped(_ value: Float, _ low: Float, _ high: Float) -> Float {
+        value < low ? low : (value > high ? high : value)
     }
 
     /// ONNX LRN over `shape = [N, C, spatial...]`:

@@ -179,8 +179,9 @@ struct BatchNormalizationStep {
     }
 }
 
-/// `y = x * scale[c] + shift[c]` over `[N, C, spatial...]`: ChannelAffine, and BatchNormalization's pass.
-/// Large tensors are split over the pool by channel planes.
+/// `y = x * scale[c] + shift[c]` over `[N, C, spatial...]`, clamped to `[low, high]` when an activation was
+/// fused into it: ChannelAffine, and BatchNormalization's pass. Large tensors are split over the pool by
+/// channel planes.
 struct ChannelAffineStep {
     var input: UnsafePointer<Float>
     var shape: [Int]
@@ -188,6 +189,9 @@ struct ChannelAffineStep {
     var shift: UnsafePointer<Float>
     var output: UnsafeMutablePointer<Float>
     var pool: WorkerPool
+    /// The fused activation's bounds: 0 and infinity for Relu, infinite for none.
+    var low: Float
+    var high: Float
     /// `shape[1]`, and the elements of one channel plane.
     var channels: Int
     var plane: Int
@@ -195,13 +199,18 @@ struct ChannelAffineStep {
     var tasks: Int
 
     init(input: UnsafePointer<Float>, shape: [Int], scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
-         output: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+         output: UnsafeMutablePointer<Float>, pool: WorkerPool, activation: FusedActivation = .none) {
         self.input = input
         self.shape = shape
         self.scale = scale
         self.shift = shift
         self.output = output
         self.pool = pool
+        (low, high) = switch activation {
+        case .none: (-.infinity, .infinity)
+        case .relu: (0, .infinity)
+        case .clip(let low, let high): (low, high)
+        }
         channels = shape.count > 1 ? shape[1] : 1
         plane = shape.dropFirst(2).reduce(1, *)
         let planes = (shape.first ?? 1) * channels
@@ -210,7 +219,7 @@ struct ChannelAffineStep {
 
     func run() {
         if tasks == 1 {
-            Kernels.affinePerChannel(input, shape: shape, scale: scale, shift: shift, into: output)
+            Kernels.affinePerChannel(input, shape: shape, scale: scale, shift: shift, into: output, low: low, high: high)
             return
         }
         withUnsafePointer(to: self) { context in
@@ -219,11 +228,8 @@ struct ChannelAffineStep {
                 let planes = step.shape[0] * step.channels
                 for index in (task * planes / step.tasks)..<((task + 1) * planes / step.tasks) {
                     let channel = index % step.channels
-                    let x = step.input + index * step.plane
-                    let y = step.output + index * step.plane
-                    let a = step.scale[channel]
-                    let b = step.shift[channel]
-                    for element in 0..<step.plane { y[element] = x[element] * a + b }
+                    Kernels.affinePlane(step.input + index * step.plane, into: step.output + index * step.plane, count: step.plane,
+                                        factor: step.scale[channel], term: step.shift[channel], low: step.low, high: step.high)
                 }
             }
         }

@@ -242,7 +242,7 @@ enum StepFactory {
                 workspace: folded, affine: ChannelAffineStep(input: UnsafePointer(x.floats), shape: x.shape, scale: UnsafePointer(folded),
                                           shift: UnsafePointer(folded + channels), output: y.floats, pool: pool)))
 
-        case .channelAffine:
+        case .channelAffine(let activation):
             guard let x, let scale = input(1), let shift = input(2), let y else { break }
             try requireFloat(x, scale, shift)
             guard x.shape.count >= 2, scale.elementCount == x.shape[1], shift.elementCount == x.shape[1] else {
@@ -251,7 +251,7 @@ enum StepFactory {
                     reason: "X \(describe(x.shape)) needs a scale and shift of one value per channel, found \(describe(scale.shape)) and \(describe(shift.shape))")
             }
             return .channelAffine(ChannelAffineStep(input: UnsafePointer(x.floats), shape: x.shape, scale: UnsafePointer(scale.floats),
-                                                    shift: UnsafePointer(shift.floats), output: y.floats, pool: pool))
+                                                    shift: UnsafePointer(shift.floats), output: y.floats, pool: pool, activation: activation))
 
         case .relu, .leakyRelu, .clip:
             guard let x, let y else { break }
