@@ -62,8 +62,8 @@ public struct Optimizer: Sendable {
 
     /// The standard pipeline.
     public static let standard = Optimizer(passes: [
-        EliminateIdentity(), FoldConstants(), ResolveSymbolicReshape(), SumToAdd(), MatMulAddToGemm(),
-        ReduceMeanToGlobalAveragePool(), ReshapeToFlatten(), FusePadIntoWindow(), FoldBatchNormalization(),
+        EliminateIdentity(), FoldConstants(), ResolveSymbolicReshape(), SumToAdd(), MatMulAddToGemm(), TransposeGemmWeights(),
+        ReduceMeanThroughTranspose(), ReduceMeanToGlobalAveragePool(), ReshapeToFlatten(), FusePadIntoWindow(), FoldBatchNormalization(),
         BatchNormalizationToChannelAffine(), FuseResidualAdd(), FuseActivation(), EliminateDeadNodes(),
     ])
 

@@ -225,6 +225,51 @@ import Testing
         #expect(maxDifference(try run(graph, feeds: feed), try run(gemm, feeds: feed)) < 1e-6)
     }
 
+    @Test func aGemmTakesItsConstantWeightsTransposed() throws {
+        let graph = Graph(
+            nodes: [try node("MatMul", ["a", "w"], ["m"]), try node("Add", ["m", "b"], ["y"]), try node("MatMul", ["a", "w"], ["z"])],
+            inputs: [input("a", [.fixed(2), .fixed(3)])], outputs: [output("y"), output("z")],
+            initializers: [floats("w", seeded(12, seed: 9), [3, 4]), floats("b", seeded(4, seed: 10), [4])])
+        let (gemm, report) = try optimize(graph, with: [MatMulAddToGemm(), TransposeGemmWeights(), EliminateDeadNodes()])
+        #expect(report.count("transpose-gemm-weights") == 1)
+        #expect(gemm.opTypes == ["Gemm", "MatMul"])
+        #expect(gemm.nodes[0].op == .gemm(GemmAttributes(transB: true)))
+        #expect(gemm.nodes[0].attributes.first { $0.name == "transB" }?.value == .int(1))
+        let transposed = try #require(gemm.initializers.first { $0.name == gemm.nodes[0].inputs[1] })
+        #expect(transposed.shape == [4, 3])
+        // W is [3, 4]: row 1 column 2 is element 6, and it sits at row 2 column 1 of the transpose.
+        #expect(transposed.floatValues?[2 * 3 + 1] == seeded(12, seed: 9)[1 * 4 + 2])
+        // The other MatMul still reads W as it was.
+        #expect(gemm.nodes[1].inputs == ["a", "w"] && gemm.initializers.contains { $0.name == "w" && $0.shape == [3, 4] })
+        let feed = ["a": Tensor.floats(seeded(6, seed: 11), shape: [2, 3])]
+        #expect(maxDifference(try run(graph, feeds: feed), try run(gemm, feeds: feed)) < 1e-6)
+    }
+
+    /// TensorFlow's head: the map back to NHWC, then the mean over H and W.
+    @Test(arguments: [13, 18])
+    func reduceMeanReadsPastATransposeThatOnlyMovesTheReducedAxes(opset: Int) throws {
+        func graph(perm: [Int], axes: [Int], keepdims: Int = 0) throws -> Graph {
+            let reduce = opset >= 18
+                ? try node("ReduceMean", ["t", "axes"], ["y"], attributes: [Attribute(name: "keepdims", value: .int(Int64(keepdims)))], opset: opset)
+                : try node("ReduceMean", ["t"], ["y"], attributes: [ints("axes", axes), Attribute(name: "keepdims", value: .int(Int64(keepdims)))], opset: opset)
+            return Graph(nodes: [try node("Transpose", ["x"], ["t"], attributes: [ints("perm", perm)], opset: opset), reduce],
+                         inputs: [input("x", [.fixed(2), .fixed(3), .fixed(4), .fixed(5)])], outputs: [output("y")],
+                         initializers: opset >= 18 ? [int64s("axes", axes.map { Int64($0) })] : [])
+        }
+        let nhwc = try graph(perm: [0, 2, 3, 1], axes: [1, 2])
+        let (direct, report) = try optimize(nhwc, with: [ReduceMeanThroughTranspose(), EliminateDeadNodes()], opset: opset)
+        #expect(report.count("reducemean-through-transpose") == 1)
+        #expect(direct.opTypes == ["ReduceMean"] && direct.nodes[0].inputs[0] == "x")
+        let feed = ["x": Tensor.floats(seeded(120, seed: 13), shape: [2, 3, 4, 5])]
+        let expected = try run(nhwc, feeds: feed, opset: opset)
+        #expect(expected.count == 6)
+        #expect(maxDifference(expected, try run(direct, feeds: feed, opset: opset)) < 1e-6)
+        // Kept axes that the Transpose reorders, or kept reduced axes, keep the Transpose.
+        for kept in [try graph(perm: [0, 2, 3, 1], axes: [1]), try graph(perm: [0, 2, 3, 1], axes: [1, 2], keepdims: 1)] {
+            #expect(try optimize(kept, with: [ReduceMeanThroughTranspose()], opset: opset).0.opTypes == ["Transpose", "ReduceMean"])
+        }
+    }
+
     @Test func matMulPlusAMatrixIsNotGemm() throws {
         let graph = Graph(
             nodes: [try node("MatMul", ["a", "w"], ["m"]), try node("Add", ["m", "b"], ["y"])],

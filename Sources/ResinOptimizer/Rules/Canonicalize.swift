@@ -29,6 +29,86 @@ struct MatMulAddToGemm: CountingPass {
     }
 }
 
+/// A Gemm whose B is a constant float matrix not transposed (`[K, N]`, as TensorFlow's MatMul stores a
+/// classifier's weights) takes it transposed, `[N, K]` with `transB = 1`: the layout PyTorch's exports give and
+/// the classifier's row product reads (the other layout ran on sgemm in about twice the time). Transposing is
+/// exact; a B that other nodes also read stays for them.
+struct TransposeGemmWeights: CountingPass {
+    let name = "transpose-gemm-weights"
+
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
+        var count = 0
+        var index = GraphIndex(graph)
+        for position in graph.nodes.indices {
+            statistics.ruleVisits += 1
+            var node = graph.nodes[position]
+            guard case .gemm(var attributes) = node.op, !attributes.transB, node.inputs.count >= 2,
+                  let weight = index.constant(node.inputs[1]), weight.rank == 2, let values = weight.floatValues else { continue }
+            let k = weight.shape[0], n = weight.shape[1]
+            var transposed = [Float](repeating: 0, count: values.count)
+            for row in 0..<k {
+                for column in 0..<n { transposed[column * k + row] = values[row * n + column] }
+            }
+            node.inputs[1] = index.addInitializer(.floats(transposed, shape: [n, k]), base: node.inputs[1] + "_transposed", to: &graph)
+            attributes.transB = true
+            node.op = .gemm(attributes)
+            node.attributes.removeAll { $0.name == "transB" }
+            node.attributes.append(Attribute(name: "transB", value: .int(1)))
+            index.replace(position, with: node, in: &graph)
+            count += 1
+        }
+        return count
+    }
+}
+
+/// `ReduceMean(Transpose(x))` reduces `x` itself when the Transpose only moves the reduced axes, so that
+/// the axes kept stay in their order: TensorFlow's exports take the feature map back to NHWC and average
+/// over H and W (axes 1 and 2), which is x's axes 2 and 3 without the copy. The ReduceMean must drop the
+/// reduced axes (with keepdims the output's shape would keep the transposed order) and be the Transpose's
+/// only reader.
+struct ReduceMeanThroughTranspose: CountingPass {
+    let name = "reducemean-through-transpose"
+
+    func run(on graph: inout Graph, context: OptimizationContext, statistics: inout OptimizerStatistics) throws -> Int {
+        var count = 0
+        var index = GraphIndex(graph)
+        for position in graph.nodes.indices where !index.removed[position] {
+            statistics.ruleVisits += 1
+            var node = graph.nodes[position]
+            guard case .reduceMean(var attributes) = node.op, !attributes.keepDimensions,
+                  let transposePosition = index.producer[node.inputs[0]], index.soleConsumer(of: node.inputs[0]) == position,
+                  case .transpose(let transpose) = graph.nodes[transposePosition].op, let permutation = transpose.permutation,
+                  let axes = attributes.axes ?? (node.inputs.count > 1 ? index.constant(node.inputs[1])?.integerValues : nil),
+                  !axes.isEmpty else { continue }
+            let rank = permutation.count
+            let reduced = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
+            guard reduced.count == axes.count, reduced.allSatisfy({ (0..<rank).contains($0) }) else { continue }
+            // The kept axes, in output order, must be x's axes in increasing order.
+            let kept = (0..<rank).filter { !reduced.contains($0) }.map { permutation[$0] }
+            guard kept == kept.sorted() else { continue }
+            let sourceAxes = reduced.map { permutation[$0] }.sorted()
+            let source = graph.nodes[transposePosition].inputs[0]
+            if attributes.axes != nil {
+                attributes.axes = sourceAxes
+                node.inputs = [source]
+                node.attributes.removeAll { $0.name == "axes" }
+                node.attributes.append(Attribute(name: "axes", value: .ints(sourceAxes.map { Int64($0) })))
+            } else {
+                // Opset 18 on: the axes are an input.
+                let name = index.addInitializer(.int64s(sourceAxes.map { Int64($0) }, shape: [sourceAxes.count]),
+                                                base: node.inputs[1] + "_source", to: &graph)
+                node.inputs = [source, name]
+            }
+            node.op = .reduceMean(attributes)
+            index.delete(transposePosition, in: &graph)
+            index.replace(position, with: node, in: &graph)
+            count += 1
+        }
+        index.compact(&graph)
+        return count
+    }
+}
+
 /// ReduceMean over every spatial axis with keepdims is GlobalAveragePool.
 struct ReduceMeanToGlobalAveragePool: CountingPass {
     let name = "reducemean-to-global-average-pool"
