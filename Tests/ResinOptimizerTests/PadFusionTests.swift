@@ -89,6 +89,22 @@ import Testing
         _ = try expectFused(try graph("MaxPool", value: -.infinity), pads: [1, 2, 2, 1])
     }
 
+    /// A pre-activation block's BatchNormalization and Relu, one ChannelAffine that clamps at 0, is a producer
+    /// whose outputs cannot be negative too.
+    @Test func aZeroPadBecomesAMaxPoolsPadsAfterAChannelAffineThatClampsAtZero() throws {
+        let graph = Graph(
+            nodes: [try node("BatchNormalization", ["x", "gamma", "beta", "mean", "var"], ["b"]), try node("Relu", ["b"], ["r"]),
+                    try node("Pad", ["r", "pads"], ["p"]), try node("MaxPool", ["p"], ["y"], attributes: [ints("kernel_shape", [3, 3])])],
+            inputs: [input("x", Self.shape.map { .fixed($0) })], outputs: [output("y")],
+            initializers: [floats("gamma", [1, 2], [2]), floats("beta", [-1, 1], [2]), floats("mean", [0.5, -0.5], [2]),
+                           floats("var", [1, 4], [2]), int64s("pads", [0, 0, 1, 1, 0, 0, 1, 1])])
+        let (fused, report) = try optimize(graph, with: [BatchNormalizationToChannelAffine(), FuseActivation(), FusePadIntoWindow()])
+        #expect(report.count("fuse-pad") == 1)
+        #expect(fused.opTypes == ["ChannelAffine", "MaxPool"])
+        let feed = ["x": Tensor.floats(seeded(Self.shape.reduce(1, *), seed: 23).map { $0 * 3 }, shape: Self.shape)]
+        #expect(maxDifference(try run(graph, feeds: feed), try run(fused, feeds: feed)) < 1e-5)
+    }
+
     @Test func aZeroPadBecomesAnAveragePoolThatCountsItsPads() throws {
         let fused = try expectFused(try graph("AveragePool"), pads: [1, 2, 2, 1])
         #expect(fused.attributes.first { $0.name == "count_include_pad" }?.value == .int(1))

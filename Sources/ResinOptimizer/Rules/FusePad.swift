@@ -9,7 +9,7 @@ import ResinIR
 /// - AveragePool: a zero border counted in every window is `count_include_pad = 1`; the pool's own pads must
 ///   be zero unless it already counts them.
 /// - MaxPool: its pads are never the maximum, so a Pad of `-inf` agrees, and a Pad of 0 when the input cannot
-///   be negative (a Relu, or a fused Relu or Clip from 0 up, produced it): every window holds a cell of the
+///   be negative (a Relu, or a Relu or Clip from 0 up fused into its producer): every window holds a cell of the
 ///   input (below), whose largest is then at least the 0 it would have read.
 /// A pool fuses only if every window still holds a cell of the input: no `ceil_mode`, no dilation, pads on each
 /// side at most the window's size minus one; a MaxPool that also returns indices keeps its Pad. Only pads of
@@ -135,6 +135,7 @@ struct FusePadIntoWindow: CountingPass {
         case .relu: return true
         case .fusedConv(let fused): activation = fused.activation
         case .fusedGemm(let fused): activation = fused.activation
+        case .channelAffine(let fused): activation = fused
         default: return false
         }
         switch activation {
