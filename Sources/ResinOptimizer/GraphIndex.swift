@@ -171,6 +171,23 @@ func makeNode(
     Node(name: name, opType: opType, domain: domain, inputs: inputs, outputs: outputs, attributes: attributes, op: op)
 }
 
+extension Node {
+    /// Sets the attribute export writes for a value a rule changed: replaces the one of that name, or adds it.
+    mutating func setAttribute(_ attribute: Attribute) {
+        if let slot = attributes.firstIndex(where: { $0.name == attribute.name }) {
+            attributes[slot] = attribute
+        } else {
+            attributes.append(attribute)
+        }
+    }
+}
+
+/// A ReduceMean's axes: the attribute before opset 18, the constant second input from 18 on; nil when absent or
+/// not constant.
+func reduceAxes(_ node: Node, _ attributes: ReduceAttributes, index: GraphIndex) -> [Int]? {
+    attributes.axes ?? (node.inputs.count > 1 ? index.constant(node.inputs[1])?.integerValues : nil)
+}
+
 /// Float32 values of a constant, widened to Double for folding arithmetic.
 func doubles(_ tensor: Tensor) -> [Double]? {
     tensor.floatValues.map { $0.map(Double.init) }

@@ -52,8 +52,7 @@ struct TransposeGemmWeights: CountingPass {
             node.inputs[1] = index.addInitializer(.floats(transposed, shape: [n, k]), base: node.inputs[1] + "_transposed", to: &graph)
             attributes.transB = true
             node.op = .gemm(attributes)
-            node.attributes.removeAll { $0.name == "transB" }
-            node.attributes.append(Attribute(name: "transB", value: .int(1)))
+            node.setAttribute(Attribute(name: "transB", value: .int(1)))
             index.replace(position, with: node, in: &graph)
             count += 1
         }
@@ -78,8 +77,7 @@ struct ReduceMeanThroughTranspose: CountingPass {
             guard case .reduceMean(var attributes) = node.op, !attributes.keepDimensions,
                   let transposePosition = index.producer[node.inputs[0]], index.soleConsumer(of: node.inputs[0]) == position,
                   case .transpose(let transpose) = graph.nodes[transposePosition].op, let permutation = transpose.permutation,
-                  let axes = attributes.axes ?? (node.inputs.count > 1 ? index.constant(node.inputs[1])?.integerValues : nil),
-                  !axes.isEmpty else { continue }
+                  let axes = reduceAxes(node, attributes, index: index), !axes.isEmpty else { continue }
             let rank = permutation.count
             let reduced = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
             guard reduced.count == axes.count, reduced.allSatisfy({ (0..<rank).contains($0) }) else { continue }
@@ -91,8 +89,7 @@ struct ReduceMeanThroughTranspose: CountingPass {
             if attributes.axes != nil {
                 attributes.axes = sourceAxes
                 node.inputs = [source]
-                node.attributes.removeAll { $0.name == "axes" }
-                node.attributes.append(Attribute(name: "axes", value: .ints(sourceAxes.map { Int64($0) })))
+                node.setAttribute(Attribute(name: "axes", value: .ints(sourceAxes.map { Int64($0) })))
             } else {
                 // Opset 18 on: the axes are an input.
                 let name = index.addInitializer(.int64s(sourceAxes.map { Int64($0) }, shape: [sourceAxes.count]),
@@ -122,8 +119,8 @@ struct ReduceMeanToGlobalAveragePool: CountingPass {
             let node = graph.nodes[position]
             guard case .reduceMean(let attributes) = node.op, attributes.keepDimensions,
                   let rank = facts[node.inputs[0]]?.dimensions?.count, rank >= 3 else { continue }
-            let axes = attributes.axes ?? (node.inputs.count > 1 ? index.constant(node.inputs[1])?.integerValues : nil)
-            guard let axes, Set(axes.map { $0 < 0 ? $0 + rank : $0 }) == Set(2..<rank), axes.count == rank - 2 else { continue }
+            guard let axes = reduceAxes(node, attributes, index: index), Set(axes.map { $0 < 0 ? $0 + rank : $0 }) == Set(2..<rank),
+                  axes.count == rank - 2 else { continue }
             graph.nodes[position] = makeNode(name: node.name, opType: "GlobalAveragePool", inputs: [node.inputs[0]],
                                              outputs: node.outputs, op: .globalAveragePool)
             count += 1

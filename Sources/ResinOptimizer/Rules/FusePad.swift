@@ -86,7 +86,7 @@ struct FusePadIntoWindow: CountingPass {
             attributes.window = window
             attributes.countIncludePad = true
             node.op = .averagePool(attributes)
-            setAttribute(Attribute(name: "count_include_pad", value: .int(1)), of: &node)
+            node.setAttribute(Attribute(name: "count_include_pad", value: .int(1)))
         case .maxPool(var attributes):
             guard node.outputs.count == 1 || node.outputs[1].isEmpty,
                   value == -.infinity || (value == 0 && isNonNegative(padInput, graph: graph, index: index)),
@@ -103,7 +103,7 @@ struct FusePadIntoWindow: CountingPass {
         default: nil
         }
         node.attributes.removeAll { $0.name == "auto_pad" }
-        setAttribute(Attribute(name: "pads", value: .ints((pads ?? []).map { Int64($0) })), of: &node)
+        node.setAttribute(Attribute(name: "pads", value: .ints((pads ?? []).map { Int64($0) })))
         return true
     }
 
@@ -142,14 +142,6 @@ struct FusePadIntoWindow: CountingPass {
         case .relu: return true
         case .clip(let low, _): return low >= 0
         default: return false
-        }
-    }
-
-    private func setAttribute(_ attribute: Attribute, of node: inout Node) {
-        if let slot = node.attributes.firstIndex(where: { $0.name == attribute.name }) {
-            node.attributes[slot] = attribute
-        } else {
-            node.attributes.append(attribute)
         }
     }
 }
