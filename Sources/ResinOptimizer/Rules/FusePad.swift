@@ -69,16 +69,19 @@ struct FusePadIntoWindow: CountingPass {
     /// Adds `spatial` to the window's pads when the two agree (the type's comment), rewriting both the typed
     /// operator and the attributes export writes.
     private func fuse(_ spatial: [Int], value: Float, into node: inout Node, padInput: String, graph: Graph, index: GraphIndex) -> Bool {
+        let pads: [Int]?
         switch node.op {
         case .conv(var attributes):
             guard value == 0, let window = combined(attributes.window, spatial) else { return false }
             attributes.window = window
             node.op = .conv(attributes)
+            pads = window.pads
         case .fusedConv(var fused):
             // Filters a native file prepared for the old window (a fifth input) keep it.
             guard value == 0, node.inputs.count <= 4, let window = combined(fused.conv.window, spatial) else { return false }
             fused.conv.window = window
             node.op = .fusedConv(fused)
+            pads = window.pads
         case .averagePool(var attributes):
             let ownPads = attributes.window.pads ?? []
             guard value == 0, attributes.countIncludePad || ownPads.allSatisfy({ $0 == 0 }),
@@ -86,6 +89,7 @@ struct FusePadIntoWindow: CountingPass {
             attributes.window = window
             attributes.countIncludePad = true
             node.op = .averagePool(attributes)
+            pads = window.pads
             node.setAttribute(Attribute(name: "count_include_pad", value: .int(1)))
         case .maxPool(var attributes):
             guard node.outputs.count == 1 || node.outputs[1].isEmpty,
@@ -93,14 +97,9 @@ struct FusePadIntoWindow: CountingPass {
                   let window = combined(attributes.window, spatial), poolReadsInput(window, ceilMode: attributes.window.ceilMode) else { return false }
             attributes.window = window
             node.op = .maxPool(attributes)
+            pads = window.pads
         default:
             return false
-        }
-        let pads: [Int]? = switch node.op {
-        case .conv(let attributes): attributes.window.pads
-        case .fusedConv(let fused): fused.conv.window.pads
-        case .averagePool(let attributes), .maxPool(let attributes): attributes.window.pads
-        default: nil
         }
         node.attributes.removeAll { $0.name == "auto_pad" }
         node.setAttribute(Attribute(name: "pads", value: .ints((pads ?? []).map { Int64($0) })))

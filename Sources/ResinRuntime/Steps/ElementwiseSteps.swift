@@ -206,11 +206,7 @@ struct ChannelAffineStep {
         self.shift = shift
         self.output = output
         self.pool = pool
-        (low, high) = switch activation {
-        case .none: (-.infinity, .infinity)
-        case .relu: (0, .infinity)
-        case .clip(let low, let high): (low, high)
-        }
+        (low, high) = activation.bounds
         channels = shape.count > 1 ? shape[1] : 1
         plane = shape.dropFirst(2).reduce(1, *)
         let planes = (shape.first ?? 1) * channels
