@@ -13,8 +13,8 @@
 // - Many columns: vectorised along columns, a tile is 6 channels (broadcast from the panel) by 16 columns
 //   (two registers): 12 accumulators, 2 input registers and 1 broadcast, 15 registers, so nothing spills
 //   (the earlier 4 x 24 tile needed all 16 and kept one accumulator in memory); each step loads 2 input
-//   vectors and broadcasts 6 filter values for 12 fused multiply-adds. A 32-channel panel is five such
-//   tiles and one of its last 2 channels. The inputs are copied per block of 48 columns and 128 steps into
+//   vectors and broadcasts 6 filter values for 12 fused multiply-adds. A 32-channel panel is two such
+//   tiles and four of 5 channels (column_panel). The inputs are copied per block of 48 columns and 128 steps into
 //   a stack buffer as three slabs of 16 columns, each read sequentially by a tile (8 KiB a slab, with the
 //   panel's 16 KiB of filters for the block, in the L1 cache). Measured on ResNet-50's products (one core,
 //   both tiles alternating in one process, load average near 2 on 2 cores): 1.3 to 1.5 times the 4 x 24 tile's
@@ -339,12 +339,12 @@ column_step(const float *w, const float *x, __m256 acc[][2], const int height, c
     }
 }
 
-// One column-vectorised tile: `ROWS` channels (`rows` of them stored) by `vectors` (a constant after inlining)
+// One column-vectorised tile: `height` channels (`rows` of them stored) by `vectors` (a constant after inlining)
 // registers of 8 columns, `cols` of them stored, over `kc` steps. `w` is the tile's first lane in the panel,
 // `x` the copied inputs of the tile's 16 columns (`SLAB` floats a step). `straddles` (a constant) when a
 // batch's image ends inside the tile: `layout` then says where the later image's columns go, each access
-// masked per image (a separate copy of the tile, so the common one stays as it was). `height` (ROWS, or the 2 channels left of a 32-channel panel) is a constant after inlining, so
-// the accumulators stay in registers.
+// masked per image (a separate copy of the tile, so the common one stays as it was). `height` (6, 5 or 4,
+// column_panel's split) is a constant after inlining, so the accumulators stay in registers.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 column_tile(long kc, const float *w, const float *x, float *c, long ldc, long rows, long cols, const struct resin_tile_store *s,
             const struct resin_column_layout *layout, const struct straddle_lanes *two, const float *next_w, long w_lines,
@@ -399,16 +399,29 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
     }
 }
 
-// The tiles of one panel over one slab of 16 (or `cols`) columns: five of 6 channels and one of the 2 left.
-// `c` is the slab's first column in the panel's first row of C, `layout` that column's layout.
+// A column tile of `rows` channels (at most ROWS) with its height a constant: 6, 5 or 4 (fewer than 4 rows, only in
+// a panel of at most 7 channels, run as 4 and store their own; the panel's lanes past its channels are zero).
+#define HEIGHT_CASES(vectors, straddles)                                                                              \
+    switch (rows) {                                                                                                    \
+    case 6: column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, 6, vectors, straddles); break; \
+    case 5: column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, 5, vectors, straddles); break; \
+    default: column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, 4, vectors, straddles); break; \
+    }
+
+// The tiles of one panel over one slab of 16 (or `cols`) columns: as few tiles as hold at most ROWS channels
+// each, their heights differing by at most one, so a 32-channel panel is 6 + 6 + 5 + 5 + 5 + 5. (Five tiles of 6
+// and one of the 2 left gave the last tile 4 accumulators, too few to cover the multiply-add's latency: it took
+// as long as a tile of 4.) `c` is the slab's first column in the panel's first row of C, `layout` that
+// column's layout.
 __attribute__((target("avx2,fma"))) static void
 column_panel(long kc, const float *w, const float *x, float *c, long ldc, long panel_rows, long cols,
              const struct resin_gemm_problem *p, long k0, long row0, const struct resin_column_layout *layout,
              const struct straddle_lanes *two, const float *next_w, long w_lines) {
+    long tiles = (panel_rows + ROWS - 1) / ROWS;
     // The slab's share of the next panel's filters, shared over its tiles.
-    long w_per_tile = (w_lines + (panel_rows + ROWS - 1) / ROWS - 1) / ((panel_rows + ROWS - 1) / ROWS);
-    for (long r0 = 0; r0 < panel_rows; r0 += ROWS) {
-        long rows = panel_rows - r0 < ROWS ? panel_rows - r0 : ROWS;
+    long w_per_tile = (w_lines + tiles - 1) / tiles;
+    for (long t = 0, r0 = 0; t < tiles; t++) {
+        long rows = panel_rows / tiles + (t < panel_rows % tiles);
         long tile_w_lines = w_lines < w_per_tile ? w_lines : w_per_tile;
         const float *tile_w = next_w;
         w_lines -= tile_w_lines;
@@ -420,11 +433,11 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
         // 56x56 products with a residual ran 1.05 to 1.3 times as fast, the others within the noise (one core,
         // alternating in one process, load average near 6 on 2 cores).
         if (layout->boundary >= cols) {
-            long next_rows = panel_rows - r0 - ROWS < ROWS ? panel_rows - r0 - ROWS : ROWS;
-            const float *skip = s.skip ? s.skip + ROWS * ldc : NULL;
+            long next_rows = t + 1 < tiles ? panel_rows / tiles + (t + 1 < panel_rows % tiles) : 0;
+            const float *skip = s.skip ? s.skip + rows * ldc : NULL;
             for (long r = 0; r < next_rows; r++) {
-                _mm_prefetch((const char *)(out + (ROWS + r) * ldc), _MM_HINT_T0);
-                _mm_prefetch((const char *)(out + (ROWS + r) * ldc + SLAB - 1), _MM_HINT_T0);
+                _mm_prefetch((const char *)(out + (rows + r) * ldc), _MM_HINT_T0);
+                _mm_prefetch((const char *)(out + (rows + r) * ldc + SLAB - 1), _MM_HINT_T0);
                 if (skip) {
                     _mm_prefetch((const char *)(skip + r * ldc), _MM_HINT_T0);
                     _mm_prefetch((const char *)(skip + r * ldc + SLAB - 1), _MM_HINT_T0);
@@ -432,20 +445,18 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
             }
         }
         if (layout->boundary < cols && layout->plane >= 8) {
-            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, ROWS, 2, 2);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, PANEL % ROWS, 2, 2);
+            HEIGHT_CASES(2, 2)
         } else if (layout->boundary < cols) {
-            if (r0 + ROWS <= PANEL) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, ROWS, 2, 1);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, PANEL % ROWS, 2, 1);
-        } else if (r0 + ROWS <= PANEL) {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, ROWS, 2, 0);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, ROWS, 1, 0);
+            HEIGHT_CASES(2, 1)
+        } else if (cols > 8) {
+            HEIGHT_CASES(2, 0)
         } else {
-            if (cols > 8) column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, PANEL % ROWS, 2, 0);
-            else column_tile(kc, w + r0, x, out, ldc, rows, cols, &s, layout, two, tile_w, tile_w_lines, PANEL % ROWS, 1, 0);
+            HEIGHT_CASES(1, 0)
         }
+        r0 += rows;
     }
 }
+#undef HEIGHT_CASES
 
 // Copies `count` inputs `stride` apart into consecutive floats, or writes zeros when `source` is NULL; every
 // second one (stride 2, the strided convolutions) is deinterleaved from pairs of registers. Tails are masked

@@ -52,6 +52,16 @@ import TestSupport
                                     random: &random)
     }
 
+    /// Every panel height from 1 to 40 filters on the column tile (more than 256 columns): each instruction set
+    /// splits a panel into tiles of its own heights (AVX2: 6 + 6 + 5 + 5 + 5 + 5 for 32, 4 + 3 for 7), so
+    /// each height's last tile, and a tile of fewer rows than its kernel computes, stores exactly its rows.
+    @Test(arguments: 1...40)
+    func everyPanelHeightOnTheColumnTile(_ m: Int) throws {
+        var random = SplitMix64(seed: m * 4099 + 11)
+        try Self.expectFusedProduct(m: m, n: 290, k: 37, ldb: 291, ldc: 292, skipKind: Skip.allCases[m % 3],
+                                    activation: Self.activations[m % 3], hasBias: m % 2 == 0, random: &random)
+    }
+
     /// Runs `C = clamp(W * B + bias + skip)` on seeded operands under every instruction set and on 1, 2 and 3
     /// threads, and expects the double-precision product, with the row stride's padding past column `n` left
     /// as it was.
