@@ -20,12 +20,7 @@ extension Kernels {
         let window = geometry.window
         var accumulates = false
         if let skip = epilogue.skip { accumulates = skip == UnsafePointer(output) }
-        let bounds: (Float, Float)
-        switch epilogue.activation {
-        case .none: bounds = (-.infinity, .infinity)
-        case .relu: bounds = (0, .infinity)
-        case .clip(let minimum, let maximum): bounds = (minimum, maximum)
-        }
+        let bounds = epilogue.activation.bounds
         let shape = resin_grouped_conv_shape(
             channels: geometry.channelsPerGroup, filters: geometry.filtersPerGroup,
             input_height: geometry.inputSpatial[0], input_width: geometry.inputSpatial[1],
@@ -34,7 +29,7 @@ extension Kernels {
             stride_height: window.strides[0], stride_width: window.strides[1],
             dilation_height: window.dilations[0], dilation_width: window.dilations[1],
             pad_top: window.padsBegin[0], pad_left: window.padsBegin[1],
-            activation_min: bounds.0, activation_max: bounds.1, accumulate: accumulates ? 1 : 0)
+            activation_min: bounds.min, activation_max: bounds.max, accumulate: accumulates ? 1 : 0)
         var split = GroupedSplit(
             shape: shape, kernel: instructionSet.kernels.pointee.grouped_conv, input: input, weight: weight,
             bias: epilogue.bias, skip: accumulates ? nil : epilogue.skip, output: output, geometry: geometry, bands: 1)

@@ -61,12 +61,7 @@ extension Kernels {
         instructionSet: InstructionSet = .active
     ) {
         let tile = geometry.winogradTile
-        var minimum = -Float.infinity, maximum = Float.infinity
-        switch epilogue.activation {
-        case .none: break
-        case .relu: minimum = 0
-        case .clip(let low, let high): (minimum, maximum) = (low, high)
-        }
+        let (minimum, maximum) = epilogue.activation.bounds
         let packed = packedTransforms || tile == 4
         let band = WinogradBand(
             input: input, weights: transformedWeight, packedWeights: packed, instructionSet: instructionSet,
