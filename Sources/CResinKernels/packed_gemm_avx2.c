@@ -409,10 +409,10 @@ column_tile(long kc, const float *w, const float *x, float *c, long ldc, long ro
     }
 
 // The tiles of one panel over one slab of 16 (or `cols`) columns: as few tiles as hold at most ROWS channels
-// each, their heights differing by at most one, so a 32-channel panel is 6 + 6 + 5 + 5 + 5 + 5. (Five tiles of 6
-// and one of the 2 left gave the last tile 4 accumulators, too few to cover the multiply-add's latency: it took
-// as long as a tile of 4.) `c` is the slab's first column in the panel's first row of C, `layout` that
-// column's layout.
+// each, their heights differing by at most one (resin_even_block), so a 32-channel panel is 6 + 6 + 5 + 5 + 5
+// + 5. (Five tiles of 6 and one of the 2 left gave the last tile 4 accumulators, too few to cover the
+// multiply-add's latency: it took as long as a tile of 4.) `c` is the slab's first column in the panel's first
+// row of C, `layout` that column's layout.
 __attribute__((target("avx2,fma"))) static void
 column_panel(long kc, const float *w, const float *x, float *c, long ldc, long panel_rows, long cols,
              const struct resin_gemm_problem *p, long k0, long row0, const struct resin_column_layout *layout,
@@ -420,8 +420,8 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
     long tiles = (panel_rows + ROWS - 1) / ROWS;
     // The slab's share of the next panel's filters, shared over its tiles.
     long w_per_tile = (w_lines + tiles - 1) / tiles;
-    for (long t = 0, r0 = 0; t < tiles; t++) {
-        long rows = panel_rows / tiles + (t < panel_rows % tiles);
+    for (long r0 = 0, rows; r0 < panel_rows; r0 += rows) {
+        rows = resin_even_block(panel_rows - r0, ROWS);
         long tile_w_lines = w_lines < w_per_tile ? w_lines : w_per_tile;
         const float *tile_w = next_w;
         w_lines -= tile_w_lines;
@@ -433,7 +433,7 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
         // 56x56 products with a residual ran 1.05 to 1.3 times as fast, the others within the noise (one core,
         // alternating in one process, load average near 6 on 2 cores).
         if (layout->boundary >= cols) {
-            long next_rows = t + 1 < tiles ? panel_rows / tiles + (t + 1 < panel_rows % tiles) : 0;
+            long next_rows = r0 + rows < panel_rows ? resin_even_block(panel_rows - r0 - rows, ROWS) : 0;
             const float *skip = s.skip ? s.skip + rows * ldc : NULL;
             for (long r = 0; r < next_rows; r++) {
                 _mm_prefetch((const char *)(out + (rows + r) * ldc), _MM_HINT_T0);
@@ -453,7 +453,6 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
         } else {
             HEIGHT_CASES(1, 0)
         }
-        r0 += rows;
     }
 }
 #undef HEIGHT_CASES
