@@ -304,8 +304,11 @@ public final class Session: @unchecked Sendable {
 
     /// Done once per process. OpenBLAS's pthread build starts a server thread per extra core when it loads,
     /// and each spins in sched_yield for about 0.1 s before sleeping, taking a core from Resin's workers
-    /// during a model's first run; they are never used once OpenBLAS is single-threaded, so they are
-    /// stopped (`blas_thread_shutdown_`, looked up at run time: the serial and OpenMP builds lack it).
+    /// during a model's first run (ResNet-50 on two threads: about 110 ms instead of 26 in half the runs);
+    /// they are never used once OpenBLAS is single-threaded, so they are stopped (`blas_thread_shutdown_`,
+    /// the routine OpenBLAS itself runs at exit; looked up at run time: the serial and OpenMP builds lack
+    /// it). Under ThreadSanitizer that join once hung inside OpenBLAS, so `tools/sanitize thread` runs with
+    /// `OPENBLAS_NUM_THREADS=1`, which starts no server thread.
     private static let openBLASConfigured: Void = {
         openblas_set_num_threads(1)
         typealias Shutdown = @convention(c) () -> Int32
