@@ -19,6 +19,7 @@
 #define WINOGRAD(set)                                                                                                  \
     .winograd2_input = resin_winograd2_input_##set, .winograd2_output = resin_winograd2_output_##set,                 \
     .winograd4_input = resin_winograd4_input_##set, .winograd4_output = resin_winograd4_output_##set,         \
+    .winograd2s2_input = resin_winograd2s2_input_##set, .winograd2s2_output = resin_winograd2s2_output_##set,   \
     .winograd_product = resin_winograd_product_##set
 // The small operators' fields of one set.
 #define SMALL_OPS(set) .maxpool = resin_maxpool_##set, .row_gemm = resin_row_gemm_##set

@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms for AVX-512F: 16 tiles per register; the arithmetic is in
+// Winograd F(2x2, 3x3), F(4x4, 3x3) and stride-2 F(2x2, 3x3) transforms for AVX-512F: 16 tiles per register; the arithmetic is in
 // winograd_body.h. Row ends use masked loads and stores, so nothing past a row is touched.
 #include "resin_kernels.h"
 
@@ -67,6 +67,10 @@ __attribute__((target("avx512f"), always_inline)) static inline void merge4(cons
 #include "winograd_body.h"
 #undef WG_M
 #define WG_M 4
+#include "winograd_body.h"
+#undef WG_M
+#define WG_M 2
+#define WG_S 2
 #include "winograd_body.h"
 #undef WG_M
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))

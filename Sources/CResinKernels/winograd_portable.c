@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms in plain C (one float per "vector"), for processors Resin has no vector code
+// Winograd F(2x2, 3x3), F(4x4, 3x3) and stride-2 F(2x2, 3x3) transforms in plain C (one float per "vector"), for processors Resin has no vector code
 // for; the arithmetic is in winograd_body.h.
 #include "resin_kernels.h"
 
@@ -25,6 +25,10 @@ static inline float clamp(float value, float lo, float hi) {
 #include "winograd_body.h"
 #undef WG_M
 #define WG_M 4
+#include "winograd_body.h"
+#undef WG_M
+#define WG_M 2
+#define WG_S 2
 #include "winograd_body.h"
 #undef WG_M
 #define VFMA(a, b, c) ((a) * (b) + (c))

@@ -207,13 +207,16 @@ typedef void (*resin_fused_gemm_fn)(const struct resin_gemm_problem *problem, lo
 // Lavin and Gray's F(2x2, 3x3) and F(4x4, 3x3) (the latter on the points 0, 1, -1, 1/2, -1/2 and infinity):
 // an (M+2)x(M+2) input tile d becomes V = B^T d B, the (M+2)^2 positions are multiplied by the transformed
 // filters over channels (the packed product, or sgemm for F(2x2)), and each product tile becomes the MxM
-// outputs A^T M A. The functions below are named resin_winograd{2,4}_{input,output}_<set>.
+// outputs A^T M A; the stride-2 F(2x2, 3x3) likewise over 5x5 input tiles stepping 4 (winograd_body.h). The
+// functions below are named resin_winograd{2,4,2s2}_{input,output}_<set>.
 
 /// Widest row of tiles the transforms handle (their scratch rows live on the stack, about 100 KiB for F(4x4)).
 #define RESIN_WINOGRAD_MAX_TILE_COLUMNS 512
 
 /// One band of tile rows of one image. Transformed input is `[positions][channels][tiles]`, products
-/// `[positions][filters][tiles]`, with `tiles = tile_rows * tile_columns` and tile (r, c) at `r * tile_columns + c`.
+/// `[positions][filters][tiles]`, with `tiles = tile_rows * tile_columns` and tile (r, c) at `r * tile_columns + c`
+/// (the stride-2 transforms group the positions that share a filter: `[16 filters][channels][runs][tiles]`, 1, 2
+/// or 4 runs, winograd_body.h).
 struct resin_winograd_band {
     long channels, filters;
     long height, width;          // input plane
@@ -250,13 +253,16 @@ typedef void (*resin_winograd_product_fn)(const struct resin_winograd_band *band
 RESIN_WINOGRAD_PRODUCT_DECLARE(portable)
 RESIN_WINOGRAD_DECLARE(2, portable)
 RESIN_WINOGRAD_DECLARE(4, portable)
+RESIN_WINOGRAD_DECLARE(2s2, portable)
 #if defined(__x86_64__)
 RESIN_WINOGRAD_PRODUCT_DECLARE(avx2)
 RESIN_WINOGRAD_PRODUCT_DECLARE(avx512)
 RESIN_WINOGRAD_DECLARE(2, avx2)
 RESIN_WINOGRAD_DECLARE(4, avx2)
+RESIN_WINOGRAD_DECLARE(2s2, avx2)
 RESIN_WINOGRAD_DECLARE(2, avx512)
 RESIN_WINOGRAD_DECLARE(4, avx512)
+RESIN_WINOGRAD_DECLARE(2s2, avx512)
 #endif
 // ---- end of the Winograd block ----
 
@@ -332,6 +338,8 @@ struct resin_kernel_table {
     resin_winograd_output_fn winograd2_output;
     resin_winograd_input_fn winograd4_input;
     resin_winograd_output_fn winograd4_output;
+    resin_winograd_input_fn winograd2s2_input;
+    resin_winograd_output_fn winograd2s2_output;
     resin_winograd_product_fn winograd_product;
     // Small operators (maxpool_*.c, row_gemm_*.c).
     resin_maxpool_fn maxpool;

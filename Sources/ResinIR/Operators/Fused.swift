@@ -42,6 +42,9 @@ public enum PreparedFilters: String, Equatable, Sendable {
     /// Winograd F(4x4, 3x3) transforms with each of the 36 packed for Resin's matrix kernel,
     /// `[36, ceil(M / 32), C, 32]`.
     case winograd4x4Packed = "winograd4x4_packed"
+    /// The 16 distinct stride-2 Winograd F(2x2, 3x3) transforms, each packed for Resin's matrix kernel,
+    /// `[16, ceil(M / 32), C, 32]`.
+    case winogradStride2Packed = "winograd_s2_packed"
 }
 
 /// A convolution's filters as the ONNX file gave them, named and shaped, when only their packed copy is stored.

@@ -5,13 +5,16 @@ import ResinIR
 public enum WinogradChoice: Sendable {
     /// Never: the filters are not constant, or the caller wants im2col.
     case never
-    /// As the cost model of shapes and batch chooses (`WinogradPlan`): direct, F(2x2, 3x3) or F(4x4, 3x3).
+    /// As the cost model of shapes and batch chooses (`WinogradPlan`): direct, F(2x2, 3x3) or F(4x4, 3x3), and
+    /// for stride 2 direct or the stride-2 F(2x2, 3x3).
     case whenFaster
     /// F(2x2, 3x3) whenever the shape is eligible: the filters come already transformed (a native file's
     /// converter chose).
     case whenEligible
     /// F(4x4, 3x3) whenever the shape is eligible, likewise.
     case whenEligible4x4
+    /// The stride-2 F(2x2, 3x3) whenever the shape is eligible, likewise.
+    case whenEligibleStride2
 }
 
 /// Everything a convolution kernel needs to know about its shapes, resolved once per session.
@@ -75,6 +78,7 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         let plan = WinogradPlan(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, group: group,
                                 inputSpatial: inputSpatial, window: window, choice: winograd, workspaceLimit: winogradWorkspaceLimit)
         winogradTile = plan.tile
+        winogradStride = plan.stride
         winogradTileColumns = plan.tileColumns
         winogradBandTileRows = plan.bandTileRows
     }
@@ -89,10 +93,15 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// Output tile side when the convolution runs as Winograd: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3); 0 when it
     /// does not (`WinogradPlan` chooses).
     public let winogradTile: Int
+    /// The convolution's stride when it runs as Winograd: 1, or 2 for the stride-2 F(2x2, 3x3)
+    /// (Kernels+WinogradStride2.swift).
+    public let winogradStride: Int
     /// Whether the convolution runs as Winograd; the step then holds transformed weights.
     public var usesWinograd: Bool { winogradTile != 0 }
-    /// Winograd: transformed positions per tile, `(tile + 2)^2` (16 or 36).
-    public var winogradPositions: Int { (winogradTile + 2) * (winogradTile + 2) }
+    /// Winograd: transformed positions per tile, `(tile + 2)^2` (16 or 36), or 25 at stride 2.
+    public var winogradPositions: Int { winogradStride == 2 ? 25 : (winogradTile + 2) * (winogradTile + 2) }
+    /// Winograd: distinct transformed filters, one per position but at stride 2, where 25 positions share 16.
+    public var winogradFilterPositions: Int { winogradStride == 2 ? 16 : winogradPositions }
     /// Winograd: output tiles per tile row, and tile rows per band.
     public let winogradTileColumns: Int
     public let winogradBandTileRows: Int

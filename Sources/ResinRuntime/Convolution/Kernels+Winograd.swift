@@ -41,14 +41,15 @@ extension Kernels {
         }
     }
 
-    /// A Winograd convolution of the whole batch, F(2x2, 3x3) or F(4x4, 3x3) as `geometry.winogradTile` says:
+    /// A Winograd convolution of the whole batch, F(2x2, 3x3), F(4x4, 3x3) or the stride-2 F(2x2, 3x3) as
+    /// `geometry.winogradTile` and `winogradStride` say:
     /// writes `activation(conv(input) + bias + skip)` into `output` `[N, M, OH, OW]`, the epilogue applied by
     /// the output transform (no separate pass). When `accumulates`, the output holds the residual and the
     /// convolution is added to it (`skip` is then ignored). `workspace` holds `geometry.workspaceElements` floats.
     ///
     /// `packedTransforms` says `transformedWeight` is packed position by position for Resin's matrix kernel
     /// (`PackedFilters.packWinograd`, run by `instructionSet`'s kernel), else `[16][M][C]` for sgemm; F(4x4)
-    /// transforms are always packed.
+    /// and stride-2 transforms are always packed.
     ///
     /// Two schedules, chosen by `WinogradSchedule` from the shapes alone (so every thread count gives the same
     /// bits): blocks of tile rows, each transformed, multiplied and transformed back by one task in its own
@@ -62,13 +63,14 @@ extension Kernels {
     ) {
         let tile = geometry.winogradTile
         let (minimum, maximum) = epilogue.activation.bounds
-        let packed = packedTransforms || tile == 4
+        let packed = packedTransforms || tile == 4 || geometry.winogradStride == 2
         let band = WinogradBand(
             input: input, weights: transformedWeight, packedWeights: packed, instructionSet: instructionSet,
             output: output, geometry: geometry, accumulates: accumulates,
             bias: epilogue.bias, skip: accumulates ? nil : skip, minimum: minimum, maximum: maximum,
             transformedInput: workspace, products: workspace, firstTileRow: 0, tileRows: 0,
-            channelTasks: min(geometry.inputChannels, pool.threads * 4), filterTasks: min(geometry.outputChannels, pool.threads * 4))
+            channelTasks: min(geometry.inputChannels, pool.threads * 4), filterTasks: min(geometry.outputChannels, pool.threads * 4),
+            runTasks: min(25, pool.threads))
         let schedule = WinogradSchedule(geometry: geometry, packed: packed)
         if schedule.blockTileRows > 0 {
             runBlocks(band, schedule: schedule, workspace: workspace, pool: pool)
@@ -111,7 +113,7 @@ extension Kernels {
                     band.transformedInput = slot
                     band.products = slot + transformed
                     band.transformInput(channels: 0..<schedule.channels)
-                    band.multiply(positions: 0..<schedule.positions)
+                    band.multiply(positions: 0..<schedule.filterPositions)
                     band.transformOutput(filters: 0..<schedule.filters)
                     block += 1
                 }
@@ -134,14 +136,23 @@ extension Kernels {
             band.tileRows = min(geometry.winogradBandTileRows, tileRowsTotal - firstTileRow)
             let channelTasks = band.channelTasks
             let filterTasks = band.filterTasks
+            let runTasks = band.runTasks
             withUnsafePointer(to: &band) { context in
                 pool.forEach(channelTasks, context: context) { raw, task in
                     let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
                     let channels = band.range(task, of: band.geometry.inputChannels, tasks: band.channelTasks)
                     band.transformInput(channels: channels)
                 }
-                pool.forEach(geometry.winogradPositions, context: context) { raw, position in
-                    raw.assumingMemoryBound(to: WinogradBand.self).pointee.multiply(positions: position..<(position + 1))
+                if geometry.winogradStride == 2 {
+                    // 16 filters with 1, 2 or 4 runs of tiles each: even shares of the 25 runs.
+                    pool.forEach(runTasks, context: context) { raw, task in
+                        let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
+                        band.multiplyStride2(runs: band.range(task, of: 25, tasks: band.runTasks))
+                    }
+                } else {
+                    pool.forEach(geometry.winogradPositions, context: context) { raw, position in
+                        raw.assumingMemoryBound(to: WinogradBand.self).pointee.multiply(positions: position..<(position + 1))
+                    }
                 }
                 pool.forEach(filterTasks, context: context) { raw, task in
                     let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
@@ -188,6 +199,8 @@ struct WinogradBand {
     /// How the input transform and output transform are split over the pool.
     var channelTasks: Int
     var filterTasks: Int
+    /// How the stride-2 products' 25 runs are split over the pool.
+    var runTasks: Int
 
     var tiles: Int { tileRows * geometry.winogradTileColumns }
 
@@ -205,11 +218,18 @@ struct WinogradBand {
         (task * count / tasks)..<((task + 1) * count / tasks)
     }
 
-    /// `M[k] = U[k] V[k]` for the positions `positions` of the 16 (or 36): packed transforms on the packed
+    /// `M[k] = U[k] V[k]` for the positions `positions` of the 16 (or 36; at stride 2 the distinct filters of the
+    /// 16, `multiplyStride2`): packed transforms on the packed
     /// product's channel-vectorised tile, or on Resin's Winograd product (winograd_product.h) for AVX-512's
     /// fused blocks; plain ones on sgemm.
     func multiply(positions: Range<Int>) {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
+        if geometry.winogradStride == 2 {
+            // Distinct filters `positions`: the runs from the first one's to the last one's end.
+            let first = Kernels.runs(ofFilter: positions.lowerBound), last = Kernels.runs(ofFilter: positions.upperBound - 1)
+            multiplyStride2(runs: first.first..<(last.first + last.count))
+            return
+        }
         if packedWeights, instructionSet != .avx512 || tiles > WinogradSchedule.targetTiles {
             // Wider than a fused block (phased bands: 49 tiles on ResNet-50's 28x28 F(4x4) and 14x14 F(2x2)
             // layers), the packed product's channel-vectorised tile wins on both vector sets. Its tiles cover 49
@@ -252,6 +272,25 @@ struct WinogradBand {
 }
 
 extension WinogradBand {
+    /// The stride-2 products of runs `runs` of the 25 (Kernels+WinogradStride2.swift): for each distinct filter
+    /// whose runs meet them, one product of its packed transform by those of its runs, side by side in each
+    /// row of the transformed input (`count` runs of tiles a row), on the packed product's channel tile.
+    func multiplyStride2(runs: Range<Int>) {
+        let filters = geometry.outputChannels, channels = geometry.inputChannels
+        let stride = PackedFilters.floats(filters: filters, inner: channels)
+        for filter in 0..<16 {
+            let (first, count) = Kernels.runs(ofFilter: filter)
+            let begin = max(first, runs.lowerBound), end = min(first + count, runs.upperBound)
+            guard begin < end else { continue }
+            let width = count * tiles, offset = (begin - first) * tiles
+            instructionSet.packedGEMM(m: filters, n: (end - begin) * tiles, k: channels,
+                                      panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
+                                      packed: weights + filter * stride, b: transformedInput + first * channels * tiles + offset, ldb: width,
+                                      c: products + first * filters * tiles + offset, ldc: width, accumulate: false,
+                                      next: filter < 15 && first + count < runs.upperBound ? weights + (filter + 1) * stride : nil)
+        }
+    }
+
     /// The band as the C transforms see it.
     var cBand: resin_winograd_band {
         resin_winograd_band(
@@ -266,7 +305,8 @@ extension WinogradBand {
     func transformInput(channels: Range<Int>) {
         var band = cBand
         let kernels = instructionSet.kernels.pointee
-        let transform = (geometry.winogradTile == 4 ? kernels.winograd4_input : kernels.winograd2_input)!
+        let transform = (geometry.winogradStride == 2 ? kernels.winograd2s2_input
+            : geometry.winogradTile == 4 ? kernels.winograd4_input : kernels.winograd2_input)!
         transform(&band, input, channels.lowerBound, channels.upperBound, transformedInput)
     }
 
@@ -274,7 +314,8 @@ extension WinogradBand {
     func transformOutput(filters: Range<Int>) {
         var band = cBand
         let kernels = instructionSet.kernels.pointee
-        let transform = (geometry.winogradTile == 4 ? kernels.winograd4_output : kernels.winograd2_output)!
+        let transform = (geometry.winogradStride == 2 ? kernels.winograd2s2_output
+            : geometry.winogradTile == 4 ? kernels.winograd4_output : kernels.winograd2_output)!
         transform(&band, products, filters.lowerBound, filters.upperBound, output, bias, skip, accumulates ? 1 : 0, minimum, maximum)
     }
 }

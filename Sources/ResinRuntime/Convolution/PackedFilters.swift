@@ -32,9 +32,9 @@ public enum PackedFilters {
     /// Whether a Winograd convolution's 16 products are worth running on packed transforms: few tiles per
     /// band (the products' columns), at least one full panel. Measured on ResNet-50's 28x28 and 14x14
     /// stages (196 and 49 tiles): 15 to 25% faster convolutions than OpenBLAS on the plain transforms.
-    /// F(4x4, 3x3) always runs its 36 products on packed transforms (it has no OpenBLAS path).
+    /// F(4x4, 3x3) and the stride-2 F(2x2, 3x3) always run on packed transforms (they have no OpenBLAS path).
     public static func pay(forWinograd geometry: ConvolutionGeometry) -> Bool {
-        if geometry.winogradTile == 4 { return true }
+        if geometry.winogradTile == 4 || geometry.winogradStride == 2 { return true }
         return geometry.usesWinograd && geometry.outputChannels >= panel
             && geometry.winogradBandTileRows * geometry.winogradTileColumns <= maximumColumns
     }

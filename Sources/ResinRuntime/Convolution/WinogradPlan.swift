@@ -1,9 +1,9 @@
 import CResinKernels
 import ResinIR
 
-/// Whether a convolution runs direct (im2col and a GEMM), as Winograd F(2x2, 3x3) or as F(4x4, 3x3), and how
-/// its tiles are banded. A function of the shapes and the batch only, never of the processor, so a converter
-/// writes the same file everywhere.
+/// Whether a convolution runs direct (im2col and a GEMM), as Winograd F(2x2, 3x3) or as F(4x4, 3x3) (at
+/// stride 2: direct or the stride-2 F(2x2, 3x3)), and how its tiles are banded. A function of the shapes and
+/// the batch only, never of the processor, so a converter writes the same file everywhere.
 ///
 /// `.whenFaster` compares estimated times: each algorithm's multiply-adds at one assumed rate, its transform
 /// (or im2col) traffic at another, and the bytes of filters one inference reads at an assumed memory
@@ -14,6 +14,8 @@ import ResinIR
 struct WinogradPlan {
     /// 0 (direct), 2 or 4.
     var tile = 0
+    /// 1, or 2 for the stride-2 F(2x2, 3x3).
+    var stride = 1
     var tileColumns = 0
     var bandTileRows = 0
 
@@ -45,15 +47,20 @@ struct WinogradPlan {
         choice: WinogradChoice, workspaceLimit: Int
     ) {
         let outputs = window.outputSizes
-        // 3x3 stride-1 undilated ungrouped convolutions with enough channels to repay the transforms.
-        guard choice != .never, inputSpatial.count == 2, window.kernel == [3, 3], window.strides == [1, 1],
-              window.dilations == [1, 1], group == 1, inputChannels >= 16, outputChannels >= 16,
-              outputs.count == 2, outputs[0] >= 4, outputs[1] >= 4 else { return }
+        // 3x3 undilated ungrouped convolutions with enough channels to repay the transforms.
+        guard choice != .never, inputSpatial.count == 2, window.kernel == [3, 3], window.dilations == [1, 1], group == 1,
+              inputChannels >= 16, outputChannels >= 16, outputs.count == 2 else { return }
+        if window.strides == [2, 2] {
+            self = Self.stride2(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, outputs: outputs,
+                                choice: choice, workspaceLimit: workspaceLimit)
+            return
+        }
+        guard window.strides == [1, 1], choice != .whenEligibleStride2, outputs[0] >= 4, outputs[1] >= 4 else { return }
         let fits4x4 = (outputs[1] + 3) / 4 <= Self.maximumTileColumns
         guard (outputs[1] + 1) / 2 <= Self.maximumTileColumns else { return }
         let chosen: Int
         switch choice {
-        case .never: return
+        case .never, .whenEligibleStride2: return
         case .whenEligible: chosen = 2
         case .whenEligible4x4:
             guard fits4x4 else { return }
@@ -83,9 +90,43 @@ struct WinogradPlan {
         bandTileRows = band.rows
     }
 
+    /// The stride-2 F(2x2, 3x3) (Kernels+WinogradStride2.swift) where it is eligible and chosen: its 16 distinct
+    /// filters always packed (panels of 32 filters, so at least one full panel), at least `minimumTiles2x2`
+    /// tiles per image like F(2x2), and under `.whenFaster` where the cost model ranks it ahead of direct.
+    private static func stride2(batch: Int, inputChannels: Int, outputChannels: Int, outputs: [Int], choice: WinogradChoice,
+                                workspaceLimit: Int) -> WinogradPlan {
+        var plan = WinogradPlan()
+        let tiles = ((outputs[0] + 1) / 2) * ((outputs[1] + 1) / 2)
+        guard outputChannels >= PackedFilters.panel, (outputs[1] + 1) / 2 <= Self.maximumTileColumns else { return plan }
+        switch choice {
+        case .whenEligibleStride2: break
+        case .whenFaster:
+            let cost = { (tile: Int) in
+                Self.cost(tile: tile, stride: 2, batch: batch, channels: inputChannels, filters: outputChannels, outputs: outputs,
+                          limit: workspaceLimit)
+            }
+            guard tiles >= Self.minimumTiles2x2, cost(2) < cost(0) else { return plan }
+        default: return plan
+        }
+        let band = Self.band(tile: 2, stride: 2, channels: inputChannels, filters: outputChannels, outputs: outputs, limit: workspaceLimit)
+        plan.tile = 2
+        plan.stride = 2
+        plan.tileColumns = band.columns
+        plan.bandTileRows = band.rows
+        return plan
+    }
+
+    /// Direct.
+    private init() {}
+
+    /// Transformed positions per tile and distinct transformed filters: 16, 36, or at stride 2 25 sharing 16.
+    static func positions(tile: Int, stride: Int) -> (transforms: Int, filters: Int) {
+        stride == 2 ? (25, 16) : ((tile + 2) * (tile + 2), (tile + 2) * (tile + 2))
+    }
+
     /// Tile columns, and tile rows per band such that a band's transformed input and products fit `limit` floats.
-    static func band(tile: Int, channels: Int, filters: Int, outputs: [Int], limit: Int) -> (columns: Int, rows: Int) {
-        let positions = (tile + 2) * (tile + 2)
+    static func band(tile: Int, stride: Int = 1, channels: Int, filters: Int, outputs: [Int], limit: Int) -> (columns: Int, rows: Int) {
+        let positions = Self.positions(tile: tile, stride: stride).transforms
         let columns = (outputs[1] + tile - 1) / tile
         let rowsTotal = (outputs[0] + tile - 1) / tile
         return (columns, max(1, min(rowsTotal, limit / (positions * (channels + filters) * columns))))
@@ -97,17 +138,17 @@ struct WinogradPlan {
     /// turn and each band's products read every position's filters. Without it the model chose F(4x4) for
     /// ResNet-50's 7x7 stage at batch 8 (counting its 38 MB of transforms once where 8 images read 302 MB), and
     /// those convolutions took 22 to 24 ms against ONNX Runtime's 6.3 (2 threads, AVX-512).
-    static func filterPasses(tile: Int, batch: Int, channels: Int, filters: Int, outputs: [Int], limit: Int) -> Int {
-        let positions = (tile + 2) * (tile + 2)
+    static func filterPasses(tile: Int, stride: Int = 1, batch: Int, channels: Int, filters: Int, outputs: [Int], limit: Int) -> Int {
+        let positions = Self.positions(tile: tile, stride: stride).filters
         guard positions * channels * filters * 4 > WinogradSchedule.filterBytesLimit else { return 1 }
-        let band = band(tile: tile, channels: channels, filters: filters, outputs: outputs, limit: limit)
+        let band = band(tile: tile, stride: stride, channels: channels, filters: filters, outputs: outputs, limit: limit)
         let tileRows = (outputs[0] + tile - 1) / tile
         return batch * ((tileRows + band.rows - 1) / band.rows)
     }
 
-    /// Estimated seconds of one convolution of the whole batch as direct (tile 0), F(2x2) or F(4x4), its bands
-    /// of transforms at most `limit` floats (`band`).
-    static func cost(tile: Int, batch: Int, channels: Int, filters: Int, outputs: [Int], limit: Int) -> Double {
+    /// Estimated seconds of one convolution of the whole batch as direct (tile 0), F(2x2) or F(4x4) (at `stride`
+    /// 2: direct or the stride-2 F(2x2)), its bands of transforms at most `limit` floats (`band`).
+    static func cost(tile: Int, stride: Int = 1, batch: Int, channels: Int, filters: Int, outputs: [Int], limit: Int) -> Double {
         let images = Double(batch), c = Double(channels), m = Double(filters)
         let multiplyAdds: Double, transformFloats: Double, filterFloats: Double
         if tile == 0 {
@@ -116,12 +157,13 @@ struct WinogradPlan {
             transformFloats = images * c * 9 * columns  // im2col's columns
             filterFloats = m * c * 9
         } else {
-            let positions = Double((tile + 2) * (tile + 2))
+            let positions = Self.positions(tile: tile, stride: stride)
             let tiles = Double(((outputs[0] + tile - 1) / tile) * ((outputs[1] + tile - 1) / tile))
-            multiplyAdds = images * positions * m * c * tiles
-            transformFloats = images * positions * (c + m) * tiles
-            filterFloats = positions * m * c
-                * Double(filterPasses(tile: tile, batch: batch, channels: channels, filters: filters, outputs: outputs, limit: limit))
+            multiplyAdds = images * Double(positions.transforms) * m * c * tiles
+            transformFloats = images * Double(positions.transforms) * (c + m) * tiles
+            filterFloats = Double(positions.filters) * m * c
+                * Double(filterPasses(tile: tile, stride: stride, batch: batch, channels: channels, filters: filters, outputs: outputs,
+                                      limit: limit))
         }
         return multiplyAdds / multiplyAddsPerSecond + transformFloats / transformFloatsPerSecond
             + filterFloats * 4 / filterBytesPerSecond
@@ -131,7 +173,8 @@ struct WinogradPlan {
 /// How a Winograd convolution is run: fused blocks of tile rows (`blockTileRows > 0`) or phased bands. A
 /// function of the shapes and batch only, never of the thread count, so every split gives the same bits.
 struct WinogradSchedule {
-    var positions = 0, channels = 0, filters = 0
+    /// Transformed positions and distinct filters (`ConvolutionGeometry.winogradFilterPositions`).
+    var positions = 0, filterPositions = 0, channels = 0, filters = 0
     /// Tile rows and columns of one image.
     var tileRows = 0, tileColumns = 0
     /// Most tile rows of a fused block; 0 runs the phased schedule.
@@ -170,11 +213,12 @@ struct WinogradSchedule {
         let tile = geometry.winogradTile
         guard tile > 0 else { return }
         positions = geometry.winogradPositions
+        filterPositions = geometry.winogradFilterPositions
         channels = geometry.inputChannels
         filters = geometry.outputChannels
         tileRows = (geometry.outputSpatial[0] + tile - 1) / tile
         tileColumns = geometry.winogradTileColumns
-        guard packed, positions * channels * filters * 4 <= Self.filterBytesLimit else { return }
+        guard packed, filterPositions * channels * filters * 4 <= Self.filterBytesLimit else { return }
         let most = max(1, min(tileRows, Self.targetTiles / max(tileColumns, 1)))
         // The fewest blocks of at most `most` tile rows, one more per image when the batch's count is odd and
         // above 1: tasks take blocks in turn, so an odd count leaves one thread of two a block more (ResNet-50's

@@ -2,8 +2,8 @@ import ResinIR
 
 /// Weights put in the layout the kernels read, once, when a native file is written (Docs/DESIGN.md: "weight
 /// transforms happen once, at convert time"): a convolution the runtime will run as Winograd gets its
-/// transformed filters as a fifth input (F(2x2) or F(4x4) as `WinogradPlan` chooses; packed for Resin's own
-/// kernel when its products have few columns, and always for F(4x4)), and one with few output columns its filters packed for that kernel (`PackedFilters`), so a session made from the file maps them instead of computing them.
+/// transformed filters as a fifth input (F(2x2), F(4x4) or the stride-2 F(2x2) as `WinogradPlan` chooses; packed
+/// for Resin's own kernel when its products have few columns, and always for the other two), and one with few output columns its filters packed for that kernel (`PackedFilters`), so a session made from the file maps them instead of computing them.
 /// Which convolutions get which depends on the shapes only, not on the processor converting.
 public enum KernelPreparation {
     /// The name suffixes of transformed and packed filters.
@@ -47,6 +47,7 @@ public enum KernelPreparation {
                   let weightBytes = weight.storage.bytes.baseAddress?.assumingMemoryBound(to: Float.self) else { continue }
             let prepared: PreparedFilters
             switch geometry.winogradTile {
+            case _ where geometry.winogradStride == 2: prepared = .winogradStride2Packed
             case 4: prepared = .winograd4x4Packed
             case 2: prepared = PackedFilters.pay(forWinograd: geometry) ? .winogradPacked : .winograd
             default: prepared = .packed
@@ -54,7 +55,11 @@ public enum KernelPreparation {
             var name = node.inputs[1] + (prepared == .packed ? packedSuffix : winogradSuffix)
             while constants[name] != nil { name += "_" }
             let tensor: Tensor
-            if prepared == .winograd4x4Packed {
+            if prepared == .winogradStride2Packed {
+                let filters = geometry.outputChannels, channels = geometry.inputChannels
+                let packed = Kernels.winogradStride2PackedWeights(weightBytes, filters: filters, channels: channels)
+                tensor = Tensor.floats(packed, shape: [16] + PackedFilters.shape(filters: filters, inner: channels), name: name)
+            } else if prepared == .winograd4x4Packed {
                 let filters = geometry.outputChannels, channels = geometry.inputChannels
                 let packed = Kernels.winograd4x4PackedWeights(weightBytes, filters: filters, channels: channels)
                 tensor = Tensor.floats(packed, shape: [36] + PackedFilters.shape(filters: filters, inner: channels), name: name)

@@ -39,6 +39,7 @@ enum StepFactory {
             if case .fusedConv(let fused) = node.op {
                 if fused.prepared == .packed { return .never }
                 if fused.prepared == .winograd4x4Packed { return .whenEligible4x4 }
+                if fused.prepared == .winogradStride2Packed { return .whenEligibleStride2 }
             }
             return .whenEligible  // F(2x2) transforms, plain or packed
         }
@@ -95,6 +96,10 @@ enum StepFactory {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
         guard let prepared else {
             guard geometry.usesWinograd else { return WinogradFilters() }
+            if geometry.winogradStride == 2 {
+                let packed = Kernels.winogradStride2PackedWeights(UnsafePointer(weight.floats), filters: filters, channels: channels)
+                return WinogradFilters(packed: packed.withUnsafeBytes { TensorStorage(copying: $0) })
+            }
             if geometry.winogradTile == 4 {
                 let packed = Kernels.winograd4x4PackedWeights(UnsafePointer(weight.floats), filters: filters, channels: channels)
                 return WinogradFilters(packed: packed.withUnsafeBytes { TensorStorage(copying: $0) })
@@ -106,9 +111,11 @@ enum StepFactory {
             }
             return WinogradFilters(plain: transforms.withUnsafeBytes { TensorStorage(copying: $0) })
         }
-        let packed = layout == .winogradPacked || layout == .winograd4x4Packed
-        let expected = geometry.winogradPositions * (packed ? PackedFilters.floats(filters: filters, inner: channels) : filters * channels)
-        guard geometry.usesWinograd, geometry.winogradTile == (layout == .winograd4x4Packed ? 4 : 2), prepared.dataType == .float,
+        let packed = layout == .winogradPacked || layout == .winograd4x4Packed || layout == .winogradStride2Packed
+        let expected = geometry.winogradFilterPositions
+            * (packed ? PackedFilters.floats(filters: filters, inner: channels) : filters * channels)
+        guard geometry.usesWinograd, geometry.winogradTile == (layout == .winograd4x4Packed ? 4 : 2),
+              geometry.winogradStride == (layout == .winogradStride2Packed ? 2 : 1), prepared.dataType == .float,
               prepared.elementCount == expected else {
             throw RuntimeError.unsupportedAttribute(
                 node: node.displayName, opType: node.opType,
