@@ -61,6 +61,20 @@ enum StepFactory {
                                    winograd: winograd)
     }
 
+    /// A convolution as an error about its prepared filters names it: input, filters and strides.
+    static func describeConvolution(_ geometry: ConvolutionGeometry) -> String {
+        let g = geometry
+        return "input \(describe([g.batch, g.inputChannels] + g.inputSpatial)), filters "
+            + "\(describe([g.outputChannels, g.channelsPerGroup] + g.window.kernel)), strides \(describe(g.window.strides))"
+    }
+
+    /// The algorithm a geometry runs, in an error's words.
+    static func algorithm(_ geometry: ConvolutionGeometry) -> String {
+        if !geometry.usesWinograd { return "a direct convolution" }
+        if geometry.winogradStride == 2 { return "the stride-2 Winograd F(2x2, 3x3)" }
+        return "Winograd F(\(geometry.winogradTile)x\(geometry.winogradTile), 3x3)"
+    }
+
     /// Packed filters a native file provided (`PackedFilters`), used in place: every instruction set's kernel
     /// reads them.
     static func preparedPackedWeights(_ geometry: ConvolutionGeometry, _ prepared: BoundValue, node: Node) throws -> UnsafePointer<Float> {
@@ -68,7 +82,9 @@ enum StepFactory {
               prepared.elementCount == PackedFilters.floats(filters: geometry.outputChannels, inner: geometry.columnRows) else {
             throw RuntimeError.unsupportedAttribute(
                 node: node.displayName, opType: node.opType,
-                reason: "its packed filters \(describe(prepared.shape)) do not fit the convolution (\(geometry.outputChannels) filters of \(geometry.columnRows))")
+                reason: "its packed filters \(describe(prepared.shape)) do not fit the convolution (\(describeConvolution(geometry)); "
+                    + "\(PackedFilters.floats(filters: geometry.outputChannels, inner: geometry.columnRows)) floats for "
+                    + "\(geometry.outputChannels) filters of \(geometry.columnRows))")
         }
         return UnsafePointer(prepared.floats)
     }
@@ -119,7 +135,8 @@ enum StepFactory {
               prepared.elementCount == expected else {
             throw RuntimeError.unsupportedAttribute(
                 node: node.displayName, opType: node.opType,
-                reason: "its prepared filters \(describe(prepared.shape)) do not fit the convolution this runtime would run")
+                reason: "its \(layout.rawValue) filters \(describe(prepared.shape)) do not fit the convolution (\(describeConvolution(geometry))),"
+                    + " which with these shapes runs as \(algorithm(geometry))\(geometry.usesWinograd ? " on \(expected) floats" : "")")
         }
         if !packed { return WinogradFilters(preparedPlain: UnsafePointer(prepared.floats)) }
         return WinogradFilters(preparedPacked: UnsafePointer(prepared.floats))
