@@ -19,8 +19,7 @@ import TestSupport
         var testDescription: String { "\(layout.rawValue) \(describe(prepared)) on \(filters) filters \(kernel)x\(kernel) stride \(stride)" }
 
         /// `x` [1, 16, 8, 8] through one FusedConv whose filters are `w` and whose prepared filters are `p`.
-        func model(preparedShape: [Int]? = nil) -> Model {
-            let shape = preparedShape ?? prepared
+        func model() -> Model {
             let pads = kernel == 3 ? 1 : 0
             let window = WindowAttributes(strides: [stride, stride], pads: Array(repeating: pads, count: 4))
             let attributes = FusedConvAttributes(conv: ConvAttributes(window: window), activation: .relu, prepared: layout)
@@ -29,7 +28,7 @@ import TestSupport
                 nodes: [HandBuiltGraphs.node(FusedConvAttributes.opType, .fusedConv(attributes), ["x", "w", "", "", "p"], ["y"])],
                 inputs: [("x", [1, 16, 8, 8])], outputs: ["y"],
                 initializers: [HandBuiltGraphs.weights("w", [filters, 16, kernel, kernel], &random),
-                               .floats([Float](repeating: 0, count: shape.reduce(1, *)), shape: shape, name: "p")])
+                               .floats([Float](repeating: 0, count: prepared.reduce(1, *)), shape: prepared, name: "p")])
         }
     }
 

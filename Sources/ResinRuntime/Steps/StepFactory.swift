@@ -78,13 +78,12 @@ enum StepFactory {
     /// Packed filters a native file provided (`PackedFilters`), used in place: every instruction set's kernel
     /// reads them.
     static func preparedPackedWeights(_ geometry: ConvolutionGeometry, _ prepared: BoundValue, node: Node) throws -> UnsafePointer<Float> {
-        guard geometry.group == 1, !geometry.usesWinograd, prepared.dataType == .float,
-              prepared.elementCount == PackedFilters.floats(filters: geometry.outputChannels, inner: geometry.columnRows) else {
+        let expected = PackedFilters.floats(filters: geometry.outputChannels, inner: geometry.columnRows)
+        guard geometry.group == 1, !geometry.usesWinograd, prepared.dataType == .float, prepared.elementCount == expected else {
             throw RuntimeError.unsupportedAttribute(
                 node: node.displayName, opType: node.opType,
                 reason: "its packed filters \(describe(prepared.shape)) do not fit the convolution (\(describeConvolution(geometry)); "
-                    + "\(PackedFilters.floats(filters: geometry.outputChannels, inner: geometry.columnRows)) floats for "
-                    + "\(geometry.outputChannels) filters of \(geometry.columnRows))")
+                    + "\(expected) floats for \(geometry.outputChannels) filters of \(geometry.columnRows))")
         }
         return UnsafePointer(prepared.floats)
     }
