@@ -26,6 +26,16 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 load_n(c
 #define VSTOREN(p, v, n) resin_store_first8((p), (v), (n))
 #define VCLAMP(v, lo, hi) _mm256_min_ps((hi), _mm256_max_ps((lo), (v)))
 
+// Copies n floats to `to` with non-temporal stores for its whole 32-byte blocks, plain ones at the ragged ends.
+__attribute__((target("avx2,fma"), always_inline)) static inline void stream_copy(float *to, const float *from, long n) {
+    long i = 0;
+    while (i < n && ((unsigned long)(to + i) & 31)) { to[i] = from[i]; i++; }
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(to + i, _mm256_loadu_ps(from + i));
+    for (; i < n; i++) to[i] = from[i];
+}
+#define WG_STREAM_COPY(to, from, n) stream_copy((to), (from), (n))
+#define WG_STREAM_FENCE() _mm_sfence()
+
 // The upper half of a and lower of b, then each 128-bit lane shifted by one float across the pair.
 #define VNEXT(a, b)                                                                                                    \
     _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(_mm256_permute2f128_ps((a), (b), 0x21)),             \

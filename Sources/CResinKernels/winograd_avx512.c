@@ -61,6 +61,16 @@ __attribute__((target("avx512f"), always_inline)) static inline void merge4(cons
 #define WG_MERGE4(phases, stride, line, width) merge4((phases), (stride), (line), (width))
 #define WG_SPLIT4(padded, out, phases) split4((padded), &(out)[0][0], WG_QP, (phases))
 
+// Copies n floats to `to` with non-temporal stores for its whole cache lines, plain ones at the ragged ends.
+__attribute__((target("avx512f"), always_inline)) static inline void stream_copy(float *to, const float *from, long n) {
+    long i = 0;
+    while (i < n && ((unsigned long)(to + i) & 63)) { to[i] = from[i]; i++; }
+    for (; i + 16 <= n; i += 16) _mm512_stream_ps(to + i, _mm512_loadu_ps(from + i));
+    for (; i < n; i++) to[i] = from[i];
+}
+#define WG_STREAM_COPY(to, from, n) stream_copy((to), (from), (n))
+#define WG_STREAM_FENCE() _mm_sfence()
+
 #define VNEXT(a, b) _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b), _mm512_castps_si512(a), 1))
 
 #define WG_M 2

@@ -46,6 +46,8 @@
 #define WG_Q (RESIN_WINOGRAD_MAX_TILE_COLUMNS + 1)
 // Stack rows padded so a full-vector load at any index below WG_Q stays inside them.
 #define WG_QP (((WG_Q + WG_W - 1) / WG_W + 1) * WG_W)
+// Floats of the output transform's stage for non-temporal stores (`resin_winograd_band.stream`).
+#define WG_STREAM_FLOATS 4096
 
 #ifndef WG_STRIDE2_POSITION
 #define WG_STRIDE2_POSITION
@@ -221,9 +223,20 @@ WG_TARGET void WG_FN(output)(const struct resin_winograd_band *band, const float
     // Outputs of one tile row by (row in tile, column in tile, tile), then one output row in order.
     float outputs[WG_M][WG_M][WG_QP];
     float line[WG_M * WG_QP];
+    // With `band->stream` (and not in place), each filter's rows of the band go to `stage` first, as many filters
+    // as it holds (several whole planes, or one filter's rows of a part of the image), then out in whole cache
+    // lines with non-temporal stores: writing lines another core holds then needs no round trip per line.
+    float stage[WG_STREAM_FLOATS] __attribute__((aligned(64)));
+    const long plane_size = out_height * out_width, first_row = band->first_tile_row * WG_M;
+    const long last_row = (band->first_tile_row + band->tile_rows) * WG_M < out_height
+        ? (band->first_tile_row + band->tile_rows) * WG_M : out_height;
+    const long span = (last_row - first_row) * out_width;
+    const long per_stage = !band->stream || accumulate || span > WG_STREAM_FLOATS ? 0
+        : first_row == 0 && last_row == out_height ? WG_STREAM_FLOATS / plane_size : 1;
+    long staged = 0;
     for (long filter = filter_begin; filter < filter_end; filter++) {
         const vf shift = VSPLAT(bias ? bias[filter] : 0.0f);
-        float *plane = output + filter * out_height * out_width;
+        float *plane = output + filter * plane_size;
         const float *residual = skip ? skip + filter * out_height * out_width : 0;
         for (long tile_row = 0; tile_row < band->tile_rows; tile_row++) {
             const float *m = products + tile_row * columns;
@@ -247,7 +260,7 @@ WG_TARGET void WG_FN(output)(const struct resin_winograd_band *band, const float
             const long top = (band->first_tile_row + tile_row) * WG_M;
             for (int a = 0; a < WG_M && top + a < out_height; a++) {
                 WG_MERGE(outputs[a], line, out_width);
-                float *target = plane + (top + a) * out_width;
+                float *target = per_stage ? stage + staged * span + (top + a - first_row) * out_width : plane + (top + a) * out_width;
                 const float *add = accumulate ? target : residual ? residual + (top + a) * out_width : 0;
                 for (long x = 0; x < out_width; x += WG_W) {
                     const long n = out_width - x < WG_W ? out_width - x : WG_W;
@@ -257,7 +270,12 @@ WG_TARGET void WG_FN(output)(const struct resin_winograd_band *band, const float
                 }
             }
         }
+        if (per_stage && (++staged == per_stage || filter + 1 == filter_end)) {
+            WG_STREAM_COPY(output + (filter + 1 - staged) * plane_size + first_row * out_width, stage, staged * span);
+            staged = 0;
+        }
     }
+    if (per_stage) WG_STREAM_FENCE();
 }
 
 #undef WG_N

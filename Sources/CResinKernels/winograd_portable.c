@@ -19,6 +19,11 @@ static inline float clamp(float value, float lo, float hi) {
 }
 #define VCLAMP(v, lo, hi) clamp((v), (lo), (hi))
 
+// Plain C has no non-temporal store: the output transform's stage is copied out plainly.
+#include <string.h>
+#define WG_STREAM_COPY(to, from, n) memcpy((to), (from), (size_t)(n) * sizeof(float))
+#define WG_STREAM_FENCE() ((void)0)
+
 #define VNEXT(a, b) ((void)(a), (b))
 
 #define WG_M 2

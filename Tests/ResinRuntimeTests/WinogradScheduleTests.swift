@@ -151,7 +151,8 @@ import TestSupport
             }
         }
         var band = resin_winograd_band(channels: channels, filters: filters, height: 0, width: 0, pad_top: 0, pad_left: 0,
-                                       out_height: 0, out_width: 0, first_tile_row: 0, tile_rows: 1, tile_columns: tiles)
+                                       out_height: 0, out_width: 0, first_tile_row: 0, tile_rows: 1, tile_columns: tiles,
+                                       stream: 0)
         for instructionSet in InstructionSet.supported {
             var products = [Float](repeating: .nan, count: reference.count)
             instructionSet.kernels.pointee.winograd_product(&band, packed, PackedFilters.floats(filters: filters, inner: channels),

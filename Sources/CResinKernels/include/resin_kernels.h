@@ -223,6 +223,9 @@ struct resin_winograd_band {
     long pad_top, pad_left;
     long out_height, out_width;  // output plane
     long first_tile_row, tile_rows, tile_columns;
+    // Nonzero: the output transform writes through a stack buffer and stores whole cache lines of the output
+    // with non-temporal stores (not when it accumulates in place); the phased schedule sets it on several threads.
+    int stream;
 };
 
 /// Writes `V` for channels `channel_begin ..< channel_end` of `input` (one image, `[C][H][W]`); cells outside
