@@ -130,11 +130,12 @@ extension Kernels {
         band.transformedInput = workspace
         // On more than one thread the output transform stores whole lines non-temporally: the arena lines it
         // overwrites were mostly last read by the other threads too, and a plain store to such a line first takes
-        // it back from their caches, a round trip per line when the cores are far apart. ResNet-101 (AMD EPYC
-        // Zen 4, 2 threads, alternating processes, medians, 2026-12-04): 82.58 against 86.35 ms with the cores
-        // apart (a cache line's round trip about 330 ns), 64.40 against 64.78 close; ResNet-50 34.85 against
-        // 35.48 close. The input transform's V streamed the same way gained more apart but cost 1.6% close,
-        // where the products then read it from memory instead of the other core's cache.
+        // it back from their caches, a round trip per line when the cores are far apart. Measured on AMD EPYC
+        // Zen 4, 2 threads, alternating processes, medians (2026-12-04, Docs/PERFORMANCE.md): with the cores apart
+        // (a cache line's round trip about 330 ns) ResNet-101 82.58 against 86.35 ms, ResNet-50 39.96 against
+        // 41.85; close, 0.997 to 1.010 of the time before (paired medians, ResNet-18 and ResNet-50). The input
+        // transform's V streamed the same way gained more apart but cost 1.6% close, where the products then read
+        // it from memory instead of the other core's cache.
         band.streams = pool.threads > 1
         band.products = workspace + geometry.winogradPositions * geometry.inputChannels * geometry.winogradBandTileRows
             * geometry.winogradTileColumns
