@@ -39,7 +39,7 @@ import TestSupport
     ]
 
     @Test(arguments: cases)
-    func streamedTransformsWriteTheSameBits(_ test: Case) throws {
+    func streamedOutputsMatchThePlainStores(_ test: Case) throws {
         var random = SplitMix64(seed: test.channels * 97 + test.filters)
         let outHeight = (test.height + 2 - 3) / test.stride + 1, outWidth = (test.width + 2 - 3) / test.stride + 1
         let tileColumns = (outWidth + test.tile - 1) / test.tile
