@@ -237,7 +237,7 @@ WG_TARGET void WG_FN(output)(const struct resin_winograd_band *band, const float
     for (long filter = filter_begin; filter < filter_end; filter++) {
         const vf shift = VSPLAT(bias ? bias[filter] : 0.0f);
         float *plane = output + filter * plane_size;
-        const float *residual = skip ? skip + filter * out_height * out_width : 0;
+        const float *residual = skip ? skip + filter * plane_size : 0;
         for (long tile_row = 0; tile_row < band->tile_rows; tile_row++) {
             const float *m = products + tile_row * columns;
             for (long q = 0; q < columns; q += WG_W) {
