@@ -105,6 +105,25 @@ extension Optional where Wrapped == [Float] {
     }
 }
 
+/// A convolution on packed filters with a bias, and with `residual` (when given) accumulated in place and Relu
+/// applied; the workspace and the output (without a residual) start as NaN.
+func packedConvolution(
+    x: [Float], w: [Float], packed: [Float], bias: [Float], residual: [Float]?, geometry: ConvolutionGeometry, pool: WorkerPool,
+    instructionSet: InstructionSet
+) -> [Float] {
+    var workspace = [Float](repeating: .nan, count: max(geometry.workspaceElements, 1))
+    var output = residual ?? [Float](repeating: .nan, count: geometry.batch * geometry.outputChannels * geometry.outputPlane)
+    output.withUnsafeMutableBufferPointer { out in
+        bias.withUnsafeBufferPointer { b in
+            let epilogue = ConvolutionEpilogue(bias: b.baseAddress, skip: residual == nil ? nil : UnsafePointer(out.baseAddress),
+                                               activation: residual == nil ? .none : .relu)
+            Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
+                                workspace: &workspace, pool: pool, packedWeight: packed, instructionSet: instructionSet)
+        }
+    }
+    return output
+}
+
 @Suite struct ConvolutionBandTests {
     /// A workspace limit of a few rows' columns splits im2col into bands; results must not change.
     @Test(arguments: [(1, 1), (2, 2), (1, 3)])
@@ -125,6 +144,63 @@ extension Optional where Wrapped == [Float] {
             Kernels.convolution(input: x, weight: w, bias: bias, output: &fast, geometry: banded, workspace: &workspace, pool: pool)
             Kernels.referenceConvolution(input: x, weight: w, bias: bias, output: &reference, geometry: full)
             expectClose(fast, reference, rtol: 1e-4, atol: 1e-5)
+        }
+    }
+
+    struct CopiesCase: Sendable, CustomTestStringConvertible {
+        var channels: Int, filters: Int, height: Int, width: Int, bandRows: Int?, residual: Bool
+        var testDescription: String {
+            "C \(channels) M \(filters) \(height)x\(width) band rows \(bandRows.map(String.init) ?? "all") residual \(residual)"
+        }
+    }
+
+    /// Bands of few columns whose product splits its panels over the threads keep one im2col copy per thread
+    /// (`ConvolutionGeometry.columnCopies`): each thread copies the whole band and multiplies its own panels.
+    /// On 2 and 3 threads, under every instruction set, against the reference convolution (double-checked
+    /// sums of a few hundred products) and bit for bit against one thread's shared band: partial panels, an
+    /// odd width, bands of 2 rows and a last band of 1, bias, and an in-place residual with Relu.
+    @Test(arguments: [
+        CopiesCase(channels: 20, filters: 200, height: 7, width: 7, bandRows: nil, residual: true),
+        CopiesCase(channels: 9, filters: 230, height: 9, width: 5, bandRows: nil, residual: false),
+        CopiesCase(channels: 20, filters: 224, height: 5, width: 7, bandRows: 2, residual: true),
+    ])
+    func ownColumnCopiesMatchTheReference(_ test: CopiesCase) throws {
+        var random = SplitMix64(seed: test.channels * 1009 + test.filters)
+        let spatial = [test.height, test.width]
+        let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: spatial, kernel: [3, 3])
+        func geometry(threads: Int) -> ConvolutionGeometry {
+            ConvolutionGeometry(batch: 1, inputChannels: test.channels, outputChannels: test.filters, group: 1, inputSpatial: spatial,
+                                window: window, workspaceLimit: test.bandRows.map { $0 * test.channels * 9 * test.width } ?? ConvolutionGeometry.workspaceLimit,
+                                threads: threads)
+        }
+        let serial = geometry(threads: 1)
+        #expect(serial.columnCopies == 1)
+        if let bandRows = test.bandRows { try #require(serial.tileRows == bandRows && serial.outputSpatial[0] % bandRows == 1) }
+        let x = random.floats(test.channels * spatial.reduce(1, *))
+        let w = random.floats(test.filters * serial.columnRows)
+        let bias = random.floats(test.filters)
+        let outputCount = test.filters * serial.outputPlane
+        let skip = random.floats(outputCount)
+        var reference = [Float](repeating: 0, count: outputCount)
+        Kernels.referenceConvolution(input: x, weight: w, bias: bias, output: &reference, geometry: serial)
+        if test.residual { for index in reference.indices { reference[index] = max(0, reference[index] + skip[index]) } }
+        let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: test.filters, inner: serial.columnRows) }
+        func run(_ geometry: ConvolutionGeometry, _ pool: WorkerPool, _ instructionSet: InstructionSet) -> [Float] {
+            packedConvolution(x: x, w: w, packed: packed, bias: bias, residual: test.residual ? skip : nil, geometry: geometry,
+                              pool: pool, instructionSet: instructionSet)
+        }
+        try #require(!InstructionSet.supported.isEmpty)
+        for instructionSet in InstructionSet.supported {
+            let shared = run(serial, .serial, instructionSet)
+            expectClose(shared, reference, rtol: 1e-4, atol: 1e-4 * Float(serial.columnRows).squareRoot(), "\(instructionSet), 1 thread")
+            for threads in [2, 3] {
+                let copies = geometry(threads: threads)
+                #expect(copies.columnCopies == threads, "\(threads) threads take the copies")
+                #expect(copies.workspaceElements == threads * serial.workspaceElements)
+                let own = run(copies, WorkerPool(threads: threads), instructionSet)
+                expectClose(own, reference, rtol: 1e-4, atol: 1e-4 * Float(serial.columnRows).squareRoot(), "\(instructionSet), \(threads) threads")
+                #expect(own.map(\.bitPattern) == shared.map(\.bitPattern), "\(instructionSet), \(threads) threads: the same bits as one thread")
+            }
         }
     }
 }
@@ -258,18 +334,10 @@ extension Optional where Wrapped == [Float] {
         if test.residual { for index in reference.indices { reference[index] = max(0, reference[index] + skip[index]) } }
         let packed = w.withUnsafeBufferPointer { PackedFilters.pack($0.baseAddress!, filters: test.filters, inner: geometry.columnRows) }
         #expect(packed.count == PackedFilters.shape(filters: test.filters, inner: geometry.columnRows).reduce(1, *))
-        var workspace = [Float](repeating: .nan, count: max(geometry.workspaceElements, 1))
         for instructionSet in InstructionSet.supported {
             for pool in [WorkerPool.serial, WorkerPool(threads: 2), WorkerPool(threads: 3)] {
-                var output = test.residual ? skip : [Float](repeating: .nan, count: outputCount)
-                output.withUnsafeMutableBufferPointer { out in
-                    bias.withUnsafeBufferPointer { b in
-                        let epilogue = ConvolutionEpilogue(bias: b.baseAddress, skip: test.residual ? UnsafePointer(out.baseAddress) : nil,
-                                                           activation: test.residual ? .relu : .none)
-                        Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
-                                            workspace: &workspace, pool: pool, packedWeight: packed, instructionSet: instructionSet)
-                    }
-                }
+                let output = packedConvolution(x: x, w: w, packed: packed, bias: bias, residual: test.residual ? skip : nil,
+                                               geometry: geometry, pool: pool, instructionSet: instructionSet)
                 expectClose(output, reference, rtol: 1e-4, atol: 1e-4, "\(instructionSet), \(pool.threads) threads")
             }
         }

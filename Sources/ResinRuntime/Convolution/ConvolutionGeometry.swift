@@ -34,7 +34,7 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         batch: Int, inputChannels: Int, outputChannels: Int, group: Int, inputSpatial: [Int], window: ResolvedWindow,
         workspaceLimit: Int = ConvolutionGeometry.workspaceLimit, winograd: WinogradChoice = .never,
         winogradWorkspaceLimit: Int = ConvolutionGeometry.winogradWorkspaceLimit,
-        implicitMinimumColumns: Int = ConvolutionGeometry.implicitMinimumColumns, padsInput: Bool = true
+        implicitMinimumColumns: Int = ConvolutionGeometry.implicitMinimumColumns, padsInput: Bool = true, threads: Int = 1
     ) {
         self.batch = batch
         self.inputChannels = inputChannels
@@ -81,6 +81,11 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         winogradStride = plan.stride
         winogradTileColumns = plan.tileColumns
         winogradBandTileRows = plan.bandTileRows
+        let bandColumns = tileRows * (inputSpatial.count == 2 ? window.outputSizes[1] : 0)
+        let panels = (outputChannels + PackedFilters.panel - 1) / PackedFilters.panel
+        columnCopies = threads > 1 && group == 1 && inputSpatial.count == 2 && !isPointwise && !runsDirectly && !readsPaddedInput
+            && !implicitColumns && plan.tile == 0 && bandColumns <= PackedFilters.maximumColumns
+            && !Kernels.splitsColumns(m: outputChannels, n: bandColumns, threads: threads) && panels >= 2 * threads ? threads : 1
     }
 
     /// Floats of Winograd transformed input and products one band may use (4 MiB). Every band of a phased
@@ -111,6 +116,19 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 
     /// Output rows per im2col band (2-D convolutions).
     public let tileRows: Int
+
+    /// Copies of each im2col band, one per thread, when the band's product splits its panels over the threads
+    /// (few columns, on the channel-vectorised tile: ResNet's 3x3 convolutions on 7x7 maps): each thread then
+    /// copies the whole band itself and multiplies its own panels by its own copy, in one task, instead of
+    /// the threads copying half each and then reading the other's half. When the host places the two cores of
+    /// a virtual machine apart (a cache line's round trip about 330 ns instead of 65; Docs/PERFORMANCE.md),
+    /// every line one core wrote and the other reads or overwrites costs a round trip, and the shared band
+    /// (0.9 MB on ResNet-18's and ResNet-50's 512-channel 7x7 layers) made each of those layers about 0.3 ms
+    /// slower apart than close. Measured on AMD EPYC Zen 4, 2 threads, ResNet-18, alternating processes
+    /// classified by round-trip probes, medians: apart 15.23 against 15.97 ms, close 11.46 against 11.47. The
+    /// copies cost workspace only where activations are small, and the bits are the same: each column's sum
+    /// runs in one tile in the same order. `threads` (the session's) of 1 keeps one shared band.
+    public let columnCopies: Int
 
     /// Input channels each group reads.
     public let channelsPerGroup: Int
@@ -205,7 +223,7 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public var workspaceElements: Int {
         if usesWinograd { return WinogradSchedule.workspaceElements(self) }
         if isPointwise { return 0 }
-        if inputSpatial.count == 2 { return max(columnRows * tileRows * outputSpatial[1], paddedInputElements) }
+        if inputSpatial.count == 2 { return max(columnRows * tileRows * outputSpatial[1] * columnCopies, paddedInputElements) }
         return columnRows * outputPlane
     }
 

@@ -107,6 +107,18 @@ extension Kernels {
                     // One band of output rows (all of them when not tiling): im2col, then one GEMM.
                     let rowCount = bands ? min(bandRows, outputRows - firstRow) : 1
                     let columnCount = bands ? rowCount * outputWidth : outputPlane
+                    if bands, let packedWeight, let pool, geometry.columnCopies > 1, pool.threads > 1 {
+                        let target = destination + firstRow * outputWidth
+                        let skip = epilogue.skip.map { $0 + (target - output) }
+                        let bounds = epilogue.activation.bounds
+                        let problem = resin_gemm_problem(
+                            m: filters, n: columnCount, k: rows, packed: packedWeight, b: workspace!, ldb: columnCount, c: target,
+                            ldc: outputPlane, epilogue: resin_gemm_epilogue(bias: epilogue.bias, skip: skip, min: bounds.min, max: bounds.max))
+                        ownColumnsProduct(source, geometry: geometry, firstRow: firstRow, problem: problem, copies: workspace!, pool: pool,
+                                          instructionSet: instructionSet)
+                        firstRow += rowCount
+                        continue
+                    }
                     let columns: UnsafePointer<Float>
                     if pointwise {
                         columns = source
@@ -223,6 +235,46 @@ extension Kernels {
                 }
             }
         }
+    }
+
+    /// One band's product split over the threads by panels, each thread copying the whole band into its own
+    /// copy in `copies` (`ConvolutionGeometry.columnCopies`) and multiplying its panels by it, in one task: no
+    /// line of the band passes between the cores. `problem.b` is the first copy; task `t` reads copy `t`.
+    private static func ownColumnsProduct(
+        _ source: UnsafePointer<Float>, geometry: ConvolutionGeometry, firstRow: Int, problem: resin_gemm_problem,
+        copies: UnsafeMutablePointer<Float>, pool: WorkerPool, instructionSet: InstructionSet
+    ) {
+        let tasks = min(pool.threads, geometry.columnCopies)
+        var split = OwnColumns(problem: problem, gather: implicitColumns(of: source, geometry: geometry, channels: geometry.channelsPerGroup),
+                               firstColumn: firstRow * geometry.outputSpatial[1], copies: copies, tasks: tasks, instructionSet: instructionSet)
+        withUnsafePointer(to: &split) { context in
+            pool.forEach(tasks, context: context) { raw, task in
+                let s = raw.assumingMemoryBound(to: OwnColumns.self)
+                var problem = s.pointee.problem
+                let copy = s.pointee.copies + task * problem.n * problem.k
+                problem.b = UnsafePointer(copy)
+                withUnsafePointer(to: s.pointee.gather) { gather in
+                    s.pointee.instructionSet.im2col(gather, columns: s.pointee.firstColumn..<(s.pointee.firstColumn + problem.n),
+                                                    rows: 0..<problem.k, into: copy, rowStride: problem.n)
+                }
+                let panels = (problem.m + PackedFilters.panel - 1) / PackedFilters.panel, tasks = s.pointee.tasks
+                withUnsafePointer(to: problem) { problem in
+                    s.pointee.instructionSet.fusedGEMM(problem, panels: (task * panels / tasks)..<((task + 1) * panels / tasks),
+                                                       columns: 0..<problem.pointee.n)
+                }
+            }
+        }
+    }
+
+    /// What every task of `ownColumnsProduct` shares.
+    private struct OwnColumns {
+        var problem: resin_gemm_problem
+        var gather: resin_gemm_gather
+        /// The band's first column.
+        var firstColumn: Int
+        var copies: UnsafeMutablePointer<Float>
+        var tasks: Int
+        var instructionSet: InstructionSet
     }
 
     /// What every task of a band's im2col shares.

@@ -67,6 +67,8 @@ struct GraphCompiler {
     var inPlaceOutputs: [String] = []
     /// Whether a FusedConv may take its dying residual's block (off only to measure what it saves).
     var accumulatesInPlace = true
+    /// The session's threads: a step's workspace may depend on them (`StepFactory.workspaceBytes`).
+    private(set) var threads = 1
     /// Bytes of the values folded while compiling (allocated now, kept by the session), and the most they
     /// may reach: folding checks each output's size against it before evaluating the node.
     var foldedBytes = 0
@@ -115,6 +117,7 @@ struct GraphCompiler {
 
     mutating func compile(options: SessionOptions) throws {
         memoryLimit = options.effectiveMemoryLimit
+        threads = options.threads
         // Fixed inputs become initializers; listed among the inputs as IR version 3 files do, they are
         // constants that no caller feeds.
         for (name, tensor) in options.fixedInputs.sorted(by: { $0.key < $1.key }) {
@@ -252,7 +255,8 @@ struct GraphCompiler {
                 compiledOutputs.append(value)
             }
         }
-        let workspace = try StepFactory.workspaceBytes(node: node, inputs: inputs.map { $0.map(Self.shapeOnly) }, outputs: compiledOutputs.map(Self.shapeOnly))
+        let workspace = try StepFactory.workspaceBytes(node: node, inputs: inputs.map { $0.map(Self.shapeOnly) },
+                                                       outputs: compiledOutputs.map(Self.shapeOnly), threads: threads)
         var workspaceBlock: Int?
         if workspace > 0 {
             blocks.append(PlannedBlock(size: workspace, firstStep: step, lastStep: step))

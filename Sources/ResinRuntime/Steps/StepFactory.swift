@@ -2,15 +2,16 @@ import ResinIR
 
 /// Turns a node with bound inputs and outputs into a step, checking what the kernels support.
 enum StepFactory {
-    /// Bytes of workspace a node's kernel needs for these shapes.
-    static func workspaceBytes(node: Node, inputs: [ValueShape?], outputs: [ValueShape]) throws -> Int {
+    /// Bytes of workspace a node's kernel needs for these shapes, on a pool of `threads` (the step's, as `make`
+    /// gets it: a convolution may keep a copy of its columns per thread, `ConvolutionGeometry.columnCopies`).
+    static func workspaceBytes(node: Node, inputs: [ValueShape?], outputs: [ValueShape], threads: Int = 1) throws -> Int {
         switch node.op {
         case .conv(let attributes):
-            return try convolutionWorkspaceBytes(node: node, attributes: attributes, inputs: inputs)
+            return try convolutionWorkspaceBytes(node: node, attributes: attributes, inputs: inputs, threads: threads)
         case .fusedConv(let attributes):
             let packed = attributes.prepared == .packed && node.inputs.count > 4 && !node.inputs[4].isEmpty
             return try convolutionWorkspaceBytes(node: node, attributes: attributes.conv, inputs: inputs, original: attributes.weight,
-                                                 packed: packed)
+                                                 packed: packed, threads: threads)
         case .batchNormalization:
             guard let x = inputs[0] else { return 0 }
             return 2 * (x.shape.count > 1 ? x.shape[1] : 1) * 4
@@ -21,11 +22,13 @@ enum StepFactory {
 
     /// im2col columns for one group of one image.
     private static func convolutionWorkspaceBytes(
-        node: Node, attributes: ConvAttributes, inputs: [ValueShape?], original: OriginalWeight? = nil, packed: Bool = false
+        node: Node, attributes: ConvAttributes, inputs: [ValueShape?], original: OriginalWeight? = nil, packed: Bool = false,
+        threads: Int
     ) throws -> Int {
         guard inputs.count > 1, let x = inputs[0], let weight = inputs[1]?.shape ?? original?.shape else { return 0 }
         // Sized for whichever algorithm may run: Winograd needs constant weights, known only at binding.
-        let direct = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: weight, winograd: .never)
+        let direct = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: weight, winograd: .never,
+                                             threads: threads)
         let winograd = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: weight,
                                                winograd: winogradChoice(node: node, weightIsConstant: true))
         // Filters a native file stores packed may read implicit columns, which need no im2col workspace.
@@ -47,7 +50,7 @@ enum StepFactory {
     }
 
     static func convolutionGeometry(
-        node: Node, attributes: ConvAttributes, input: [Int], weight: [Int], winograd: WinogradChoice = .never
+        node: Node, attributes: ConvAttributes, input: [Int], weight: [Int], winograd: WinogradChoice = .never, threads: Int = 1
     ) throws -> ConvolutionGeometry {
         let kernel = attributes.window.kernelShape ?? Array(weight.dropFirst(2))
         let window: ResolvedWindow
@@ -58,7 +61,7 @@ enum StepFactory {
         }
         return ConvolutionGeometry(batch: input[0], inputChannels: input[1], outputChannels: weight[0],
                                    group: attributes.group, inputSpatial: Array(input.dropFirst(2)), window: window,
-                                   winograd: winograd)
+                                   winograd: winograd, threads: threads)
     }
 
     /// A convolution as an error about its prepared filters names it: input, filters and strides.
@@ -198,7 +201,8 @@ enum StepFactory {
             guard let x, let w = input(1), let y else { break }
             try requireFloat(x, w, input(2))
             let geometry = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: w.shape,
-                                                   winograd: winogradChoice(node: node, weightIsConstant: w.isConstant))
+                                                   winograd: winogradChoice(node: node, weightIsConstant: w.isConstant),
+                                                   threads: pool.threads)
             let transforms = try PreparedFilterCache.winograd(filters, node, w) {
                 try winogradFilters(geometry, weight: w, prepared: nil, layout: .winograd, node: node)
             }
@@ -219,7 +223,8 @@ enum StepFactory {
                   let weightShape = onlyPacked ? attributes.weight?.shape : w.shape else { break }
             try requireFloat(x, w, input(2), skip, y)
             let geometry = try convolutionGeometry(node: node, attributes: attributes.conv, input: x.shape, weight: weightShape,
-                                                   winograd: winogradChoice(node: node, weightIsConstant: w.isConstant))
+                                                   winograd: winogradChoice(node: node, weightIsConstant: w.isConstant),
+                                                   threads: pool.threads)
             if onlyPacked, geometry.group != 1 || weightShape.count != x.shape.count
                 || elementCount(of: Array(weightShape.dropFirst())) != geometry.columnRows {
                 throw RuntimeError.unsupportedAttribute(
