@@ -124,10 +124,11 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// a virtual machine apart (a cache line's round trip about 330 ns instead of 65; Docs/PERFORMANCE.md),
     /// every line one core wrote and the other reads or overwrites costs a round trip, and the shared band
     /// (0.9 MB on ResNet-18's and ResNet-50's 512-channel 7x7 layers) made each of those layers about 0.3 ms
-    /// slower apart than close. Measured on AMD EPYC Zen 4, 2 threads, ResNet-18, alternating processes
-    /// classified by round-trip probes, medians: apart 15.23 against 15.97 ms, close 11.46 against 11.47. The
-    /// copies cost workspace only where activations are small, and the bits are the same: each column's sum
-    /// runs in one tile in the same order. `threads` (the session's) of 1 keeps one shared band.
+    /// slower apart than close. Measured on AMD EPYC Zen 4, 2 threads, alternating processes classified by
+    /// round-trip probes, medians of paired ratios: ResNet-18 apart 0.965 of the time before (15.34 against
+    /// 15.90 ms), close 0.992; ResNet-50 apart 0.991, close 1.000. The copies take workspace only where the
+    /// activations are small (no model's arena grew), and the bits are the same: each column's sum runs in one
+    /// tile in the same order. `threads` (the session's) of 1 keeps one shared band.
     public let columnCopies: Int
 
     /// Input channels each group reads.
