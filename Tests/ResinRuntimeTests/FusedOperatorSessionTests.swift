@@ -75,6 +75,28 @@ import TestSupport
         expectClose(try #require(outputs["r"]?.floatValues), r, rtol: 0, atol: 0)
     }
 
+    /// A session plans one im2col band per thread for convolutions whose few columns split their panels over
+    /// the threads (`ConvolutionGeometry.columnCopies`: 200 filters on a 7x7 map, 7 panels), and runs them on
+    /// those copies: each convolution's workspace grows with the session's threads, and 2 and 3 threads give
+    /// one thread's bits.
+    @Test func sessionsPlanAnIm2colBandPerThread() throws {
+        let model = G.residualBlock(channels: 200, size: 7, fused: true)
+        func workspaces(_ threads: Int) throws -> [Int] {
+            let compiler = try G.compiled(model, options: SessionOptions(threads: threads))
+            return compiler.pending.compactMap { $0.workspaceBlock.map { compiler.blocks[$0].size } }
+        }
+        let one = try workspaces(1)
+        #expect(one.count == 3 && one.allSatisfy { $0 == 200 * 9 * 49 * 4 }, "\(one)")
+        let x = Self.input([1, 200, 7, 7])
+        let serial = try Self.run(model, ["x": x], output: "y")
+        #expect(serial.contains { $0 > 0 })
+        for threads in [2, 3] {
+            #expect(try workspaces(threads) == one.map { $0 * threads }, "\(threads) threads")
+            let split = try Self.run(model, ["x": x], output: "y", threads: threads)
+            #expect(split.map(\.bitPattern) == serial.map(\.bitPattern), "\(threads) threads")
+        }
+    }
+
     /// A residual seen through a view shares its block: the view's source must be dead too.
     @Test(arguments: [false, true])
     func residualThroughAViewIsTrackedByBlock(sourceUsedLater: Bool) throws {
