@@ -107,21 +107,13 @@ extension Kernels {
                     // One band of output rows (all of them when not tiling): im2col, then one GEMM.
                     let rowCount = bands ? min(bandRows, outputRows - firstRow) : 1
                     let columnCount = bands ? rowCount * outputWidth : outputPlane
-                    if bands, let packedWeight, let pool, geometry.columnCopies > 1, pool.threads > 1 {
-                        let target = destination + firstRow * outputWidth
-                        let skip = epilogue.skip.map { $0 + (target - output) }
-                        let bounds = epilogue.activation.bounds
-                        let problem = resin_gemm_problem(
-                            m: filters, n: columnCount, k: rows, packed: packedWeight, b: workspace!, ldb: columnCount, c: target,
-                            ldc: outputPlane, epilogue: resin_gemm_epilogue(bias: epilogue.bias, skip: skip, min: bounds.min, max: bounds.max))
-                        ownColumnsProduct(source, geometry: geometry, firstRow: firstRow, problem: problem, copies: workspace!, pool: pool,
-                                          instructionSet: instructionSet)
-                        firstRow += rowCount
-                        continue
-                    }
+                    // With a band per thread (`columnCopies`) each thread copies its own inside the product.
+                    let ownCopies = bands && packedWeight != nil && geometry.columnCopies > 1 && (pool?.threads ?? 1) > 1
                     let columns: UnsafePointer<Float>
                     if pointwise {
                         columns = source
+                    } else if ownCopies {
+                        columns = UnsafePointer(workspace!)
                     } else if bands {
                         bandIm2col(source, geometry: geometry, firstRow: firstRow, rowCount: rowCount, into: workspace!, pool: pool,
                                    instructionSet: instructionSet)
@@ -153,7 +145,12 @@ extension Kernels {
                         let problem = resin_gemm_problem(
                             m: filters, n: columnCount, k: rows, packed: packedWeight, b: columns, ldb: columnCount, c: target, ldc: outputPlane,
                             epilogue: resin_gemm_epilogue(bias: epilogue.bias, skip: skip, min: bounds.min, max: bounds.max))
-                        fusedGEMM(pool: pool, problem: problem, instructionSet: instructionSet)
+                        if ownCopies, let pool {
+                            ownColumnsProduct(source, geometry: geometry, firstRow: firstRow, problem: problem, copies: workspace!,
+                                              pool: pool, instructionSet: instructionSet)
+                        } else {
+                            fusedGEMM(pool: pool, problem: problem, instructionSet: instructionSet)
+                        }
                     } else if let pool {
                         parallelSGEMM(pool: pool, m: filters, n: columnCount, k: rows, a: filterBlock, lda: rows,
                                       b: columns, ldb: columnCount, beta: beta, c: target, ldc: outputPlane)
@@ -239,7 +236,8 @@ extension Kernels {
 
     /// One band's product split over the threads by panels, each thread copying the whole band into its own
     /// copy in `copies` (`ConvolutionGeometry.columnCopies`) and multiplying its panels by it, in one task: no
-    /// line of the band passes between the cores. `problem.b` is the first copy; task `t` reads copy `t`.
+    /// line of the band passes between the cores. `problem.b` is the first copy; task `t` copies into and reads
+    /// copy `t`.
     private static func ownColumnsProduct(
         _ source: UnsafePointer<Float>, geometry: ConvolutionGeometry, firstRow: Int, problem: resin_gemm_problem,
         copies: UnsafeMutablePointer<Float>, pool: WorkerPool, instructionSet: InstructionSet
