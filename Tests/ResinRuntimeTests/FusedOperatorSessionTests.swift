@@ -97,6 +97,39 @@ import TestSupport
         }
     }
 
+    /// A session of 256-channel 14x14 convolutions (phased Winograd F(2x2), bands of 49 tiles, 8 panels of
+    /// filters) plans a transformed input per thread (`ConvolutionGeometry.winogradInputCopies`), probes its
+    /// threads' distance before each run, and gives one thread's bits whether it runs the phases (cores close)
+    /// or the split by filters (cores apart), on 2 and 3 threads.
+    @Test func sessionsSplitPhasedWinogradByFiltersWhenCoresAreApart() throws {
+        let model = G.residualBlock(channels: 256, size: 14, fused: true)
+        let x = Self.input([1, 256, 14, 14])
+        let serial = try Self.run(model, ["x": x], output: "y")
+        #expect(serial.contains { $0 > 0 })
+        for threads in [2, 3] {
+            // Each convolution's workspace: 16 positions of 49 tiles for a transformed input per thread and the products.
+            let compiler = try G.compiled(model, options: SessionOptions(threads: threads))
+            let workspaces = compiler.pending.compactMap { $0.workspaceBlock.map { compiler.blocks[$0].size } }
+            #expect(workspaces == Array(repeating: 16 * (256 * threads + 256) * 49 * 4, count: 3), "\(threads) threads")
+            for apart in [false, true] {
+                let session = try Session(model: model, options: SessionOptions(threads: threads))
+                let copies = session.programs[0].steps.compactMap { step -> Int? in
+                    if case .convolution(let convolution) = step, convolution.geometry.usesWinograd {
+                        return convolution.geometry.winogradInputCopies
+                    }
+                    return nil
+                }
+                #expect(copies == [threads, threads, threads], "\(threads) threads")
+                session.pool.coresApart = !apart
+                session.pool.fixedDistance = apart
+                let y = try #require(try session.run(["x": x])["y"]?.floatValues)
+                // The run's probe set the distance the pool was given.
+                #expect(session.pool.coresApart == apart)
+                #expect(y.map(\.bitPattern) == serial.map(\.bitPattern), "\(threads) threads, cores \(apart ? "apart" : "close")")
+            }
+        }
+    }
+
     /// A residual seen through a view shares its block: the view's source must be dead too.
     @Test(arguments: [false, true])
     func residualThroughAViewIsTrackedByBlock(sourceUsedLater: Bool) throws {

@@ -15,6 +15,8 @@ import TestSupport
         /// 0 no residual, 1 a separate one, 2 in place.
         var residual: Int
         var fused: Bool
+        /// Floats of transformed input and products a band may use (`ConvolutionGeometry.winogradWorkspaceLimit`).
+        var bandLimit = ConvolutionGeometry.winogradWorkspaceLimit
         var testDescription: String { name }
     }
 
@@ -43,12 +45,7 @@ import TestSupport
 
     @Test(arguments: cases)
     func scheduleMatchesTheReference(_ test: Case) throws {
-        var random = SplitMix64(seed: test.channels * 131 + test.filters)
-        let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [test.height, test.width], kernel: [3, 3])
-        let geometry = ConvolutionGeometry(batch: test.batch, inputChannels: test.channels, outputChannels: test.filters, group: 1,
-                                           inputSpatial: [test.height, test.width], window: window,
-                                           winograd: test.tile == 4 ? .whenEligible4x4 : .whenEligible)
-        try #require(geometry.winogradTile == test.tile)
+        let geometry = try Self.geometry(test)
         let schedule = WinogradSchedule(geometry: geometry, packed: true)
         try #require((schedule.blockTileRows > 0) == test.fused)
         if test.fused {
@@ -62,43 +59,122 @@ import TestSupport
             #expect(schedule.slots >= min(3, schedule.blocks))
             #expect(schedule.slots * schedule.slotElements <= geometry.workspaceElements)
         }
-        let x = random.floats(test.batch * test.channels * test.height * test.width)
-        let w = random.floats(test.filters * test.channels * 9)
-        let bias = random.floats(test.filters)
-        let outputCount = test.batch * test.filters * geometry.outputPlane
-        let skip = random.floats(outputCount)
-        var reference = [Float](repeating: 0, count: outputCount)
-        Kernels.referenceConvolution(input: x, weight: w, bias: bias, output: &reference, geometry: geometry)
-        for index in reference.indices { reference[index] = max(0, reference[index] + (test.residual == 0 ? 0 : skip[index])) }
-        let transforms: [Float]
-        if test.tile == 4 {
-            transforms = Kernels.winograd4x4PackedWeights(w, filters: test.filters, channels: test.channels)
-        } else {
-            transforms = Kernels.winogradWeights(w, filters: test.filters, channels: test.channels).withUnsafeBufferPointer {
-                PackedFilters.packWinograd($0.baseAddress!, filters: test.filters, channels: test.channels)
-            }
-        }
-        var workspace = [Float](repeating: .nan, count: geometry.workspaceElements)
+        let data = Operands(test)
+        let reference = data.reference(geometry)
         for instructionSet in InstructionSet.supported {
             for pool in [WorkerPool.serial, WorkerPool(threads: 2), WorkerPool(threads: 3)] {
-                var output = test.residual == 2 ? skip : [Float](repeating: .nan, count: outputCount)
-                output.withUnsafeMutableBufferPointer { out in
-                    bias.withUnsafeBufferPointer { b in
-                        skip.withUnsafeBufferPointer { s in
-                            let skipPointer: UnsafePointer<Float>? = test.residual == 1 ? s.baseAddress
-                                : test.residual == 2 ? UnsafePointer(out.baseAddress) : nil
-                            let epilogue = ConvolutionEpilogue(bias: b.baseAddress, skip: skipPointer, activation: .relu)
-                            Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
-                                                workspace: &workspace, pool: pool, packedTransformedWeight: transforms,
-                                                instructionSet: instructionSet)
-                        }
-                    }
-                }
+                let output = data.convolve(geometry, pool: pool, instructionSet: instructionSet).output
                 // F(4x4)'s rounding grows with the channels (Winograd4x4Tests: 2.6e-4 at 64), so about the square
                 // root of 160 / 64 times that at 160.
                 expectClose(output, reference, rtol: 1e-4, atol: test.tile == 2 ? 1e-4 : test.channels > 64 ? 1e-3 : 6e-4,
                             "\(test.name), \(instructionSet), \(pool.threads) threads")
             }
+        }
+    }
+
+    /// Phased convolutions the schedule split by filters takes (`ConvolutionGeometry.winogradInputCopies`): more
+    /// than two panels of filters a thread, bands wider than a fused block.
+    static let splitCases: [Case] = [
+        // F(2x2) on 26x28: 13 tile rows of 14 tiles in bands of 5, 5 and 3 rows (70, 70 and 42 tiles), so on
+        // AVX-512 the last band's products run on the Winograd tile and that band runs in phases; 200 filters in
+        // 7 panels, the last of 8.
+        Case(name: "F(2x2) split, three bands, batch 2, in place", batch: 2, channels: 136, filters: 200, height: 26, width: 28,
+             tile: 2, residual: 2, fused: false, bandLimit: 5 * 16 * (136 + 200) * 14),
+        // F(4x4) on 28x28: one band of 7 x 7 = 49 tiles; 96 channels, 200 filters (2.8 MB of transforms).
+        Case(name: "F(4x4) split, 49 tiles, separate residual", batch: 1, channels: 96, filters: 200, height: 28, width: 28,
+             tile: 4, residual: 1, fused: false),
+    ]
+
+    /// The phased schedule split by filters (`WinogradBand.runFilterShare`), which a pool runs when its cores
+    /// are apart: a transformed input per thread planned in the workspace and written by each thread, and one
+    /// thread's bits (which match the reference convolution) on 2 and 3 threads, cores apart and close, under
+    /// every instruction set the processor runs.
+    @Test(arguments: splitCases)
+    func splitByFiltersGivesThePhasesBits(_ test: Case) throws {
+        let one = try Self.geometry(test)
+        try #require(WinogradSchedule(geometry: one, packed: true).blockTileRows == 0 && one.winogradInputCopies == 1)
+        let data = Operands(test)
+        let reference = data.reference(one)
+        let copyElements = one.winogradPositions * test.channels * one.winogradBandTileRows * one.winogradTileColumns
+        for instructionSet in InstructionSet.supported {
+            let serial = data.convolve(one, pool: .serial, instructionSet: instructionSet).output
+            expectClose(serial, reference, rtol: 1e-4, atol: test.tile == 2 ? 1e-4 : 1e-3, "\(test.name), \(instructionSet)")
+            for threads in [2, 3] {
+                let geometry = try Self.geometry(test, threads: threads)
+                #expect(geometry.winogradInputCopies == threads)
+                #expect(geometry.workspaceElements == one.winogradPositions * (test.channels * threads + test.filters)
+                    * one.winogradBandTileRows * one.winogradTileColumns)
+                for apart in [false, true] {
+                    let pool = WorkerPool(threads: threads)
+                    pool.coresApart = apart
+                    let (output, workspace) = data.convolve(geometry, pool: pool, instructionSet: instructionSet)
+                    let context = "\(test.name), \(instructionSet), \(threads) threads, cores \(apart ? "apart" : "close")"
+                    #expect(output.map(\.bitPattern) == serial.map(\.bitPattern), "\(context)")
+                    // The last thread's copy of the transformed input is written only by the split.
+                    let lastCopy = workspace[((threads - 1) * copyElements)..<(threads * copyElements)]
+                    #expect(lastCopy.contains { !$0.isNaN } == apart, "\(context)")
+                }
+            }
+        }
+    }
+
+    static func geometry(_ test: Case, threads: Int = 1) throws -> ConvolutionGeometry {
+        let window = try WindowAttributes(pads: [1, 1, 1, 1]).resolve(spatial: [test.height, test.width], kernel: [3, 3])
+        let geometry = ConvolutionGeometry(batch: test.batch, inputChannels: test.channels, outputChannels: test.filters, group: 1,
+                                           inputSpatial: [test.height, test.width], window: window,
+                                           winograd: test.tile == 4 ? .whenEligible4x4 : .whenEligible,
+                                           winogradWorkspaceLimit: test.bandLimit, threads: threads)
+        try #require(geometry.winogradTile == test.tile)
+        return geometry
+    }
+
+    /// A case's seeded input, filters, bias and residual, and its packed transforms.
+    struct Operands {
+        var test: Case
+        var x: [Float], w: [Float], bias: [Float], skip: [Float], transforms: [Float]
+
+        init(_ test: Case) {
+            self.test = test
+            var random = SplitMix64(seed: test.channels * 131 + test.filters)
+            x = random.floats(test.batch * test.channels * test.height * test.width)
+            w = random.floats(test.filters * test.channels * 9)
+            bias = random.floats(test.filters)
+            skip = random.floats(test.batch * test.filters * test.height * test.width)
+            if test.tile == 4 {
+                transforms = Kernels.winograd4x4PackedWeights(w, filters: test.filters, channels: test.channels)
+            } else {
+                transforms = Kernels.winogradWeights(w, filters: test.filters, channels: test.channels).withUnsafeBufferPointer {
+                    PackedFilters.packWinograd($0.baseAddress!, filters: test.filters, channels: test.channels)
+                }
+            }
+        }
+
+        /// Relu of the double-precision direct convolution with bias, plus the residual if any.
+        func reference(_ geometry: ConvolutionGeometry) -> [Float] {
+            var reference = [Float](repeating: 0, count: skip.count)
+            Kernels.referenceConvolution(input: x, weight: w, bias: bias, output: &reference, geometry: geometry)
+            for index in reference.indices { reference[index] = max(0, reference[index] + (test.residual == 0 ? 0 : skip[index])) }
+            return reference
+        }
+
+        /// The convolution with the epilogue on `pool`, and the workspace it ran in (NaN where it wrote nothing).
+        func convolve(_ geometry: ConvolutionGeometry, pool: WorkerPool, instructionSet: InstructionSet)
+            -> (output: [Float], workspace: [Float]) {
+            var workspace = [Float](repeating: .nan, count: geometry.workspaceElements)
+            var output = test.residual == 2 ? skip : [Float](repeating: .nan, count: skip.count)
+            output.withUnsafeMutableBufferPointer { out in
+                bias.withUnsafeBufferPointer { b in
+                    skip.withUnsafeBufferPointer { s in
+                        let skipPointer: UnsafePointer<Float>? = test.residual == 1 ? s.baseAddress
+                            : test.residual == 2 ? UnsafePointer(out.baseAddress) : nil
+                        let epilogue = ConvolutionEpilogue(bias: b.baseAddress, skip: skipPointer, activation: .relu)
+                        Kernels.convolution(input: x, weight: w, output: out.baseAddress!, geometry: geometry, epilogue: epilogue,
+                                            workspace: &workspace, pool: pool, packedTransformedWeight: transforms,
+                                            instructionSet: instructionSet)
+                    }
+                }
+            }
+            return (output, workspace)
         }
     }
 

@@ -1,3 +1,4 @@
+import CResinKernels
 import Synchronization
 import Testing
 import TestSupport
@@ -70,6 +71,34 @@ import TestSupport
             }
         }
         #expect(inner == [Int](repeating: 1, count: 4 * 8))
+    }
+
+    /// The probe of a pool's own threads (`probeCoreDistance`): a pool of one has nothing to measure; a pool of
+    /// two measures a round trip and sets `coresApart` from it, or from `fixedDistance` when that is set; and
+    /// each side of the probe gives up when the other never answers (the pool may run both tasks on one
+    /// thread), so a probe cannot hang.
+    @Test func probeMeasuresTheRoundTripBetweenThePoolsThreads() throws {
+        #expect(WorkerPool.serial.probeCoreDistance() == nil)
+        let pool = WorkerPool(threads: 2)
+        pool.fixedDistance = nil
+        var measured: Double?
+        // While parallel tests keep the cores busy, the other thread may wait for one longer than a session's
+        // probe waits (50 microseconds): here each side waits up to 50 ms, a few scheduler time slices.
+        for _ in 0..<50 where measured == nil { measured = pool.probeCoreDistance(timeout: 0.05) }
+        let nanoseconds = try #require(measured)
+        #expect(nanoseconds > 0 && nanoseconds < 1e6)
+        #expect(pool.coresApart == (nanoseconds > WorkerPool.apartNanoseconds))
+        for fixed in [true, false] {
+            pool.fixedDistance = fixed
+            pool.coresApart = !fixed
+            #expect(pool.probeCoreDistance() == nil)
+            #expect(pool.coresApart == fixed)
+        }
+        for role in [0, 1] {
+            var probe = resin_core_probe(turn: 0, nanoseconds: 0)
+            resin_core_probe_task(&probe, role, 1e-3)
+            if role == 0 { #expect(probe.nanoseconds == -1, "the measuring side alone has no round trip") }
+        }
     }
 
     @Test func parallelGEMMMatchesSerial() {

@@ -415,6 +415,20 @@ float resin_fma_peak_loop(enum resin_isa isa, long iterations, float seed);
 /// `iterations` hand-overs or as many as fit in about `seconds`; -1 when no second thread could start.
 double resin_core_round_trip_ns(long iterations, double seconds);
 
+/// Round trips the pool's probe times: batches of trips, the fastest batch's mean kept.
+#define RESIN_CORE_PROBE_BATCHES 4
+#define RESIN_CORE_PROBE_TRIPS 4
+
+/// The round trip between two of a worker pool's threads, measured from inside two of its tasks
+/// (core_round_trip.c): `turn` starts at 0; task 0 calls `resin_core_probe_task` with role 0 and sets
+/// `nanoseconds` (-1 when the other side did not answer within `timeout_seconds`), task 1 with role 1. `turn` is
+/// read and written only atomically (core_round_trip.c), a plain `long` here so that Swift can hold the struct.
+struct resin_core_probe {
+    long turn;
+    double nanoseconds;
+};
+void resin_core_probe_task(struct resin_core_probe *probe, long role, double timeout_seconds);
+
 // ---- Weights on huge pages (huge_pages.c) ----
 
 /// Moves the whole 2 MiB pieces of the read-only mapping at `base` (2 MiB aligned, `bytes` long) that this

@@ -86,6 +86,11 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         columnCopies = threads > 1 && group == 1 && inputSpatial.count == 2 && !isPointwise && !runsDirectly && !readsPaddedInput
             && !implicitColumns && plan.tile == 0 && bandColumns <= PackedFilters.maximumColumns
             && !Kernels.splitsColumns(m: outputChannels, n: bandColumns, threads: threads) && panels >= 2 * threads ? threads : 1
+        if threads > 1, plan.tile > 0, plan.stride == 1, panels >= 2 * threads,
+           plan.bandTileRows * plan.tileColumns > WinogradSchedule.targetTiles,
+           WinogradSchedule(geometry: self, packed: true).blockTileRows == 0 {
+            winogradInputCopies = threads
+        }
     }
 
     /// Floats of Winograd transformed input and products one band may use (4 MiB). Every band of a phased
@@ -130,6 +135,15 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// activations are small (no model's arena grew), and the bits are the same: each column's sum runs in one
     /// tile in the same order. `threads` (the session's) of 1 keeps one shared band.
     public let columnCopies: Int
+
+    /// Copies of a phased Winograd band's transformed input, one per thread, for the schedule split by filters
+    /// (`Kernels.winogradConvolution`), which a session runs when its threads' cores are apart
+    /// (`WorkerPool.coresApart`): each thread transforms the whole band's input into its own copy, multiplies its
+    /// own panels of filters by it and transforms their products out, with no hand-over between the threads.
+    /// Only stride-1 phased bands wider than a fused block (their products run on the packed product's tile
+    /// on every instruction set, which takes a range of panels) with at least two panels a thread; 1 elsewhere
+    /// and on one thread.
+    public private(set) var winogradInputCopies = 1
 
     /// Input channels each group reads.
     public let channelsPerGroup: Int

@@ -54,7 +54,8 @@ extension Kernels {
     /// Two schedules, chosen by `WinogradSchedule` from the shapes alone (so every thread count gives the same
     /// bits): blocks of tile rows, each transformed, multiplied and transformed back by one task in its own
     /// slot of the workspace, with no barrier between the phases; or bands of one image in three phases
-    /// (input transform split by channels, the products by position, the output transform by filters).
+    /// (input transform split by channels, the products by position, the output transform by filters), or,
+    /// when the pool's cores are apart, split by filters (`runFilterShare`), with the same bits.
     static func winogradConvolution(
         input: UnsafePointer<Float>, transformedWeight: UnsafePointer<Float>, packedTransforms: Bool = false,
         output: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, epilogue: ConvolutionEpilogue = ConvolutionEpilogue(),
@@ -121,11 +122,24 @@ extension Kernels {
         }
     }
 
-    /// The phased schedule for one image: bands of tile rows, each in three parallel phases.
+    /// The phased schedule for one image: bands of tile rows, each in three parallel phases, or each split by
+    /// filters when the pool's threads run on cores far apart (`WorkerPool.coresApart`) and the geometry has a
+    /// transformed input per thread (`ConvolutionGeometry.winogradInputCopies`).
+    ///
+    /// Split in phases, every thread's products read the transformed input the other threads wrote, and its output
+    /// transform reads their products: with a cache line's round trip of 330 ns instead of 65, those hand-overs
+    /// cost more than the input transform each thread repeats when split by filters. Measured with both schedules
+    /// in one build, 2 threads, alternating processes classified by round-trip probes (Docs/PERFORMANCE.md): on AMD
+    /// EPYC Zen 5, cores apart, ResNet-101 took 0.955 of the time (layer3's 3x3s 0.34 against 0.39 ms each) and
+    /// ResNet-50 0.975 (17.76 against 18.49 ms, the probe choosing), ResNet-18 0.995; on Zen 4 (an earlier
+    /// build) ResNet-18 0.942 and ResNet-101 0.928. Cores close, the split cost 2.6 to 2.9%, hence the probe
+    /// before each run (`WorkerPool.probeCoreDistance`), with which close runs took 0.998 to 1.003 of the time.
     private static func runPhases(_ image: WinogradBand, workspace: UnsafeMutablePointer<Float>, pool: WorkerPool) {
         let geometry = image.geometry
         let tile = geometry.winogradTile
         let tileRowsTotal = (geometry.outputSpatial[0] + tile - 1) / tile
+        let copies = geometry.winogradInputCopies
+        let splitsByFilters = copies > 1 && pool.coresApart && image.packedWeights
         var band = image
         band.transformedInput = workspace
         // On more than one thread the output transform stores whole lines non-temporally: the arena lines it
@@ -137,12 +151,22 @@ extension Kernels {
         // transform's V streamed the same way gained more apart but cost 1.6% close, where the products then read
         // it from memory instead of the other core's cache.
         band.streams = pool.threads > 1
-        band.products = workspace + geometry.winogradPositions * geometry.inputChannels * geometry.winogradBandTileRows
+        band.products = workspace + geometry.winogradPositions * geometry.inputChannels * copies * geometry.winogradBandTileRows
             * geometry.winogradTileColumns
         var firstTileRow = 0
         while firstTileRow < tileRowsTotal {
             band.firstTileRow = firstTileRow
             band.tileRows = min(geometry.winogradBandTileRows, tileRowsTotal - firstTileRow)
+            defer { firstTileRow += band.tileRows }
+            if splitsByFilters && band.productsOnPackedTile {
+                withUnsafePointer(to: &band) { context in
+                    pool.forEach(copies, context: context) { raw, task in
+                        let band = raw.assumingMemoryBound(to: WinogradBand.self).pointee
+                        band.runFilterShare(task, of: band.geometry.winogradInputCopies)
+                    }
+                }
+                continue
+            }
             let channelTasks = band.channelTasks
             let filterTasks = band.filterTasks
             let runTasks = band.runTasks
@@ -169,7 +193,6 @@ extension Kernels {
                     band.transformOutput(filters: filters)
                 }
             }
-            firstTileRow += band.tileRows
         }
     }
 }
@@ -229,11 +252,31 @@ struct WinogradBand {
         (task * count / tasks)..<((task + 1) * count / tasks)
     }
 
+    /// Whether `multiply` runs this band's products on the packed product's channel-vectorised tile, which takes
+    /// a range of panels (`runFilterShare`).
+    var productsOnPackedTile: Bool {
+        packedWeights && geometry.winogradStride == 1 && (instructionSet != .avx512 || tiles > WinogradSchedule.targetTiles)
+    }
+
+    /// Share `task` of `shares` of the band split by filters: the input transform of every channel into this
+    /// share's own copy of the transformed input (`shares` copies side by side from `transformedInput`, the
+    /// products after them), then every position's products for an even share of the panels of filters, then
+    /// those filters' output transform. No other share reads what this one writes.
+    func runFilterShare(_ task: Int, of shares: Int) {
+        var band = self
+        band.transformedInput = transformedInput + task * geometry.winogradPositions * geometry.inputChannels * tiles
+        band.transformInput(channels: 0..<geometry.inputChannels)
+        let panels = range(task, of: (geometry.outputChannels + PackedFilters.panel - 1) / PackedFilters.panel, tasks: shares)
+        band.multiply(positions: 0..<geometry.winogradPositions, panels: panels)
+        band.transformOutput(filters: (panels.lowerBound * PackedFilters.panel)..<min(geometry.outputChannels, panels.upperBound * PackedFilters.panel))
+    }
+
     /// `M[k] = U[k] V[k]` for the positions `positions` of the 16 (or 36; at stride 2 the distinct filters of the
     /// 16, `multiplyStride2`): packed transforms on the packed
     /// product's channel-vectorised tile, or on Resin's Winograd product (winograd_product.h) for AVX-512's
-    /// fused blocks; plain ones on sgemm.
-    func multiply(positions: Range<Int>) {
+    /// fused blocks; plain ones on sgemm. `panels` (the packed tile only) limits the products to those panels
+    /// of filters; all of them when nil.
+    func multiply(positions: Range<Int>, panels: Range<Int>? = nil) {
         let filters = geometry.outputChannels, channels = geometry.inputChannels
         if geometry.winogradStride == 2 {
             // Distinct filters `positions`: the runs from the first one's to the last one's end.
@@ -241,7 +284,7 @@ struct WinogradBand {
             multiplyStride2(runs: first.first..<(last.first + last.count))
             return
         }
-        if packedWeights, instructionSet != .avx512 || tiles > WinogradSchedule.targetTiles {
+        if productsOnPackedTile {
             // Wider than a fused block (phased bands: 49 tiles on ResNet-50's 28x28 F(4x4) and 14x14 F(2x2)
             // layers), the packed product's channel-vectorised tile wins on both vector sets. Its tiles cover 49
             // as 14 + 14 + 14 + 7 (AVX-512), where the Winograd tile runs a block of 48 and then one of a single
@@ -261,7 +304,7 @@ struct WinogradBand {
             for position in positions {
                 // The next position's filters are fetched while this one's last chunk computes.
                 let next = position + 1 < positions.upperBound ? weights + (position + 1) * stride : nil
-                instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
+                instructionSet.packedGEMM(m: filters, n: tiles, k: channels, panels: panels ?? 0..<((filters + PackedFilters.panel - 1) / PackedFilters.panel),
                                           packed: weights + position * stride, b: transformedInput + position * channels * tiles, ldb: tiles,
                                           c: products + position * filters * tiles, ldc: tiles, accumulate: false, next: next)
             }

@@ -190,11 +190,12 @@ struct WinogradSchedule {
     /// Floats all slots may take together (16 MiB).
     static let slotFloatsLimit = 1 << 22
 
-    /// Floats of workspace a Winograd convolution needs: a phased band's transformed input and products, and
-    /// the fused schedule's slots. Every convolution may run phased (a packed choice is made per call).
+    /// Floats of workspace a Winograd convolution needs: a phased band's transformed input (a copy per thread
+    /// for the split by filters, `ConvolutionGeometry.winogradInputCopies`) and products, and the fused
+    /// schedule's slots. Every convolution may run phased (a packed choice is made per call).
     static func workspaceElements(_ geometry: ConvolutionGeometry) -> Int {
-        let band = geometry.winogradPositions * (geometry.inputChannels + geometry.outputChannels) * geometry.winogradBandTileRows
-            * geometry.winogradTileColumns
+        let band = geometry.winogradPositions * (geometry.inputChannels * geometry.winogradInputCopies + geometry.outputChannels)
+            * geometry.winogradBandTileRows * geometry.winogradTileColumns
         let fused = WinogradSchedule(geometry: geometry, packed: true)
         return max(band, fused.slots * fused.slotElements)
     }

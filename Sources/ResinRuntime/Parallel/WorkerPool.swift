@@ -50,8 +50,29 @@ public final class WorkerPool: @unchecked Sendable {
     private static let spinNanoseconds = 1_000_000
     private var workers: [pthread_t] = []
 
+    /// Whether the last `probeCoreDistance` found the pool's threads on cores far apart: a cache line's round
+    /// trip between them above `apartNanoseconds`. Kernels that have a schedule for each case read it
+    /// (`Kernels.winogradConvolution`); only the caller that holds the pool's session writes it, before a run.
+    var coresApart = false
+    /// `RESIN_CORE_DISTANCE`: `close` or `apart` fixes `coresApart` for measurements; unset, each probe decides.
+    var fixedDistance: Bool?
+    /// The round trip above which cores count as apart. On this project's 2-core KVM guests (AMD EPYC Zen 4 and
+    /// Zen 5) the host places the two virtual cores either close (a round trip of 50 to 110 ns, or about 30 as
+    /// hardware threads of one core) or apart (310 to 420 ns), switching every few seconds to minutes
+    /// (Docs/PERFORMANCE.md, "Two threads and the distance between the cores").
+    static let apartNanoseconds = 200.0
+    /// How long a probe task waits for the other one: the other thread may be asleep (it sleeps after a
+    /// millisecond without work) or busy, and then the probe keeps the last answer rather than wait.
+    static let probeTimeoutSeconds = 50e-6
+
     public init(threads: Int) {
         self.threads = max(1, threads)
+        switch getenv("RESIN_CORE_DISTANCE").map({ String(cString: $0) }) {
+        case "close": fixedDistance = false
+        case "apart": fixedDistance = true
+        default: fixedDistance = nil
+        }
+        coresApart = fixedDistance ?? false
         pthread_mutex_init(&mutex, nil)
         pthread_mutex_init(&dispatching, nil)
         pthread_cond_init(&wake, nil)
@@ -118,6 +139,30 @@ public final class WorkerPool: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
+    /// Measures the round trip of a cache line between two of the pool's threads, from two of its tasks, and
+    /// sets `coresApart` from it (unless `RESIN_CORE_DISTANCE` fixes it); keeps the last answer when the other
+    /// thread did not take part within `timeout` seconds. Takes a few microseconds (16 round trips) and
+    /// allocates nothing. Returns the round trip in nanoseconds, or nil when there was none to measure.
+    @discardableResult
+    func probeCoreDistance(timeout: Double = WorkerPool.probeTimeoutSeconds) -> Double? {
+        if let fixedDistance {
+            coresApart = fixedDistance
+            return nil
+        }
+        guard threads > 1 else { return nil }
+        var shared = CoreProbe(probe: resin_core_probe(turn: 0, nanoseconds: -1), timeout: timeout)
+        withUnsafeMutablePointer(to: &shared) { context in
+            forEach(2, context: UnsafeRawPointer(context)) { raw, role in
+                let context = UnsafeMutableRawPointer(mutating: raw).assumingMemoryBound(to: CoreProbe.self)
+                resin_core_probe_task(&context.pointee.probe, role, context.pointee.timeout)
+            }
+        }
+        let nanoseconds = shared.probe.nanoseconds
+        guard nanoseconds > 0 else { return nil }
+        coresApart = nanoseconds > Self.apartNanoseconds
+        return nanoseconds
+    }
+
     /// How many tasks to split `elements` of streaming work into: one per thread when there is enough
     /// work to repay a dispatch (about 64 KiB of floats each), else one.
     public func taskCount(forElements elements: Int) -> Int {
@@ -172,6 +217,12 @@ public final class WorkerPool: @unchecked Sendable {
         }
         pthread_mutex_unlock(&mutex)
     }
+}
+
+/// What the two tasks of a probe share.
+private struct CoreProbe {
+    var probe: resin_core_probe
+    var timeout: Double
 }
 
 /// What a worker thread starts with: a weak way back to its pool, so the pool can go away.

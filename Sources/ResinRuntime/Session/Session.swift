@@ -104,12 +104,15 @@ public final class Session: @unchecked Sendable {
     /// first run (`HugePageMove`), then emptied. Touched only by the caller holding the session.
     private var hugePageMoves: [HugePageMove]
     /// The session's threads for its parallel loops, or for its lanes.
-    private let pool: WorkerPool
+    let pool: WorkerPool
     /// Images in the batch the lanes share (0 without lanes); stored, since reading it through `inputs`
     /// allocates in debug builds.
     private let laneBatch: Int
     /// Where each lane keeps the error its run threw (lanes only), read after the lanes finish.
     private let laneFailures: UnsafeMutablePointer<Error?>
+    /// Whether a step has a schedule for cores far apart (`ConvolutionGeometry.winogradInputCopies`): each run
+    /// then first measures how far apart the pool's threads are (`WorkerPool.probeCoreDistance`).
+    private let probesCores: Bool
 
     /// Compiles `model` for the options' batch and threads.
     public init(model: Model, options: SessionOptions = SessionOptions()) throws {
@@ -197,6 +200,10 @@ public final class Session: @unchecked Sendable {
         }
         self.programs = programs
         self.batchTail = batchTail
+        probesCores = (programs.flatMap(\.steps) + (batchTail?.steps ?? [])).contains {
+            if case .convolution(let step) = $0 { return step.geometry.winogradInputCopies > 1 && step.pool.threads > 1 }
+            return false
+        }
         stepNodes = active.pending.map(\.node)
         if usesLanes {
             // The batch's inputs, then its outputs, at the start of the arena.
@@ -353,6 +360,7 @@ public final class Session: @unchecked Sendable {
     }
 
     private func runSteps() throws {
+        if probesCores { pool.probeCoreDistance() }
         if imageLanes > 0 { return try runLanes() }
         let steps = programs[0].steps
         for index in steps.indices {
@@ -456,6 +464,7 @@ public final class Session: @unchecked Sendable {
         try claim()
         defer { release() }
         var milliseconds = [Double](repeating: 0, count: stepNodes.count)
+        if probesCores { pool.probeCoreDistance() }
         try milliseconds.withUnsafeMutableBufferPointer { timings in
             if imageLanes > 0 {
                 for image in 0..<laneBatch { try runImage(image, lane: image % imageLanes, timings: timings.baseAddress!) }

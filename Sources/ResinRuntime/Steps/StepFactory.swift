@@ -30,7 +30,7 @@ enum StepFactory {
         let direct = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: weight, winograd: .never,
                                              threads: threads)
         let winograd = try convolutionGeometry(node: node, attributes: attributes, input: x.shape, weight: weight,
-                                               winograd: winogradChoice(node: node, weightIsConstant: true))
+                                               winograd: winogradChoice(node: node, weightIsConstant: true), threads: threads)
         // Filters a native file stores packed may read implicit columns, which need no im2col workspace.
         return max(packed ? direct.packedWorkspaceElements : direct.workspaceElements, winograd.workspaceElements) * 4
     }
