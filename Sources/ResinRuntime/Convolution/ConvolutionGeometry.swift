@@ -86,8 +86,9 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         columnCopies = threads > 1 && group == 1 && inputSpatial.count == 2 && !isPointwise && !runsDirectly && !readsPaddedInput
             && !implicitColumns && plan.tile == 0 && bandColumns <= PackedFilters.maximumColumns
             && !Kernels.splitsColumns(m: outputChannels, n: bandColumns, threads: threads) && panels >= 2 * threads ? threads : 1
-        if threads > 1, plan.tile > 0, plan.stride == 1, panels >= 2 * threads,
-           plan.bandTileRows * plan.tileColumns > WinogradSchedule.targetTiles,
+        let bandTiles = plan.bandTileRows * plan.tileColumns
+        if threads > 1, plan.tile > 0, plan.stride == 1, panels >= 2 * threads, bandTiles > WinogradSchedule.targetTiles,
+           (plan.tile + 2) * (plan.tile + 2) * inputChannels * bandTiles * 4 <= WinogradSchedule.inputCopyBytesLimit,
            WinogradSchedule(geometry: self, packed: true).blockTileRows == 0 {
             winogradInputCopies = threads
         }
@@ -141,8 +142,8 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     /// (`WorkerPool.coresApart`): each thread transforms the whole band's input into its own copy, multiplies its
     /// own panels of filters by it and transforms their products out, with no hand-over between the threads.
     /// Only stride-1 phased bands wider than a fused block (their products run on the packed product's tile
-    /// on every instruction set, which takes a range of panels) with at least two panels a thread; 1 elsewhere
-    /// and on one thread.
+    /// on every instruction set, which takes a range of panels) whose transformed input fits
+    /// `WinogradSchedule.inputCopyBytesLimit`, with at least two panels a thread; 1 elsewhere and on one thread.
     public private(set) var winogradInputCopies = 1
 
     /// Input channels each group reads.

@@ -200,6 +200,15 @@ struct WinogradSchedule {
         return max(band, fused.slots * fused.slotElements)
     }
 
+    /// Largest transformed input (bytes) of a band that the split by filters copies per thread
+    /// (`ConvolutionGeometry.winogradInputCopies`): each thread writes its copy and then reads all of it in every
+    /// position's product, so it should stay in the core's L2 (1 or 2 MiB on the processors measured). Wide
+    /// ResNet-50-2's 1.6 to 1.8 MB ones did not pay (AMD EPYC Zen 5, 2 threads, alternating profiles classified
+    /// by round-trip probes, 2026-12-04): its 56x56 3x3s took 0.14 to 0.16 ms longer split with the cores close
+    /// and gained nothing apart, and the whole model ran 1.008 of the time apart (1.003 close) with the probe
+    /// choosing; ResNet-50's and ResNet-101's (0.8 and 0.9 MB) gained 2.5 and 4.5% apart.
+    static let inputCopyBytesLimit = 1 << 20
+
     /// Tiles one fused block aims at: the Winograd product's widest tile (48 tiles, three AVX-512 registers), so
     /// a block's product runs on whole tiles and its transformed input (C rows of 48) is read from L1 by each.
     static let targetTiles = 48
