@@ -67,13 +67,11 @@ double resin_core_round_trip_ns(long iterations, double seconds) {
 // the same hand-over, a few round trips timed in batches, the fastest batch's mean kept, so one preemption
 // does not read as distance. Both roles give up when the other stops answering for `timeout_seconds` (the
 // pool may run both tasks on one thread, one after the other), so the probe never hangs.
-static int wait_for(_Atomic long *turn, long expected, double deadline, long *seen) {
+// Waits until `turn` holds `expected` (1) or a stop (-1, 0), or until `deadline` (0).
+static int wait_for(_Atomic long *turn, long expected, double deadline) {
     for (long spins = 1;; spins++) {
         const long value = atomic_load_explicit(turn, memory_order_acquire);
-        if (value == expected || value < 0) {
-            *seen = value;
-            return value == expected;
-        }
+        if (value == expected || value < 0) return value == expected;
         resin_spin_pause();
         if ((spins & 63) == 0 && now_seconds() > deadline) return 0;
     }
@@ -81,11 +79,10 @@ static int wait_for(_Atomic long *turn, long expected, double deadline, long *se
 
 void resin_core_probe_task(struct resin_core_probe *probe, long role, double timeout_seconds) {
     _Atomic long *turn = (_Atomic long *)&probe->turn;
-    long seen = 0;
     if (role != 0) {
         // The answering side: turns every odd value into the next even one, until told to stop or left waiting.
         for (long expected = 1;; expected += 2) {
-            if (!wait_for(turn, expected, now_seconds() + timeout_seconds, &seen)) return;
+            if (!wait_for(turn, expected, now_seconds() + timeout_seconds)) return;
             long odd = expected;
             if (!atomic_compare_exchange_strong_explicit(turn, &odd, expected + 1, memory_order_acq_rel, memory_order_acquire)) return;
         }
@@ -93,7 +90,7 @@ void resin_core_probe_task(struct resin_core_probe *probe, long role, double tim
     probe->nanoseconds = -1;
     // The first hand-over waits for the other side to start.
     atomic_store_explicit(turn, 1, memory_order_release);
-    if (!wait_for(turn, 2, now_seconds() + timeout_seconds, &seen)) {
+    if (!wait_for(turn, 2, now_seconds() + timeout_seconds)) {
         atomic_store_explicit(turn, -1, memory_order_release);
         return;
     }
@@ -104,7 +101,7 @@ void resin_core_probe_task(struct resin_core_probe *probe, long role, double tim
         for (int trip = 0; trip < RESIN_CORE_PROBE_TRIPS; trip++) {
             sent += 2;
             atomic_store_explicit(turn, sent, memory_order_release);
-            if (!wait_for(turn, sent + 1, start + timeout_seconds, &seen)) {
+            if (!wait_for(turn, sent + 1, start + timeout_seconds)) {
                 atomic_store_explicit(turn, -1, memory_order_release);
                 return;
             }

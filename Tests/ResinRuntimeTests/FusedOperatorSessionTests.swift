@@ -128,6 +128,19 @@ import TestSupport
                 #expect(y.map(\.bitPattern) == serial.map(\.bitPattern), "\(threads) threads, cores \(apart ? "apart" : "close")")
             }
         }
+        // The probe and either schedule allocate nothing during a run.
+        resin_allocation_group_join()  // before the session, so that its pool's threads are counted too
+        defer { resin_allocation_group_leave() }
+        let session = try Session(model: model, options: SessionOptions(threads: 2))
+        session.inputBuffer(at: 0).copyMemory(from: UnsafeRawBufferPointer(rebasing: x.storage.bytes.prefix(session.inputs[0].byteCount)))
+        for fixed in [nil, true, false] as [Bool?] {
+            session.pool.fixedDistance = fixed
+            try session.run()
+            resin_allocation_counting_begin()
+            for _ in 0..<5 { try session.run() }
+            let allocations = resin_allocation_counting_end()
+            if resin_allocation_counting_available() != 0 { #expect(allocations == 0, "\(allocations) heap allocations, distance \(String(describing: fixed))") }
+        }
     }
 
     /// A residual seen through a view shares its block: the view's source must be dead too.
