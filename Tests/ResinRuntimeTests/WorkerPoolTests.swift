@@ -85,8 +85,9 @@ import TestSupport
         // While parallel tests keep the cores busy, the other thread may wait for one longer than a session's
         // probe waits (50 microseconds): here each side waits up to 50 ms, a few scheduler time slices.
         for _ in 0..<50 where measured == nil { measured = pool.probeCoreDistance(timeout: 0.05) }
+        // No upper bound: with the cores busy, the other thread may lose its core for milliseconds in every batch.
         let nanoseconds = try #require(measured)
-        #expect(nanoseconds > 0 && nanoseconds < 1e6)
+        #expect(nanoseconds > 0)
         #expect(pool.coresApart == (nanoseconds > WorkerPool.apartNanoseconds))
         for fixed in [true, false] {
             pool.fixedDistance = fixed
