@@ -250,6 +250,15 @@ panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *
                     for (long t = 0; t < tiles; t++) {
                         struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, offset[t]);
                         const float *b = d ? corner[t] + step_offset : p->b + (k0 + c0) * p->ldb + first[t];
+                        // The rows the next tile stores to: this half's next tile's, else the next half's first
+                        // (the next panel's when this is the second: only the last panel has one half).
+                        if (c0 + cc >= kc && t + 1 < tiles) {
+                            resin_fetch_tile_rows(p, k0, kc, row, half_rows, offset[t + 1], width[t + 1]);
+                        } else if (c0 + cc >= kc && (half + 1 < halves || panel + 1 < panel_end)) {
+                            long next_row = row + HALF;
+                            long next_rows = p->m - next_row < HALF ? p->m - next_row : HALF;
+                            resin_fetch_tile_rows(p, k0, kc, next_row, next_rows, offset[0], width[0]);
+                        }
                         tile_any(cc, w + c0 * PANEL + half * HALF, b, p->ldb, d, tap, p->c + row * p->ldc + offset[t], p->ldc, half_rows,
                                  &s, partials[half][t], c0 == 0, c0 + cc >= kc, half == 0 && t == 0, &stream, width[t]);
                     }

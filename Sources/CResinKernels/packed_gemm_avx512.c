@@ -271,6 +271,13 @@ panel_group(const struct resin_gemm_problem *p, const struct resin_direct_walk *
                     struct resin_tile_store s = resin_tile_store_for(p, k0, kc, panel * PANEL, offset[t]);
                     float *c = p->c + panel * PANEL * p->ldc + offset[t];
                     const float *b = d ? corner[t] + step_offset : p->b + (k0 + c0) * p->ldb + first[t];
+                    // The rows the next tile stores to: this panel's next tile's, else the next panel's first.
+                    if (c0 + cc >= kc && t + 1 < tiles) {
+                        resin_fetch_tile_rows(p, k0, kc, panel * PANEL, rows, offset[t + 1], width[t + 1]);
+                    } else if (c0 + cc >= kc && panel + 1 < panel_end) {
+                        long next_rows = p->m - (panel + 1) * PANEL < PANEL ? p->m - (panel + 1) * PANEL : PANEL;
+                        resin_fetch_tile_rows(p, k0, kc, (panel + 1) * PANEL, next_rows, offset[0], width[0]);
+                    }
                     tile_any(cc, w + c0 * PANEL, b, p->ldb, d, tap, c, p->ldc, rows, &s, partials[t], c0 == 0, c0 + cc >= kc, t == 0,
                              &stream, width[t]);
                 }
