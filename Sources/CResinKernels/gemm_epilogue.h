@@ -59,8 +59,8 @@ static inline struct resin_tile_store resin_tile_store_for(const struct resin_ge
 /// before the one they run: an in-place residual's lines were read by both threads in the block's first
 /// convolution, so each store waited for the other core to give its copy up. ResNet-50's 14x14 and 7x7
 /// last 1x1 convolutions of each block took 0.04 to 0.055 ms less each (0.27 against 0.32 ms at 14x14) with the
-/// cores apart and the same with them close (AMD EPYC Zen 5, 2 threads, alternating profiles classified by
-/// round-trip probes).
+/// cores apart, and as long as before with them close (AMD EPYC Zen 5, 2 threads, alternating profiles
+/// classified by round-trip probes). A read prefetch of the same lines changed nothing.
 static inline void resin_fetch_tile_rows(const struct resin_gemm_problem *p, long k0, long kc, long row, long rows, long column,
                                          long cols) {
     struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, column);
