@@ -444,12 +444,14 @@ column_panel(long kc, const float *w, const float *x, float *c, long ldc, long p
         if (layout->boundary >= cols) {
             long next_rows = r0 + rows < panel_rows ? resin_even_block(panel_rows - r0 - rows, ROWS) : 0;
             const float *skip = s.skip ? s.skip + rows * ldc : NULL;
+            // C's lines for writing, never past the slab's columns (resin_fetch_tile_rows).
+            long last = (cols < SLAB ? cols : SLAB) - 1;
             for (long r = 0; r < next_rows; r++) {
-                _mm_prefetch((const char *)(out + (rows + r) * ldc), _MM_HINT_T0);
-                _mm_prefetch((const char *)(out + (rows + r) * ldc + SLAB - 1), _MM_HINT_T0);
+                resin_prefetch_for_writing(out + (rows + r) * ldc);
+                resin_prefetch_for_writing(out + (rows + r) * ldc + last);
                 if (skip) {
                     _mm_prefetch((const char *)(skip + r * ldc), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(skip + r * ldc + SLAB - 1), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(skip + r * ldc + last), _MM_HINT_T0);
                 }
             }
         }

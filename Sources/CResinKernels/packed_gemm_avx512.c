@@ -358,7 +358,7 @@ straddle_lanes_for(const struct resin_column_layout *l, long cols) {
 // 56x56 and 28x28 products ran 1.02 to 1.08 times as fast with it (one core, alternating in one process).
 struct column_prefetch {
     const float *c, *skip;
-    long c_rows;
+    long c_rows, c_cols;
     const float *b;
     long b_rows, ldb;
     // Lines of the filters the next panel (or block of the inner dimension) reads, `w_per_step` a step.
@@ -367,13 +367,18 @@ struct column_prefetch {
 };
 
 // Line `line` of the next tile's rows of C (and of its separate residual), four lines a row: columns 0, 16,
-// 32 and the last, which is a fourth line when the row does not start on one. Issued one a step rather than
-// all at the tile's start, ResNet-50's pointwise convolutions took 1.2% less time (AVX-512, Zen 4, one thread,
-// the two ways alternating run by run in one process; the 3x3 convolutions, unchanged, within 0.1%).
+// 32 and the last of its `c_cols`, which is a fourth line when the row does not start on one; C's for writing
+// (resin_fetch_tile_rows), never past the tile's columns, which may be another thread's. Issued one a step
+// rather than all at the tile's start, ResNet-50's pointwise convolutions took 1.2% less time (AVX-512, Zen 4,
+// one thread, the two ways alternating run by run in one process; the 3x3 convolutions, unchanged, within
+// 0.1%). Fetched for writing rather than reading, its 56x56 and 28x28 last 1x1s of each block took 0.03 to
+// 0.06 ms less each with the cores apart, and as long with them close (Zen 5, 2 threads, alternating profiles).
 __attribute__((target("avx512f"), always_inline)) static inline void
 prefetch_c_line(const struct column_prefetch *ahead, long ldc, long line) {
-    long part = line & 3, offset = (line >> 2) * ldc + (part == 3 ? COLUMNS - 1 : 16 * part);
-    _mm_prefetch((const char *)(ahead->c + offset), _MM_HINT_T0);
+    long part = line & 3, column = part == 3 ? ahead->c_cols - 1 : 16 * part;
+    if (column >= ahead->c_cols) return;
+    long offset = (line >> 2) * ldc + column;
+    resin_prefetch_for_writing(ahead->c + offset);
     if (ahead->skip) _mm_prefetch((const char *)(ahead->skip + offset), _MM_HINT_T0);
 }
 
@@ -567,7 +572,7 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                         long row = panel * PANEL + r0;
                         struct resin_tile_store s = resin_tile_store_for(p, k0, kc, row, layout->offset);
                         float *c = p->c + row * p->ldc + layout->offset;
-                        struct column_prefetch ahead = {NULL, NULL, 0, NULL, 0, p->ldb, NULL, 0, 1};
+                        struct column_prefetch ahead = {NULL, NULL, 0, 0, NULL, 0, p->ldb, NULL, 0, 1};
                         // This tile's share of the filters the next panel reads.
                         long w_first = (b * panel_tiles + t) * w_per_tile;
                         if (w_first < next_w_lines) {
@@ -577,16 +582,19 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                         }
                         // The next tile's C: the next rows of this block, else this panel's first rows of the
                         // next block, else the next panel's first rows of the first block.
-                        long next_row = -1, next_offset = layout->offset;
+                        long next_row = -1, next_offset = layout->offset, next_cols = cols;
                         if (r0 + ROWS < panel_rows) {
                             next_row = row + ROWS;
                         } else if (b + 1 < blocks) {
                             next_row = panel * PANEL;
                             next_offset = layouts[b + 1].offset;
+                            next_cols = column_end - (j + COLUMNS) < COLUMNS ? column_end - (j + COLUMNS) : COLUMNS;
                         } else if (panel + 1 < panel_end) {
                             next_row = (panel + 1) * PANEL;
                             next_offset = layouts[0].offset;
+                            next_cols = column_end - j0 < COLUMNS ? column_end - j0 : COLUMNS;
                         }
+                        ahead.c_cols = next_cols;
                         if (next_row >= 0) {
                             struct resin_tile_store t_next = resin_tile_store_for(p, k0, kc, next_row, next_offset);
                             ahead.c = p->c + next_row * p->ldc + next_offset;
