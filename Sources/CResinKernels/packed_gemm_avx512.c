@@ -582,19 +582,20 @@ column_product(const struct resin_gemm_problem *p, long panel_begin, long panel_
                         }
                         // The next tile's C: the next rows of this block, else this panel's first rows of the
                         // next block, else the next panel's first rows of the first block.
-                        long next_row = -1, next_offset = layout->offset, next_cols = cols;
+                        long next_row = -1, next_block = b;
                         if (r0 + ROWS < panel_rows) {
                             next_row = row + ROWS;
                         } else if (b + 1 < blocks) {
                             next_row = panel * PANEL;
-                            next_offset = layouts[b + 1].offset;
-                            next_cols = column_end - (j + COLUMNS) < COLUMNS ? column_end - (j + COLUMNS) : COLUMNS;
+                            next_block = b + 1;
                         } else if (panel + 1 < panel_end) {
                             next_row = (panel + 1) * PANEL;
-                            next_offset = layouts[0].offset;
-                            next_cols = column_end - j0 < COLUMNS ? column_end - j0 : COLUMNS;
+                            next_block = 0;
                         }
-                        ahead.c_cols = next_cols;
+                        long next_offset = layouts[next_block].offset, next_j = j0 + next_block * COLUMNS;
+                        // Its columns in C's rows: the block's, up to the end of its first image when it straddles.
+                        long next_cols = column_end - next_j < COLUMNS ? column_end - next_j : COLUMNS;
+                        ahead.c_cols = layouts[next_block].boundary < next_cols ? layouts[next_block].boundary : next_cols;
                         if (next_row >= 0) {
                             struct resin_tile_store t_next = resin_tile_store_for(p, k0, kc, next_row, next_offset);
                             ahead.c = p->c + next_row * p->ldc + next_offset;
