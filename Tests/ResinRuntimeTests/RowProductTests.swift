@@ -18,6 +18,10 @@ import TestSupport
             let geometry = GemmGeometry(m: batch, n: rows, k: k, transA: false, transB: true, alpha: index % 2 == 0 ? 1 : 0.75,
                                         beta: index == 3 ? 0.5 : 1, biasShape: biasShape)
             #expect(geometry.usesRowProduct)
+            if rows * k * batch >= 70_000 {
+                #expect(Kernels.rowProductTasks(rows: rows, k: k, batch: batch, threads: 2) == 2)
+                #expect(Kernels.rowProductTasks(rows: rows, k: k, batch: batch, threads: 3) >= 2)
+            }
             let a = random.floats(batch * k), w = random.floats(rows * k)
             let c = biasShape.map { random.floats(max(1, $0.reduce(1, *))) }
             var expected = [Float](repeating: .nan, count: batch * rows)
@@ -33,6 +37,15 @@ import TestSupport
                 }
             }
         }
+    }
+
+    /// A classifier's weights are split over the threads at batch 1 as at a larger batch, and a small product
+    /// stays on one.
+    @Test func classifierSplitsOverThreads() {
+        #expect(Kernels.rowProductTasks(rows: 1000, k: 2048, batch: 1, threads: 2) == 2)
+        #expect(Kernels.rowProductTasks(rows: 1000, k: 2048, batch: 8, threads: 3) == 3)
+        #expect(Kernels.rowProductTasks(rows: 1000, k: 2048, batch: 1, threads: 1) == 1)
+        #expect(Kernels.rowProductTasks(rows: 10, k: 64, batch: 1, threads: 2) == 1)
     }
 
     /// The thread split never changes a bit: every output sums in the same order whatever the tile it falls in.

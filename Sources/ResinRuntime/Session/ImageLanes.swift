@@ -81,8 +81,9 @@ struct ImageLanes {
     /// Where the batch tail starts: the steps after the last one that is not a product with constant weights
     /// or a cheap operator on its result (reshapes, element-wise, softmax), when that suffix has a product.
     /// A classifier's weights are then read once for the batch instead of once per image: ResNet-50's (8 MB)
-    /// took each lane 0.22 to 0.24 ms an image, and the batch 0.46 ms for all 8 images on 2 threads. Lanes keep
-    /// everything before it; a tail that would read a graph input directly is not taken.
+    /// took each lane 0.22 to 0.24 ms an image, and the batch 0.46 ms for all 8 images on one thread (the row
+    /// product's split came later), 0.37 to 0.43 on two. Lanes keep everything before it; a tail that would read a
+    /// graph input directly is not taken.
     static func tailStart(_ batch: GraphCompiler) -> Int {
         var start = batch.pending.count
         var products = false
