@@ -261,4 +261,21 @@ import TestSupport
         }
         #expect(!Kernels.splitsColumns(m: 256, n: 196, threads: 1))
     }
+
+    /// Many columns split by columns where that leaves the slowest thread at most a tenth more units than the
+    /// most even split by panels (`Kernels.fusedGrid`): ResNet-50's 28x28 products, 17 blocks of 48 columns, split 9
+    /// and 8 rather than their 16 panels 8 and 8 (144 units against 136), so that each thread reads the columns of
+    /// B it wrote. Past the slack the balance wins: 7 blocks split 4 and 3 would be 32 units against 28.
+    @Test func manyColumnsSplitByColumnsWithinTheSlack() {
+        for instructionSet in InstructionSet.allCases {
+            for m in [128, 256, 512, 1024] {
+                let plan = Kernels.fusedPlan(m: m, n: 784, gathered: false, stridedGather: false, threads: 2,
+                                             instructionSet: instructionSet)
+                #expect(plan.units == 17 && plan.grid == (1, 2), "\(instructionSet) m \(m): grid \(plan.grid)")
+            }
+            let plan = Kernels.fusedPlan(m: 256, n: 300, gathered: false, stridedGather: false, threads: 2, instructionSet: instructionSet)
+            #expect(plan.units == 7 && plan.grid == (2, 1), "\(instructionSet): grid \(plan.grid)")
+        }
+        #expect(Kernels.fusedGrid(panels: 16, columnBlocks: 17, threads: 2, copiesInputs: false) == (2, 1))
+    }
 }
