@@ -153,11 +153,10 @@ extension Kernels {
     /// thread reads all of B, which the layer before wrote split by columns, half of it on the other core.
     /// ResNet-50's 28x28 products have 17 blocks of 48 columns, so 16 panels split 8 and 8 (136 units a thread)
     /// beat the columns' 9 and 8 blocks (144) by 6%, and they split by panels; with the guest's two cores apart
-    /// (a cache line's round trip about 330 ns, Docs/PERFORMANCE.md) layer2's 128-to-512 1x1s took 0.73 to 0.76 ms
-    /// that way against 0.53 split by columns, the 512-to-128 ones 0.58 against 0.49 to 0.55. The whole model on
-    /// AMD EPYC Zen 4, 2 threads, alternating processes classified by round-trip probes: 0.978 of the time apart
-    /// (19 and 25 pairs), 0.998 and 1.002 close (25 and 5). The bits are the same either way: each column's sum
-    /// runs in one tile in the same order.
+    /// (a cache line's round trip about 330 ns) layer2's 128-to-512 1x1s took 0.79 ms that way against 0.55 split
+    /// by columns. The whole model on AMD EPYC Zen 4, 2 threads: 0.974 to 0.981 of the time apart, 0.984 and 0.998
+    /// close (Docs/PERFORMANCE.md, "The 28x28 products split by columns"). The bits are the same either way: each
+    /// column's sum runs in one tile in the same order.
     static func fusedGrid(panels: Int, columnBlocks: Int, threads: Int, copiesInputs: Bool = false) -> (panels: Int, columns: Int) {
         guard threads > 1 else { return (1, 1) }
         let limit = 4 * threads
